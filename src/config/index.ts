@@ -1,0 +1,58 @@
+// Configuration: read from the environment once, validated with zod, frozen.
+// Each module receives only its slice (see `Config` sections below).
+import { AppError, ErrorCode } from '../errors/index.js';
+import { SETTINGS, type SettingName, type Setting } from './settings.js';
+
+export { SETTINGS, type SettingName, type Setting } from './settings.js';
+
+type Parsed<N extends SettingName> = (typeof SETTINGS)[N] extends { schema: infer S }
+  ? S extends { _output: infer O }
+    ? O
+    : never
+  : never;
+
+type HasDefault<N extends SettingName> = (typeof SETTINGS)[N] extends { default: string }
+  ? true
+  : false;
+
+export type Config = Readonly<{
+  [N in SettingName]: HasDefault<N> extends true ? Parsed<N> : Parsed<N> | undefined;
+}>;
+
+/** Every env var the service reads. */
+export const CONFIG_ENV_VARS: readonly string[] = Object.values(SETTINGS).map(
+  (s: Setting) => s.env,
+);
+
+/**
+ * Reads, validates and freezes the configuration. Throws one AppError(Config) naming every
+ * invalid variable, so an operator fixes them all in one go.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting][]) {
+    const raw = env[setting.env] ?? setting.default;
+    if (raw === undefined || raw === '') {
+      out[name] = undefined;
+      continue;
+    }
+    const result = setting.schema.safeParse(raw);
+    if (result.success) out[name] = result.data;
+    else problems.push(`${setting.env}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (out.mode === 'production') {
+    if (out.masterKey === undefined && out.masterKeyFile === undefined)
+      problems.push('SEALPOST_MASTER_KEY or SEALPOST_MASTER_KEY_FILE is required in production');
+    if (env[SETTINGS.vaultPassword.env] === undefined)
+      problems.push('SEALPOST_VAULT_PASSWORD is required in production');
+  }
+  if (problems.length > 0)
+    throw new AppError(ErrorCode.Config, `invalid configuration:\n  ${problems.join('\n  ')}`);
+  return Object.freeze(out) as Config;
+}
+
+/** The vault's bare JID from the config. */
+export function vaultBareJid(config: Pick<Config, 'vaultUser' | 'xmppDomain'>): string {
+  return `${config.vaultUser}@${config.xmppDomain}`;
+}
