@@ -1,0 +1,191 @@
+// History of one user's archive for XEP-0313 (MAM v2) queries with XEP-0059 (RSM) paging:
+// with/start/end/ids/after-id/before-id filters, after/before cursors, max, count, first index.
+// Only rows with a history copy (ak_block) are visible; order is arrival order (seq).
+import { AppError, ErrorCode } from '../errors/index.js';
+import type { ArchiveBlock } from './types.js';
+import type { UserDb } from './user-db.js';
+
+export interface HistoryQuery {
+  /** Peer bare JID (the sender of incoming, the recipient of outgoing items). */
+  with?: string | undefined;
+  /** Inclusive bounds on the received time, ms. */
+  start?: number | undefined;
+  end?: number | undefined;
+  /** Only these archive ids. */
+  ids?: readonly string[] | undefined;
+  /** MAM after-id / before-id: exclusive bounds, part of the filter (and of `count`). */
+  afterId?: string | undefined;
+  beforeId?: string | undefined;
+  /** RSM cursor: the page after this archive id. */
+  after?: string | undefined;
+  /** RSM cursor: the page before this archive id; '' = the last page. */
+  before?: string | undefined;
+  /** Page size (RSM max); 0 returns only the count. */
+  max: number;
+  /** Also count every match of the filter (RSM count) and the first item's index. */
+  count?: boolean | undefined;
+}
+
+export interface HistoryItem {
+  archiveId: string;
+  /** When the vault received it, ms (for the XEP-0203 delay stamp). */
+  timestamp: number;
+  direction: 'in' | 'out';
+  /** The other party: sender of an incoming item, recipient of an outgoing one. */
+  with: string;
+  senderDevice: number;
+  messageId: string;
+  suite: string;
+  payload: Uint8Array;
+  archiveBlock: ArchiveBlock;
+}
+
+export interface HistoryPage {
+  /** In archive order (oldest first), also for a backwards page. */
+  items: HistoryItem[];
+  first?: string | undefined;
+  last?: string | undefined;
+  /** No further items exist in the paging direction. */
+  complete: boolean;
+  count?: number | undefined;
+  /** Position of `first` among all matches (RSM first@index), with `count`. */
+  firstIndex?: number | undefined;
+}
+
+interface Where {
+  sql: string[];
+  args: (string | number)[];
+}
+
+/** Seq of a visible archive id, or AppError(NotFound) (MAM item-not-found). */
+function seqOf(u: UserDb, archiveId: string): number {
+  const seq = u
+    .st<[string], number>('SELECT seq FROM message WHERE archive_id = ? AND ak_block IS NOT NULL')
+    .pluck()
+    .get(archiveId);
+  if (seq === undefined) throw new AppError(ErrorCode.NotFound, 'no such archive id');
+  return seq;
+}
+
+/** The filter part shared by the page and the count; callers have checked every value. */
+export function historyFilter(u: UserDb, q: Omit<HistoryQuery, 'max'>): Where {
+  const w: Where = { sql: ['ak_block IS NOT NULL'], args: [] };
+  if (q.with !== undefined) {
+    w.sql.push('peer = ?');
+    w.args.push(q.with);
+  }
+  if (q.start !== undefined) {
+    w.sql.push('received_at >= ?');
+    w.args.push(q.start);
+  }
+  if (q.end !== undefined) {
+    w.sql.push('received_at <= ?');
+    w.args.push(q.end);
+  }
+  if (q.ids !== undefined) {
+    // One JSON parameter keeps the statement text (and its cache entry) the same for any count.
+    w.sql.push('archive_id IN (SELECT value FROM json_each(?))');
+    w.args.push(JSON.stringify(q.ids));
+  }
+  if (q.afterId !== undefined) {
+    w.sql.push('seq > ?');
+    w.args.push(seqOf(u, q.afterId));
+  }
+  if (q.beforeId !== undefined) {
+    w.sql.push('seq < ?');
+    w.args.push(seqOf(u, q.beforeId));
+  }
+  return w;
+}
+
+interface Row {
+  seq: number;
+  archive_id: string;
+  received_at: number;
+  direction: 'in' | 'out';
+  peer: string;
+  sender_device: number;
+  message_id: string;
+  suite: string;
+  payload: Uint8Array;
+  ak_id: number;
+  ak_block: Uint8Array;
+}
+
+function toItem(r: Row): HistoryItem {
+  return {
+    archiveId: r.archive_id,
+    timestamp: r.received_at,
+    direction: r.direction,
+    with: r.peer,
+    senderDevice: r.sender_device,
+    messageId: r.message_id,
+    suite: r.suite,
+    payload: r.payload,
+    archiveBlock: { akId: r.ak_id, block: r.ak_block },
+  };
+}
+
+function countWhere(u: UserDb, w: Where, extra?: string, arg?: number): number {
+  const sql = [...w.sql, ...(extra === undefined ? [] : [extra])].join(' AND ');
+  const args = arg === undefined ? w.args : [...w.args, arg];
+  return u.st<unknown[], number>(`SELECT count(*) FROM message WHERE ${sql}`).pluck().get(...args) ?? 0;
+}
+
+export function queryHistory(u: UserDb, q: HistoryQuery): HistoryPage {
+  return u.tx(() => {
+    const w = historyFilter(u, q);
+    const backwards = q.before !== undefined;
+    const page: Where = { sql: [...w.sql], args: [...w.args] };
+    if (q.after !== undefined) {
+      page.sql.push('seq > ?');
+      page.args.push(seqOf(u, q.after));
+    }
+    if (q.before !== undefined && q.before !== '') {
+      page.sql.push('seq < ?');
+      page.args.push(seqOf(u, q.before));
+    }
+    let rows: Row[] = [];
+    if (q.max > 0) {
+      rows = u
+        .st<unknown[], Row>(
+          `SELECT seq, archive_id, received_at, direction, peer, sender_device, message_id, suite,
+                  payload, ak_id, ak_block
+           FROM message WHERE ${page.sql.join(' AND ')}
+           ORDER BY seq ${backwards ? 'DESC' : 'ASC'} LIMIT ?`,
+        )
+        .all(...page.args, q.max + 1);
+    }
+    const complete = q.max === 0 ? countWhere(u, page) === 0 : rows.length <= q.max;
+    rows = rows.slice(0, q.max);
+    if (backwards) rows.reverse();
+    const items = rows.map(toItem);
+    const out: HistoryPage = { items, first: items[0]?.archiveId, last: items.at(-1)?.archiveId, complete };
+    if (q.count === true) {
+      out.count = countWhere(u, w);
+      const firstSeq = rows[0]?.seq;
+      if (firstSeq !== undefined) out.firstIndex = countWhere(u, w, 'seq < ?', firstSeq);
+    }
+    return out;
+  });
+}
+
+export interface DeleteSelector {
+  ids?: readonly string[] | undefined;
+  with?: string | undefined;
+  start?: number | undefined;
+  end?: number | undefined;
+  /** Required to delete every history item (no other criterion). */
+  all?: boolean | undefined;
+}
+
+/**
+ * Deletes the selected history items outright: payload, history copy and any copies still
+ * pending for the owner's devices. Returns the number of items removed.
+ */
+export function deleteHistory(u: UserDb, sel: DeleteSelector): number {
+  return u.tx(() => {
+    const w = historyFilter(u, { ids: sel.ids, with: sel.with, start: sel.start, end: sel.end });
+    return u.st<unknown[]>(`DELETE FROM message WHERE ${w.sql.join(' AND ')}`).run(...w.args).changes;
+  });
+}

@@ -1,0 +1,121 @@
+// keyring.db: each user's random 32-byte archive key, wrapped (XChaCha20-Poly1305) by a subkey of
+// the master key with aad = label ‖ len ‖ normalised JID, in a database itself encrypted at rest.
+// Crypto-shredding (design.md "Storage") starts here: erasing the row makes the user's file noise.
+import { AppError, ErrorCode } from '../errors/index.js';
+import { aeadOpen, aeadSeal, AEAD_KEY_BYTES, randomBytes } from '../keys/index.js';
+import {
+  checkpoint,
+  mapSqliteError,
+  migrate,
+  openEncryptedDb,
+  type Db,
+  type DbCipher,
+} from '../sqlite/index.js';
+import { KEYRING_MIGRATIONS } from './schema.js';
+
+const WRAP_LABEL = 'sealpost/v1/user-key';
+
+function wrapAad(jid: string): Uint8Array {
+  const label = new TextEncoder().encode(WRAP_LABEL);
+  const id = new TextEncoder().encode(jid);
+  const out = new Uint8Array(label.length + 4 + id.length);
+  out.set(label, 0);
+  new DataView(out.buffer).setUint32(label.length, id.length, false);
+  out.set(id, label.length + 4);
+  return out;
+}
+
+export interface UserRef {
+  userHash: string;
+  jid: string;
+  createdAt: number;
+}
+
+export interface UserKey {
+  /** The plaintext per-user key; the caller wipes it after opening the file. */
+  key: Uint8Array;
+  /** True when this call generated the key (a new user, or one shredded before). */
+  created: boolean;
+}
+
+export class Keyring {
+  private constructor(
+    private readonly db: Db,
+    private readonly wrapKey: Uint8Array,
+  ) {}
+
+  static open(path: string, keyringKey: Uint8Array, wrapKey: Uint8Array, cipher: DbCipher): Keyring {
+    const db = openEncryptedDb({ path, key: keyringKey, cipher });
+    try {
+      migrate(db, KEYRING_MIGRATIONS);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new Keyring(db, wrapKey);
+  }
+
+  /** Unwraps the user's key; with `create`, generates and stores one first when there is none. */
+  userKey(userHash: string, jid: string, create: boolean, now: number): UserKey | undefined {
+    try {
+      let created = false;
+      if (create && !this.has(userHash)) {
+        const fresh = randomBytes(AEAD_KEY_BYTES);
+        const wrapped = aeadSeal(this.wrapKey, fresh, wrapAad(jid));
+        fresh.fill(0);
+        const r = this.db
+          .prepare(
+            `INSERT INTO user_key (user_hash, jid, wrapped_key, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (user_hash) DO NOTHING`,
+          )
+          .run(userHash, jid, wrapped, now);
+        created = r.changes === 1;
+      }
+      const row = this.db
+        .prepare('SELECT jid, wrapped_key FROM user_key WHERE user_hash = ?')
+        .get(userHash) as { jid: string; wrapped_key: Uint8Array } | undefined;
+      if (row === undefined) return undefined;
+      if (row.jid !== jid)
+        throw new AppError(ErrorCode.Corrupt, 'keyring entry belongs to another JID (hash collision?)');
+      const key = aeadOpen(this.wrapKey, row.wrapped_key, wrapAad(jid));
+      if (key === undefined)
+        throw new AppError(ErrorCode.Corrupt, 'wrapped user key does not authenticate under the master key');
+      return { key, created };
+    } catch (err) {
+      throw mapSqliteError(err, 'keyring');
+    }
+  }
+
+  has(userHash: string): boolean {
+    return this.db.prepare('SELECT 1 FROM user_key WHERE user_hash = ?').get(userHash) !== undefined;
+  }
+
+  /**
+   * Erases the wrapped key (secure_delete overwrites it in the page) and checkpoints with TRUNCATE
+   * so no WAL frame keeps the old page. Returns whether a key existed and whether the checkpoint
+   * completed (false when another connection's reader held it back).
+   */
+  erase(userHash: string): { existed: boolean; checkpointed: boolean } {
+    try {
+      const r = this.db.prepare('DELETE FROM user_key WHERE user_hash = ?').run(userHash);
+      const cp = checkpoint(this.db, 'TRUNCATE');
+      return { existed: r.changes > 0, checkpointed: !cp.busy };
+    } catch (err) {
+      throw mapSqliteError(err, 'keyring erase');
+    }
+  }
+
+  /** Users in hash order, `limit` at a time after `after` (for retention sweeps). */
+  list(after: string, limit: number): UserRef[] {
+    const rows = this.db
+      .prepare(
+        'SELECT user_hash, jid, created_at FROM user_key WHERE user_hash > ? ORDER BY user_hash LIMIT ?',
+      )
+      .all(after, limit) as { user_hash: string; jid: string; created_at: number }[];
+    return rows.map((r) => ({ userHash: r.user_hash, jid: r.jid, createdAt: r.created_at }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,81 @@
+// One open user archive: the encrypted SQLite handle, its owner check and a cache of prepared
+// statements. The operations (transit.ts, history.ts, retention.ts) take this handle.
+// Follows design.md "Storage": one file per user, per-user raw key, schema via migrations.
+import { AppError, ErrorCode } from '../errors/index.js';
+import { randomBytes } from '../keys/index.js';
+import { migrate, openEncryptedDb, type Db, type DbCipher, type Statement } from '../sqlite/index.js';
+import { USER_MIGRATIONS } from './schema.js';
+
+export class UserDb {
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(
+    readonly db: Db,
+    readonly userHash: string,
+    readonly owner: string,
+  ) {}
+
+  /** A prepared statement, cached for the life of the handle. */
+  st<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R> {
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s as unknown as Statement<P, R>;
+  }
+
+  /** Runs `fn` in an IMMEDIATE transaction (one writer; commit is fsynced: synchronous=FULL). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  meta(key: string): unknown {
+    return this.st<[string], unknown>('SELECT v FROM meta WHERE k = ?').pluck().get(key);
+  }
+
+  setMeta(key: string, value: number | string | null): void {
+    if (value === null) this.st('DELETE FROM meta WHERE k = ?').run(key);
+    else
+      this.st('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v').run(
+        key,
+        value,
+      );
+  }
+
+  get inTransaction(): boolean {
+    return this.db.inTransaction;
+  }
+
+  close(): void {
+    this.statements.clear();
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Opens (creating if needed) a user's archive and checks that it belongs to `owner`. */
+export function openUserDb(
+  path: string,
+  key: Uint8Array,
+  cipher: DbCipher,
+  userHash: string,
+  owner: string,
+): UserDb {
+  const db = openEncryptedDb({ path, key, cipher });
+  try {
+    migrate(db, USER_MIGRATIONS);
+    db.prepare("INSERT INTO meta (k, v) VALUES ('owner', ?) ON CONFLICT (k) DO NOTHING").run(owner);
+    const stored = db.prepare("SELECT v FROM meta WHERE k = 'owner'").pluck().get();
+    if (stored !== owner)
+      throw new AppError(ErrorCode.Corrupt, 'archive file belongs to another owner');
+    return new UserDb(db, userHash, owner);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** Stable, unguessable archive id: 128 random bits, base64url (22 characters). */
+export function newArchiveId(): string {
+  return Buffer.from(randomBytes(16)).toString('base64url');
+}
