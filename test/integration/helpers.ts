@@ -1,0 +1,104 @@
+// Reusable helpers for integration tests: the services the global setup started (via inject),
+// unique names, fresh XMPP accounts and connections that close themselves when the test ends.
+import { randomUUID } from 'node:crypto';
+import { inject, onTestFinished } from 'vitest';
+import { registerInBand } from '../../src/localdev/index.js';
+import { connectXmpp, xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
+
+/** What test/integration/global-setup.ts provides to every integration test. */
+export interface LocalServicesInfo {
+  redisUrl: string;
+  xmpp: {
+    service: string;
+    domain: string;
+    host: string;
+    port: number;
+    dataDir: string;
+    configPath: string;
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    localServices: LocalServicesInfo;
+  }
+}
+
+export function services(): LocalServicesInfo {
+  return inject('localServices');
+}
+
+/** A localpart no other test uses: `${prefix}-<8 hex>`. */
+export function uniqueUser(prefix = 'user'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** A BullMQ queue name for one test, as BullMQ's own suite does. */
+export function uniqueQueueName(): string {
+  return `test-${randomUUID()}`;
+}
+
+export interface Account {
+  username: string;
+  password: string;
+  /** Bare JID. */
+  jid: string;
+}
+
+/** Registers a new account on the harness's Prosody (XEP-0077, a few ms). */
+export async function createAccount(prefix = 'user'): Promise<Account> {
+  const { xmpp } = services();
+  const username = uniqueUser(prefix);
+  const password = randomUUID();
+  await registerInBand({ host: xmpp.host, port: xmpp.port, domain: xmpp.domain, username, password });
+  return { username, password, jid: `${username}@${xmpp.domain}` };
+}
+
+/** Connects an account; the connection is stopped when the current test finishes. */
+export async function connect(account: Account, resource = 'test'): Promise<XmppConnection> {
+  const { xmpp } = services();
+  const conn = await connectXmpp({
+    service: xmpp.service,
+    domain: xmpp.domain,
+    username: account.username,
+    password: account.password,
+    resource,
+  });
+  onTestFinished(() => conn.stop());
+  return conn;
+}
+
+/** A new account, connected (call inside a test: cleanup is tied to it). */
+export async function connectFreshAccount(prefix = 'user'): Promise<{ account: Account; conn: XmppConnection }> {
+  const account = await createAccount(prefix);
+  return { account, conn: await connect(account) };
+}
+
+/**
+ * Sends initial presence and waits until the server has processed it (a ping answered after it:
+ * one session's stanzas are handled in order), so messages to the bare JID reach this resource.
+ */
+export async function goOnline(conn: XmppConnection): Promise<void> {
+  await conn.send(xml('presence'));
+  await conn.sendReceive(xml('iq', { type: 'get', to: services().xmpp.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+}
+
+/** Resolves with the first stanza matching `predicate`, or rejects after `timeoutMs`. */
+export function waitForStanza(
+  conn: XmppConnection,
+  predicate: (stanza: Element) => boolean,
+  timeoutMs = 5000,
+): Promise<Element> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching stanza within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = conn.on('stanza', (stanza) => {
+      if (!predicate(stanza)) return;
+      clearTimeout(timer);
+      off();
+      resolve(stanza);
+    });
+  });
+}
