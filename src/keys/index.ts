@@ -10,4 +10,89 @@ export {
   constantTimeEqual,
   checkLength,
   AEAD_KEY_BYTES,
+  pwhashModerate,
+  pwhashMinimum,
+  type KeyPair,
+  type PwhashLimits,
 } from './sodium.js';
+export { SUITE, LABEL, DEFAULT_LIMITS, PAYLOAD_OVERHEAD, checkSuite, resolveLimits, type Suite, type Limits } from './labels.js';
+export { toBase64, fromBase64 } from './encoding.js';
+export {
+  createDeviceIdentity,
+  newDeviceId,
+  fingerprint,
+  formatFingerprint,
+  displayFingerprint,
+  parseFingerprint,
+  type DeviceIdentity,
+} from './identity.js';
+export {
+  verifySignedPrekey,
+  verifyOneTimePrekey,
+  verifyArchiveKey,
+  type SignedPrekey,
+  type OneTimePrekey,
+  type ArchiveKey,
+  type SecretPrekey,
+} from './prekeys.js';
+export {
+  bundleToWire,
+  bundleFromWire,
+  verifyBundle,
+  decodeBundle,
+  type Bundle,
+  type VerifiedBundle,
+  type BundleWire,
+  type PrekeyWire,
+  type BundleOptions,
+  type VerifyBundleOptions,
+} from './bundle.js';
+export {
+  envelopeToWire,
+  envelopeFromWire,
+  checkEnvelopeShape,
+  newMessageId,
+  MIN_KEY_BLOCK_BYTES,
+  MAX_KEY_BLOCK_BYTES,
+  type SealedEnvelope,
+  type KeyBlock,
+  type KeyBlockTarget,
+  type ArchiveOwner,
+  type EnvelopeWire,
+  type KeyBlockWire,
+  type EnvelopeShape,
+  type ShapeOptions,
+} from './envelope.js';
+export type { MessageHeader } from './header.js';
+export { seal, targetsFromBundles, type SealInput, type DeviceTarget, type ArchiveTarget, type SealTargets } from './seal.js';
+export { open, openWire, DEFAULT_WINDOW, type OpenContext, type OpenedMessage, type OpenAs, type TimeWindow } from './open.js';
+export { KeyRing, type PrekeyStore, type DevicePrekey, type ArchiveSecret } from './keyring.js';
+export {
+  createAgentKeys,
+  addOneTimePrekeys,
+  consumeOneTimePrekey,
+  setArchiveKey,
+  currentSignedPrekey,
+  publicBundle,
+  ownArchiveTarget,
+  wipeAgentKeys,
+  DEFAULT_SPK_PERIOD_MS,
+  type AgentKeyState,
+  type SpkRecord,
+  type CreateOptions,
+} from './state.js';
+export { rotateSignedPrekey, maintainSignedPrekeys, DEFAULT_ROTATION, type RotationPolicy, type MaintainResult } from './rotation.js';
+export { MemoryTrustStore, checkTrust, type TrustStore, type TrustRecord, type TrustLevel, type TrustDecision } from './trust.js';
+export { FileTrustStore } from './trust-file.js';
+export { MemoryReplayStore, type ReplayStore, type SeenEntry } from './replay.js';
+export {
+  countersign,
+  countersignedBytes,
+  verifyCountersign,
+  createServerKey,
+  COUNTERSIGN_LABEL,
+  type Countersigned,
+} from './countersign.js';
+export { KeyStoreFile, type KeyStoreSecret } from './keystore.js';
+export { AgentKeyFile } from './agent-file.js';
+export { encodeAgentSecrets, decodeAgentSecrets, type AgentSecrets } from './state-codec.js';

@@ -85,3 +85,116 @@ export function checkLength(label: string, value: Uint8Array, expected: number):
   if (value.length !== expected)
     throw new RangeError(`${label}: expected ${expected} bytes, got ${value.length}`);
 }
+
+export const ED25519_PUBLIC_BYTES = 32;
+export const ED25519_SECRET_BYTES = 64;
+export const ED25519_SIGNATURE_BYTES = 64;
+export const X25519_PUBLIC_BYTES = 32;
+export const X25519_SECRET_BYTES = 32;
+/** crypto_box_seal adds an ephemeral public key (32) and a Poly1305 tag (16). */
+export const BOX_SEAL_OVERHEAD = 48;
+export const HASH_BYTES = 32;
+export const PWHASH_SALT_BYTES = 16;
+
+export interface KeyPair {
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+}
+
+/** Ed25519 key pair; the secret is libsodium's 64-byte seed ‖ public form. */
+export function ed25519KeyPair(): KeyPair {
+  const kp = sodium().crypto_sign_keypair();
+  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+}
+
+export function ed25519Sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  checkLength('ed25519 secret key', secretKey, ED25519_SECRET_BYTES);
+  return sodium().crypto_sign_detached(message, secretKey);
+}
+
+/** False for any invalid signature, key or length; never throws on hostile input. */
+export function ed25519Verify(sig: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (sig.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_BYTES)
+    return false;
+  try {
+    return sodium().crypto_sign_verify_detached(sig, message, publicKey);
+  } catch {
+    return false;
+  }
+}
+
+export function x25519KeyPair(): KeyPair {
+  const kp = sodium().crypto_box_keypair();
+  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+}
+
+/** X25519 public key of a secret key (used to check a stored pair is consistent). */
+export function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
+  checkLength('x25519 secret key', secretKey, X25519_SECRET_BYTES);
+  return sodium().crypto_scalarmult_base(secretKey);
+}
+
+/** Anonymous sealed box to an X25519 public key. */
+export function boxSeal(message: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  checkLength('box public key', publicKey, X25519_PUBLIC_BYTES);
+  return sodium().crypto_box_seal(message, publicKey);
+}
+
+/** Opens a sealed box; undefined when it does not authenticate under this key pair. */
+export function boxSealOpen(
+  box: Uint8Array,
+  publicKey: Uint8Array,
+  secretKey: Uint8Array,
+): Uint8Array | undefined {
+  checkLength('box public key', publicKey, X25519_PUBLIC_BYTES);
+  checkLength('box secret key', secretKey, X25519_SECRET_BYTES);
+  if (box.length < BOX_SEAL_OVERHEAD) return undefined;
+  try {
+    return sodium().crypto_box_seal_open(box, publicKey, secretKey);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A uniform integer in [0, upper). */
+export function randomUniform(upper: number): number {
+  return sodium().randombytes_uniform(upper);
+}
+
+export interface PwhashLimits {
+  /** Argon2id passes (crypto_pwhash opslimit). */
+  readonly opsLimit: number;
+  /** Argon2id memory in bytes (crypto_pwhash memlimit). */
+  readonly memLimit: number;
+}
+
+/** libsodium's "moderate" Argon2id limits (3 passes, 256 MiB); the key store default. */
+export function pwhashModerate(): PwhashLimits {
+  const s = sodium();
+  return { opsLimit: s.crypto_pwhash_OPSLIMIT_MODERATE, memLimit: s.crypto_pwhash_MEMLIMIT_MODERATE };
+}
+
+/** The smallest limits libsodium allows; for tests only. */
+export function pwhashMinimum(): PwhashLimits {
+  const s = sodium();
+  return { opsLimit: s.crypto_pwhash_OPSLIMIT_MIN, memLimit: s.crypto_pwhash_MEMLIMIT_MIN };
+}
+
+/** Argon2id13 key derivation (crypto_pwhash). */
+export function argon2id(
+  outLen: number,
+  passphrase: Uint8Array,
+  salt: Uint8Array,
+  limits: PwhashLimits,
+): Uint8Array {
+  checkLength('pwhash salt', salt, PWHASH_SALT_BYTES);
+  const s = sodium();
+  return s.crypto_pwhash(
+    outLen,
+    passphrase,
+    salt,
+    limits.opsLimit,
+    limits.memLimit,
+    s.crypto_pwhash_ALG_ARGON2ID13,
+  );
+}

@@ -1,0 +1,91 @@
+// Shape rules for the scalar fields of sp1 (bare JIDs, ids, message ids, content types,
+// timestamps), shared by the argument checks (TypeError/RangeError) and the wire parsers
+// (AppError BadInput), so both sides agree on what is valid (design.md, invariant 5).
+import { AppError, ErrorCode } from '../errors/index.js';
+import { utf8 } from './encoding.js';
+import { MAX_CONTENT_TYPE_BYTES, MAX_ID, MAX_JID_BYTES, MAX_MESSAGE_ID_CHARS } from './labels.js';
+
+export type Problem = { kind: 'type' | 'range'; text: string } | undefined;
+
+// RFC 7622 §3.3.1 forbids these in a localpart; whitespace and controls are refused everywhere.
+const LOCAL_BAD = /["&'/:<>@\s\p{Cc}]/u;
+const DOMAIN_BAD = /["&'/<>@\s\p{Cc}]/u;
+const MESSAGE_ID = /^[A-Za-z0-9._:-]+$/;
+const CONTENT_TYPE = /^[\x20-\x7e]+$/;
+
+export function jidProblem(value: unknown): Problem {
+  if (typeof value !== 'string') return { kind: 'type', text: 'expected a bare JID string' };
+  const at = value.indexOf('@');
+  if (at <= 0 || at === value.length - 1) return { kind: 'range', text: 'expected local@domain' };
+  const local = value.slice(0, at);
+  const domain = value.slice(at + 1);
+  if (LOCAL_BAD.test(local)) return { kind: 'range', text: 'forbidden character in localpart' };
+  if (DOMAIN_BAD.test(domain)) return { kind: 'range', text: 'forbidden character in domainpart (a bare JID has no resource)' };
+  const lb = utf8(local).length;
+  const db = utf8(domain).length;
+  if (lb > 1023 || db > 1023 || lb + db + 1 > MAX_JID_BYTES) return { kind: 'range', text: 'JID too long' };
+  return undefined;
+}
+
+export function idProblem(value: unknown): Problem {
+  if (typeof value !== 'number' || !Number.isInteger(value)) return { kind: 'type', text: 'expected an integer id' };
+  if (value < 1 || value > MAX_ID) return { kind: 'range', text: `id must be 1..${MAX_ID}` };
+  return undefined;
+}
+
+export function messageIdProblem(value: unknown): Problem {
+  if (typeof value !== 'string') return { kind: 'type', text: 'expected a message id string' };
+  if (value.length < 1 || value.length > MAX_MESSAGE_ID_CHARS)
+    return { kind: 'range', text: `message id must be 1..${MAX_MESSAGE_ID_CHARS} characters` };
+  if (!MESSAGE_ID.test(value)) return { kind: 'range', text: 'message id may use only A-Z a-z 0-9 . _ : -' };
+  return undefined;
+}
+
+export function contentTypeProblem(value: unknown): Problem {
+  if (typeof value !== 'string') return { kind: 'type', text: 'expected a content type string' };
+  if (value.length < 1 || value.length > MAX_CONTENT_TYPE_BYTES)
+    return { kind: 'range', text: `content type must be 1..${MAX_CONTENT_TYPE_BYTES} characters` };
+  if (!CONTENT_TYPE.test(value)) return { kind: 'range', text: 'content type must be printable ASCII' };
+  return undefined;
+}
+
+export function timestampProblem(value: unknown): Problem {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) return { kind: 'type', text: 'expected an integer timestamp (ms)' };
+  if (value < 0) return { kind: 'range', text: 'timestamp must not be negative' };
+  return undefined;
+}
+
+/** Argument check at an API edge: TypeError or RangeError with the label. */
+export function arg<T>(label: string, value: T, rule: (v: unknown) => Problem): T {
+  const p = rule(value);
+  if (p === undefined) return value;
+  if (p.kind === 'type') throw new TypeError(`${label}: ${p.text}`);
+  throw new RangeError(`${label}: ${p.text}`);
+}
+
+/** Check of untrusted input: AppError(BadInput) with the label. */
+export function wire<T>(label: string, value: unknown, rule: (v: unknown) => Problem): T {
+  const p = rule(value);
+  if (p !== undefined) throw new AppError(ErrorCode.BadInput, `${label}: ${p.text}`);
+  return value as T;
+}
+
+/** Argument check for a byte input of an exact length. */
+export function argBytes(label: string, value: unknown, length: number): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`${label}: expected Uint8Array`);
+  if (value.length !== length) throw new RangeError(`${label}: expected ${length} bytes, got ${value.length}`);
+  return value;
+}
+
+/** A plain object (not null, not an array) from untrusted input. */
+export function wireObject(label: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new AppError(ErrorCode.BadInput, `${label}: expected an object`);
+  return value as Record<string, unknown>;
+}
+
+/** Refuses properties outside `allowed`, so nothing unchecked rides along. */
+export function wireKeys(label: string, obj: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(obj))
+    if (!allowed.includes(k)) throw new AppError(ErrorCode.BadInput, `${label}: unexpected field "${k.slice(0, 32)}"`);
+}

@@ -1,0 +1,128 @@
+// Binary encoding of an agent's secrets (key state and seen message ids) for the encrypted key
+// store (issue 3, "agent key store"). Length-prefixed fields after a domain label; decoding checks
+// every length and that each stored public key matches its secret (design.md, invariant 5).
+import { AppError, ErrorCode } from '../errors/index.js';
+import { ByteReader, ByteWriter } from './encoding.js';
+import { idProblem, jidProblem, messageIdProblem, timestampProblem, wire } from './fields.js';
+import { MAX_JID_BYTES, MAX_MESSAGE_ID_CHARS } from './labels.js';
+import type { SecretPrekey } from './prekeys.js';
+import type { SeenEntry } from './replay.js';
+import {
+  constantTimeEqual,
+  ED25519_PUBLIC_BYTES,
+  ED25519_SECRET_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  X25519_PUBLIC_BYTES,
+  X25519_SECRET_BYTES,
+  x25519PublicKey,
+} from './sodium.js';
+import type { AgentKeyState, SpkRecord } from './state.js';
+
+const STATE_LABEL = 'sealpost/v1/agent-state';
+const VERSION = 1;
+const MAX_SPKS = 64;
+const MAX_OPKS = 10_000;
+const MAX_SEEN = 1_000_000;
+
+export interface AgentSecrets {
+  readonly keys: AgentKeyState;
+  readonly seen: readonly SeenEntry[];
+}
+
+function writePrekey(w: ByteWriter, p: SecretPrekey): void {
+  w.u32(p.id).bytes(p.publicKey).bytes(p.secretKey).bytes(p.signature);
+}
+
+export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
+  const k = s.keys;
+  const w = new ByteWriter().str(STATE_LABEL).u8(VERSION);
+  w.str(k.identity.jid).u32(k.identity.device).bytes(k.identity.publicKey).bytes(k.identity.secretKey);
+  w.u32(k.nextPrekeyId);
+  w.u32(k.signedPrekeys.length);
+  for (const p of k.signedPrekeys) {
+    w.u32(p.id).bytes(p.publicKey).u8(p.secretKey === null ? 0 : 1);
+    if (p.secretKey !== null) w.bytes(p.secretKey);
+    w.bytes(p.signature).u64(p.createdAt).u64(p.expires);
+  }
+  w.u32(k.oneTimePrekeys.length);
+  for (const p of k.oneTimePrekeys) writePrekey(w, p);
+  w.u8(k.archiveKey === undefined ? 0 : 1);
+  if (k.archiveKey !== undefined) writePrekey(w, k.archiveKey);
+  w.u32(s.seen.length);
+  for (const e of s.seen) w.str(e.sender).str(e.messageId).u64(e.timestamp);
+  return w.finish();
+}
+
+function corrupt(what: string): never {
+  throw new AppError(ErrorCode.Corrupt, `key store: ${what}`);
+}
+
+function readX25519(r: ByteReader, what: string): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  const publicKey = r.bytes(`${what} public key`, X25519_PUBLIC_BYTES);
+  const secretKey = r.bytes(`${what} secret key`, X25519_SECRET_BYTES);
+  if (!constantTimeEqual(x25519PublicKey(secretKey), publicKey)) corrupt(`${what}: public key does not match its secret`);
+  return { publicKey, secretKey };
+}
+
+function readPrekey(r: ByteReader, what: string): SecretPrekey {
+  const id = wire<number>(`${what} id`, r.u32(`${what} id`), idProblem);
+  const kp = readX25519(r, `${what} ${id}`);
+  return { id, ...kp, signature: r.bytes(`${what} signature`, ED25519_SIGNATURE_BYTES) };
+}
+
+function count(r: ByteReader, what: string, max: number): number {
+  const n = r.u32(what);
+  if (n > max) corrupt(`${n} ${what}, at most ${max}`);
+  return n;
+}
+
+export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
+  const r = new ByteReader(bytes, 'key store');
+  if (r.str('label', 0, 64) !== STATE_LABEL) corrupt('not an agent state');
+  const version = r.u8('version');
+  if (version !== VERSION) corrupt(`unsupported state version ${version}`);
+  const jid = wire<string>('jid', r.str('jid', 3, MAX_JID_BYTES), jidProblem);
+  const device = wire<number>('device', r.u32('device'), idProblem);
+  const publicKey = r.bytes('identity public key', ED25519_PUBLIC_BYTES);
+  const secretKey = r.bytes('identity secret key', ED25519_SECRET_BYTES);
+  // libsodium's Ed25519 secret key is seed ‖ public key.
+  if (!constantTimeEqual(secretKey.subarray(32), publicKey)) corrupt('identity public key does not match its secret');
+  const nextPrekeyId = r.u32('next prekey id');
+
+  const signedPrekeys: SpkRecord[] = [];
+  const nSpk = count(r, 'signed prekeys', MAX_SPKS);
+  if (nSpk === 0) corrupt('no signed prekey');
+  for (let i = 0; i < nSpk; i++) {
+    const id = wire<number>('signed prekey id', r.u32('signed prekey id'), idProblem);
+    const pub = r.bytes('signed prekey public key', X25519_PUBLIC_BYTES);
+    let secret: Uint8Array | null = null;
+    if (r.u8('signed prekey secret flag') === 1) {
+      secret = r.bytes('signed prekey secret key', X25519_SECRET_BYTES);
+      if (!constantTimeEqual(x25519PublicKey(secret), pub)) corrupt(`signed prekey ${id}: public key does not match its secret`);
+    }
+    const signature = r.bytes('signed prekey signature', ED25519_SIGNATURE_BYTES);
+    const createdAt = wire<number>('created', r.u64('created'), timestampProblem);
+    const expires = wire<number>('expires', r.u64('expires'), timestampProblem);
+    signedPrekeys.push({ id, publicKey: pub, secretKey: secret, signature, createdAt, expires });
+  }
+  const oneTimePrekeys: SecretPrekey[] = [];
+  const nOpk = count(r, 'one-time prekeys', MAX_OPKS);
+  for (let i = 0; i < nOpk; i++) oneTimePrekeys.push(readPrekey(r, 'one-time prekey'));
+  const archiveKey = r.u8('archive key flag') === 1 ? readPrekey(r, 'archive key') : undefined;
+  const seen: SeenEntry[] = [];
+  const nSeen = count(r, 'seen ids', MAX_SEEN);
+  for (let i = 0; i < nSeen; i++) {
+    const sender = wire<string>('seen sender', r.str('seen sender', 3, MAX_JID_BYTES), jidProblem);
+    const messageId = wire<string>('seen id', r.str('seen id', 1, MAX_MESSAGE_ID_CHARS), messageIdProblem);
+    seen.push({ sender, messageId, timestamp: r.u64('seen timestamp') });
+  }
+  r.end();
+  const keys: AgentKeyState = {
+    identity: { jid, device, publicKey, secretKey },
+    nextPrekeyId,
+    signedPrekeys,
+    oneTimePrekeys,
+    ...(archiveKey === undefined ? {} : { archiveKey }),
+  };
+  return { keys, seen };
+}

@@ -1,0 +1,144 @@
+// Trust in senders' identity keys (design.md, "Cryptographic construction", step 5): pinned on
+// first use or verified by fingerprint; a changed key for a pinned (jid, device) is refused with
+// ErrorCode.UntrustedKey and kept as pending until the user accepts it. Never accepted silently.
+import { AppError, ErrorCode } from '../errors/index.js';
+import { argBytes } from './fields.js';
+import { displayFingerprint, fingerprint } from './identity.js';
+import { constantTimeEqual, ED25519_PUBLIC_BYTES, HASH_BYTES } from './sodium.js';
+
+export type TrustLevel = 'tofu' | 'verified';
+
+export interface TrustRecord {
+  readonly jid: string;
+  readonly device: number;
+  readonly identityKey: Uint8Array;
+  readonly level: TrustLevel;
+  readonly firstSeen: number;
+  readonly updatedAt: number;
+  /** A different key seen for this (jid, device), waiting for the user's decision. */
+  readonly pending?: { readonly identityKey: Uint8Array; readonly seenAt: number };
+}
+
+export interface TrustStore {
+  get(jid: string, device: number): Promise<TrustRecord | undefined>;
+  /** Pins a key on first use; the same key again is a no-op; a different key is UntrustedKey. */
+  pin(jid: string, device: number, identityKey: Uint8Array, now: number): Promise<TrustRecord>;
+  /** The user compared fingerprints: marks the pinned key verified if `fp` is its fingerprint. */
+  markVerified(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord>;
+  /** Records a changed key as pending (not trusted). */
+  notePending(jid: string, device: number, identityKey: Uint8Array, now: number): Promise<void>;
+  /** The user accepts the pending key whose fingerprint is `fp`; it replaces the pinned key. */
+  acceptChange(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord>;
+  list(): Promise<readonly TrustRecord[]>;
+}
+
+const keyOf = (jid: string, device: number): string => `${device}:${jid}`;
+
+/** The rules on a map of records; the stores add persistence around it. */
+export class TrustBook {
+  readonly records = new Map<string, TrustRecord>();
+
+  get(jid: string, device: number): TrustRecord | undefined {
+    return this.records.get(keyOf(jid, device));
+  }
+
+  pin(jid: string, device: number, identityKey: Uint8Array, now: number): TrustRecord {
+    argBytes('identity key', identityKey, ED25519_PUBLIC_BYTES);
+    const old = this.get(jid, device);
+    if (old !== undefined) {
+      if (constantTimeEqual(old.identityKey, identityKey)) return old;
+      throw changed(old, identityKey);
+    }
+    const rec: TrustRecord = { jid, device, identityKey: identityKey.slice(), level: 'tofu', firstSeen: now, updatedAt: now };
+    this.records.set(keyOf(jid, device), rec);
+    return rec;
+  }
+
+  markVerified(jid: string, device: number, fp: Uint8Array, now: number): TrustRecord {
+    argBytes('fingerprint', fp, HASH_BYTES);
+    const old = this.get(jid, device);
+    if (old === undefined) throw new AppError(ErrorCode.NotFound, `no key pinned for ${jid} device ${device}`);
+    if (!constantTimeEqual(fingerprint(old.identityKey), fp))
+      throw new AppError(ErrorCode.UntrustedKey, `fingerprint does not match the key pinned for ${jid} device ${device}`);
+    const rec: TrustRecord = { ...old, level: 'verified', updatedAt: now };
+    this.records.set(keyOf(jid, device), rec);
+    return rec;
+  }
+
+  notePending(jid: string, device: number, identityKey: Uint8Array, now: number): void {
+    const old = this.get(jid, device);
+    if (old === undefined || constantTimeEqual(old.identityKey, identityKey)) return;
+    this.records.set(keyOf(jid, device), { ...old, pending: { identityKey: identityKey.slice(), seenAt: now } });
+  }
+
+  acceptChange(jid: string, device: number, fp: Uint8Array, now: number): TrustRecord {
+    argBytes('fingerprint', fp, HASH_BYTES);
+    const old = this.get(jid, device);
+    const pending = old?.pending;
+    if (old === undefined || pending === undefined)
+      throw new AppError(ErrorCode.NotFound, `no changed key pending for ${jid} device ${device}`);
+    if (!constantTimeEqual(fingerprint(pending.identityKey), fp))
+      throw new AppError(ErrorCode.UntrustedKey, `fingerprint does not match the pending key of ${jid} device ${device}`);
+    const rec: TrustRecord = { jid, device, identityKey: pending.identityKey, level: 'tofu', firstSeen: old.firstSeen, updatedAt: now };
+    this.records.set(keyOf(jid, device), rec);
+    return rec;
+  }
+}
+
+function changed(old: TrustRecord, identityKey: Uint8Array): AppError {
+  return new AppError(
+    ErrorCode.UntrustedKey,
+    `identity key of ${old.jid} device ${old.device} changed: pinned ${displayFingerprint(old.identityKey)}, ` +
+      `now ${displayFingerprint(identityKey)}; refused until the user accepts the new key`,
+  );
+}
+
+/** In-memory trust store, for tests and short-lived agents. */
+export class MemoryTrustStore implements TrustStore {
+  protected readonly book = new TrustBook();
+
+  get(jid: string, device: number): Promise<TrustRecord | undefined> {
+    return Promise.resolve(this.book.get(jid, device));
+  }
+  pin(jid: string, device: number, ik: Uint8Array, now: number): Promise<TrustRecord> {
+    return Promise.resolve().then(() => this.book.pin(jid, device, ik, now));
+  }
+  markVerified(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
+    return Promise.resolve().then(() => this.book.markVerified(jid, device, fp, now));
+  }
+  notePending(jid: string, device: number, ik: Uint8Array, now: number): Promise<void> {
+    return Promise.resolve().then(() => this.book.notePending(jid, device, ik, now));
+  }
+  acceptChange(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
+    return Promise.resolve().then(() => this.book.acceptChange(jid, device, fp, now));
+  }
+  list(): Promise<readonly TrustRecord[]> {
+    return Promise.resolve([...this.book.records.values()]);
+  }
+}
+
+export type TrustDecision = 'new' | TrustLevel;
+
+/**
+ * Decides whether `identityKey` may speak for (jid, device) without changing anything:
+ * 'new' (first use; the caller pins after every other check passed), 'tofu' or 'verified'.
+ * A changed key is noted as pending and refused with UntrustedKey; so is an unknown key when
+ * `tofu` is false.
+ */
+export async function checkTrust(
+  store: TrustStore,
+  jid: string,
+  device: number,
+  identityKey: Uint8Array,
+  now: number,
+  tofu = true,
+): Promise<TrustDecision> {
+  const rec = await store.get(jid, device);
+  if (rec === undefined) {
+    if (tofu) return 'new';
+    throw new AppError(ErrorCode.UntrustedKey, `no trusted key for ${jid} device ${device} and trust on first use is off`);
+  }
+  if (constantTimeEqual(rec.identityKey, identityKey)) return rec.level;
+  await store.notePending(jid, device, identityKey, now);
+  throw changed(rec, identityKey);
+}
