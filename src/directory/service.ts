@@ -1,0 +1,126 @@
+// The key directory over XMPP (design.md "XMPP surfaces": Keys): IQs to the vault's full JID in
+// urn:sealpost:keys:1 — publish, fetch (claims one OPK per device), count, remove — answered with
+// RFC 6120 stanza errors. The owner is always the bare JID the XMPP server stamped (invariant 4).
+import { AppError, ErrorCode } from '../errors/index.js';
+import { bundleToWire, decodeBundle, toBase64 } from '../keys/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { NS } from '../protocol/namespaces.js';
+import { answerIq } from '../protocol/iq.js';
+import { bundleFromXml, bundleToXml, strAttr, uintAttr } from '../protocol/xml-codec.js';
+import type { RateLimiter } from '../ratelimit/index.js';
+import { bareJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
+import type { ClaimedDevice, DirectoryStore } from './store.js';
+
+export interface DirectoryLimits {
+  maxOneTimePrekeys: number;
+  prekeyLowWater: number;
+}
+
+export interface DirectoryServiceDeps {
+  conn: XmppConnection;
+  store: DirectoryStore;
+  claimLimiter: RateLimiter;
+  limits: DirectoryLimits;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+function deviceAttr(el: Element): number {
+  const device = uintAttr(el, 'device', el.name);
+  if (device < 1 || device > 0x7fffffff) throw new AppError(ErrorCode.BadInput, `${el.name}: device out of range`);
+  return device;
+}
+
+function entryXml(c: ClaimedDevice): Element {
+  return xml(
+    'entry',
+    { 'first-seen': String(c.firstSeen), countersig: toBase64(c.countersig) },
+    bundleToXml(bundleToWire(c.bundle)),
+  );
+}
+
+/** Registers the directory's IQ handlers on the vault connection. */
+export function registerDirectory(deps: DirectoryServiceDeps): void {
+  const { conn, store, limits } = deps;
+  const now = deps.now ?? Date.now;
+  const log = deps.logger.child({ module: 'directory' });
+  const serverKey = toBase64(store.serverPublicKey);
+
+  const notifyOwner = async (jid: string, device: number, remaining: number): Promise<void> => {
+    await conn.send(
+      xml('message', { to: jid, type: 'normal' }, xml('replenish', { xmlns: NS.keys, device: String(device), remaining: String(remaining) })),
+    );
+  };
+
+  conn.iqCallee.set(NS.keys, 'publish', (ctx) =>
+    answerIq(log, 'publish', () => {
+      const owner = bareJid(ctx.from);
+      const bundleEl = ctx.element.getChild('bundle', NS.keys);
+      if (bundleEl === undefined) throw new AppError(ErrorCode.BadInput, 'publish: a <bundle/> is required');
+      const bundle = decodeBundle(bundleFromXml(bundleEl, limits.maxOneTimePrekeys), {
+        expectJid: owner,
+        maxOpks: limits.maxOneTimePrekeys,
+        now: now(),
+      });
+      const result = store.publish(bundle, now());
+      log.info({ jid: owner, device: bundle.device, opks: bundle.oneTimePrekeys.length, identityChanged: result.identityChanged }, 'bundle published');
+      return xml('published', {
+        xmlns: NS.keys,
+        'first-seen': String(result.firstSeen),
+        countersig: toBase64(result.countersig),
+        'server-key': serverKey,
+      });
+    }),
+  );
+
+  conn.iqCallee.set(NS.keys, 'fetch', (ctx) =>
+    answerIq(log, 'fetch', async () => {
+      const requester = bareJid(ctx.from);
+      const target = bareJid(strAttr(ctx.element, 'jid', 'fetch'));
+      const take = await deps.claimLimiter.take(`${requester} ${target}`);
+      if (!take.allowed) {
+        deps.metrics?.prekeyClaims.inc({ result: 'refused' });
+        throw new AppError(ErrorCode.Policy, `too many prekey claims for ${target}; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
+      }
+      const claimed = store.claim(target, limits.prekeyLowWater);
+      if (claimed.length === 0) throw new AppError(ErrorCode.NotFound, `no published devices for ${target}`);
+      for (const c of claimed) {
+        deps.metrics?.prekeyClaims.inc({ result: c.bundle.oneTimePrekeys.length > 0 ? 'one-time' : 'signed' });
+        if (c.needsNotice)
+          notifyOwner(target, c.bundle.device, c.remaining).catch((err: unknown) =>
+            log.warn({ err, jid: target }, 'replenish notice not sent'),
+          );
+      }
+      return xml('bundles', { xmlns: NS.keys, jid: target, 'server-key': serverKey }, ...claimed.map(entryXml));
+    }),
+  );
+
+  conn.iqCallee.get(NS.keys, 'count', (ctx) =>
+    answerIq(log, 'count', () => {
+      const owner = bareJid(ctx.from);
+      const device = deviceAttr(ctx.element);
+      const remaining = store.count(owner, device);
+      if (remaining === undefined) throw new AppError(ErrorCode.NotFound, `device ${device} of ${owner} is not published`);
+      return xml('count', { xmlns: NS.keys, device: String(device), remaining: String(remaining), 'low-water': String(limits.prekeyLowWater) });
+    }),
+  );
+
+  conn.iqCallee.get(NS.keys, 'devices', (ctx) =>
+    answerIq(log, 'devices', () => {
+      const target = bareJid(strAttr(ctx.element, 'jid', 'devices'));
+      return xml('devices', { xmlns: NS.keys, jid: target }, ...store.devices(target).map((d) => xml('device', { id: String(d) })));
+    }),
+  );
+
+  conn.iqCallee.set(NS.keys, 'remove', (ctx) =>
+    answerIq(log, 'remove', () => {
+      const owner = bareJid(ctx.from);
+      const device = deviceAttr(ctx.element);
+      if (!store.remove(owner, device)) throw new AppError(ErrorCode.NotFound, `device ${device} of ${owner} is not published`);
+      log.info({ jid: owner, device }, 'device removed');
+      return true;
+    }),
+  );
+}

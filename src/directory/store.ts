@@ -1,0 +1,176 @@
+// The key directory's storage (design.md "Parts": the directory, atomic claim): one encrypted
+// SQLite file with each (jid, device)'s published bundle and its one-time prekeys. A claim
+// deletes and returns at most one OPK per device inside one immediate transaction, so no OPK is
+// ever handed out twice, even to claimers in other processes sharing the file.
+import type { Bundle, VerifiedBundle } from '../keys/index.js';
+import { countersign, createServerKey } from '../keys/countersign.js';
+import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
+
+const MIGRATIONS = [
+  `CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+   CREATE TABLE devices (
+     jid TEXT NOT NULL, device INTEGER NOT NULL, ik BLOB NOT NULL,
+     spk_id INTEGER NOT NULL, spk_pub BLOB NOT NULL, spk_sig BLOB NOT NULL, spk_expires INTEGER NOT NULL,
+     ak_id INTEGER, ak_pub BLOB, ak_sig BLOB,
+     first_seen INTEGER NOT NULL, updated_at INTEGER NOT NULL, countersig BLOB NOT NULL,
+     low_notified INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (jid, device)) WITHOUT ROWID;
+   CREATE TABLE opks (
+     jid TEXT NOT NULL, device INTEGER NOT NULL, id INTEGER NOT NULL, pub BLOB NOT NULL, sig BLOB NOT NULL,
+     PRIMARY KEY (jid, device, id),
+     FOREIGN KEY (jid, device) REFERENCES devices (jid, device) ON DELETE CASCADE);`,
+];
+
+export interface PublishResult {
+  firstSeen: number;
+  countersig: Uint8Array;
+  /** True when this (jid, device) had a different identity key before. */
+  identityChanged: boolean;
+}
+
+/** A device's bundle as a fetch hands it out: at most one one-time prekey. */
+export interface ClaimedDevice {
+  bundle: Bundle;
+  firstSeen: number;
+  countersig: Uint8Array;
+  /** One-time prekeys left for that device after this claim. */
+  remaining: number;
+  /** True when `remaining` fell below the low-water mark and the owner has not been told yet. */
+  needsNotice: boolean;
+}
+
+export interface DirectoryStore {
+  readonly serverPublicKey: Uint8Array;
+  publish(bundle: VerifiedBundle, now: number): PublishResult;
+  /** Claims for every device of `jid` (empty when the JID has none). */
+  claim(jid: string, lowWater: number): ClaimedDevice[];
+  count(jid: string, device: number): number | undefined;
+  devices(jid: string): number[];
+  remove(jid: string, device: number): boolean;
+  close(): void;
+}
+
+interface DeviceRow {
+  jid: string;
+  device: number;
+  ik: Uint8Array;
+  spk_id: number;
+  spk_pub: Uint8Array;
+  spk_sig: Uint8Array;
+  spk_expires: number;
+  ak_id: number | null;
+  ak_pub: Uint8Array | null;
+  ak_sig: Uint8Array | null;
+  first_seen: number;
+  countersig: Uint8Array;
+  low_notified: number;
+}
+
+const u8 = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+function rowToBundle(row: DeviceRow, opk?: { id: number; pub: Uint8Array; sig: Uint8Array }): Bundle {
+  const bundle: Bundle = {
+    suite: 'sp1',
+    jid: row.jid,
+    device: row.device,
+    identityKey: u8(row.ik),
+    signedPrekey: { id: row.spk_id, publicKey: u8(row.spk_pub), signature: u8(row.spk_sig), expires: row.spk_expires },
+    oneTimePrekeys: opk === undefined ? [] : [{ id: opk.id, publicKey: u8(opk.pub), signature: u8(opk.sig) }],
+  };
+  if (row.ak_id === null || row.ak_pub === null || row.ak_sig === null) return bundle;
+  return { ...bundle, archiveKey: { id: row.ak_id, publicKey: u8(row.ak_pub), signature: u8(row.ak_sig) } };
+}
+
+function loadServerKey(db: Db): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  const get = db.prepare<[string], { value: Uint8Array }>('SELECT value FROM meta WHERE name = ?');
+  const pub = get.get('server_pk')?.value;
+  const sec = get.get('server_sk')?.value;
+  if (pub !== undefined && sec !== undefined) return { publicKey: u8(pub), secretKey: u8(sec) };
+  const kp = createServerKey();
+  const put = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?)');
+  db.transaction(() => {
+    put.run('server_pk', Buffer.from(kp.publicKey));
+    put.run('server_sk', Buffer.from(kp.secretKey));
+  }).immediate();
+  return kp;
+}
+
+export interface DirectoryStoreOptions {
+  path: string;
+  /** 32-byte at-rest key for the directory file. */
+  key: Uint8Array;
+  cipher: DbCipher;
+}
+
+export function openDirectoryStore(options: DirectoryStoreOptions): DirectoryStore {
+  const db = openEncryptedDb({ path: options.path, key: options.key, cipher: options.cipher });
+  migrate(db, MIGRATIONS);
+  const server = loadServerKey(db);
+
+  const getDevice = db.prepare<[string, number], DeviceRow>('SELECT * FROM devices WHERE jid = ? AND device = ?');
+  const listDevices = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE jid = ? ORDER BY device');
+  const upsertDevice = db.prepare(`INSERT INTO devices
+      (jid, device, ik, spk_id, spk_pub, spk_sig, spk_expires, ak_id, ak_pub, ak_sig, first_seen, updated_at, countersig, low_notified)
+      VALUES (@jid, @device, @ik, @spk_id, @spk_pub, @spk_sig, @spk_expires, @ak_id, @ak_pub, @ak_sig, @first_seen, @updated_at, @countersig, 0)
+      ON CONFLICT (jid, device) DO UPDATE SET ik = excluded.ik, spk_id = excluded.spk_id, spk_pub = excluded.spk_pub,
+        spk_sig = excluded.spk_sig, spk_expires = excluded.spk_expires, ak_id = excluded.ak_id, ak_pub = excluded.ak_pub,
+        ak_sig = excluded.ak_sig, first_seen = excluded.first_seen, updated_at = excluded.updated_at,
+        countersig = excluded.countersig, low_notified = 0`);
+  const deleteOpks = db.prepare<[string, number]>('DELETE FROM opks WHERE jid = ? AND device = ?');
+  const insertOpk = db.prepare<[string, number, number, Buffer, Buffer]>(
+    'INSERT INTO opks (jid, device, id, pub, sig) VALUES (?, ?, ?, ?, ?)',
+  );
+  const claimOpk = db.prepare<[string, number], { id: number; pub: Uint8Array; sig: Uint8Array }>(
+    `DELETE FROM opks WHERE rowid = (SELECT rowid FROM opks WHERE jid = ?1 AND device = ?2 ORDER BY id LIMIT 1)
+     RETURNING id, pub, sig`,
+  );
+  const countOpks = db.prepare<[string, number], number>('SELECT count(*) FROM opks WHERE jid = ? AND device = ?').pluck();
+  const setNotified = db.prepare<[string, number]>('UPDATE devices SET low_notified = 1 WHERE jid = ? AND device = ?');
+  const deleteDevice = db.prepare<[string, number]>('DELETE FROM devices WHERE jid = ? AND device = ?');
+
+  const publishTx = db.transaction((b: VerifiedBundle, now: number): PublishResult => {
+    const previous = getDevice.get(b.jid, b.device);
+    const sameIdentity = previous !== undefined && Buffer.from(previous.ik).equals(Buffer.from(b.identityKey));
+    const firstSeen = sameIdentity ? previous.first_seen : now;
+    const countersig =
+      sameIdentity ? u8(previous.countersig) : countersign({ jid: b.jid, device: b.device, identityKey: b.identityKey, firstSeen }, server.secretKey);
+    upsertDevice.run({
+      jid: b.jid,
+      device: b.device,
+      ik: Buffer.from(b.identityKey),
+      spk_id: b.signedPrekey.id,
+      spk_pub: Buffer.from(b.signedPrekey.publicKey),
+      spk_sig: Buffer.from(b.signedPrekey.signature),
+      spk_expires: b.signedPrekey.expires,
+      ak_id: b.archiveKey?.id ?? null,
+      ak_pub: b.archiveKey === undefined ? null : Buffer.from(b.archiveKey.publicKey),
+      ak_sig: b.archiveKey === undefined ? null : Buffer.from(b.archiveKey.signature),
+      first_seen: firstSeen,
+      updated_at: now,
+      countersig: Buffer.from(countersig),
+    });
+    deleteOpks.run(b.jid, b.device);
+    for (const p of b.oneTimePrekeys) insertOpk.run(b.jid, b.device, p.id, Buffer.from(p.publicKey), Buffer.from(p.signature));
+    return { firstSeen, countersig, identityChanged: previous !== undefined && !sameIdentity };
+  });
+
+  const claimTx = db.transaction((jid: string, lowWater: number): ClaimedDevice[] =>
+    listDevices.all(jid).map((row) => {
+      const opk = claimOpk.get(row.jid, row.device);
+      const remaining = countOpks.get(row.jid, row.device) ?? 0;
+      const needsNotice = remaining < lowWater && row.low_notified === 0;
+      if (needsNotice) setNotified.run(row.jid, row.device);
+      return { bundle: rowToBundle(row, opk), firstSeen: row.first_seen, countersig: u8(row.countersig), remaining, needsNotice };
+    }),
+  );
+
+  return {
+    serverPublicKey: server.publicKey,
+    publish: (bundle, now) => publishTx.immediate(bundle, now),
+    claim: (jid, lowWater) => claimTx.immediate(jid, lowWater),
+    count: (jid, device) => (getDevice.get(jid, device) === undefined ? undefined : (countOpks.get(jid, device) ?? 0)),
+    devices: (jid) => listDevices.all(jid).map((r) => r.device),
+    remove: (jid, device) => deleteDevice.run(jid, device).changes > 0,
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,3 @@
+// Public surface of src/ingest: the vault's XMPP front door (submissions, disco).
+export { handleSubmission, isSubmission, type SubmitDeps, type IngestLimits, type DeviceLookup, type StoreEnqueuer } from './submit.js';
+export { registerDisco, VAULT_FEATURES } from './disco.js';

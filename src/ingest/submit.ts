@@ -1,0 +1,125 @@
+// Ingest of sealed submissions (design.md "XMPP surfaces": Submit; invariants 4 and 5): every
+// `<message>` to the vault carrying `<sealed/>` items is checked — size, shapes, base64, suite,
+// the stamped sender, the recipient and its devices, the sender's rate — and each good item becomes
+// a store job. Nothing is decrypted. A bad item is answered with `<message type='error'>`.
+import { AppError, ErrorCode } from '../errors/index.js';
+import { checkEnvelopeShape, envelopeToWire, type EnvelopeWire, type Limits } from '../keys/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { NS } from '../protocol/namespaces.js';
+import { toStanzaError } from '../protocol/stanza-errors.js';
+import { refusalStanza } from '../protocol/replies.js';
+import { envelopeFromXml } from '../protocol/xml-codec.js';
+import type { RateLimiter } from '../ratelimit/index.js';
+import { storeJobId, type StoreJobData } from '../workers/contract.js';
+import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
+
+export interface IngestLimits extends Limits {
+  maxStanzaBytes: number;
+  /** Sealed items in one submission stanza (batches). */
+  maxItemsPerStanza: number;
+}
+
+/** What ingest needs from the key directory: which devices a JID has published. */
+export interface DeviceLookup {
+  devices(jid: string): number[];
+}
+
+/** Where accepted items go: the store queue (a BullMQ Queue in production). */
+export interface StoreEnqueuer {
+  enqueue(jobId: string, data: StoreJobData): Promise<void>;
+}
+
+export interface SubmitDeps {
+  conn: XmppConnection;
+  directory: DeviceLookup;
+  queue: StoreEnqueuer;
+  senderLimiter: RateLimiter;
+  limits: IngestLimits;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+/** True for stanzas this handler owns: messages (not errors) with at least one sealed item. */
+export function isSubmission(stanza: Element): boolean {
+  return stanza.is('message') && stanza.attrs.type !== 'error' && stanza.getChild('sealed', NS.sealed) !== undefined;
+}
+
+function checkItem(el: Element, sender: string, deps: SubmitDeps): EnvelopeWire {
+  const { limits } = deps;
+  const wire = envelopeFromXml(el, limits.maxDevices + 2);
+  const { envelope, shape } = checkEnvelopeShape(wire, { limits, expectFrom: sender });
+  const known = deps.directory.devices(shape.to);
+  if (known.length === 0) throw new AppError(ErrorCode.NotFound, `unknown recipient ${shape.to}: no published devices`);
+  const knownSet = new Set(known);
+  for (const b of shape.blocks)
+    if (b.target.kind === 'device' && !knownSet.has(b.target.device))
+      throw new AppError(ErrorCode.NotFound, `recipient ${shape.to} has no device ${b.target.device}`);
+  // Re-encode from the parsed form: only checked, canonical fields travel on.
+  return envelopeToWire(envelope);
+}
+
+/** Handles one submission stanza; resolves when every item is enqueued or refused. */
+export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promise<void> {
+  const log = deps.logger;
+  const now = deps.now ?? Date.now;
+  const from = typeof stanza.attrs.from === 'string' ? stanza.attrs.from : undefined;
+  const stanzaId = typeof stanza.attrs.id === 'string' ? stanza.attrs.id.slice(0, 128) : '';
+  if (from === undefined) return; // not routed by a server: nobody to answer, nothing to trust
+  let sender: string;
+  try {
+    sender = bareJid(from);
+  } catch {
+    return;
+  }
+  const items = stanza.getChildren('sealed', NS.sealed);
+
+  const refuse = async (err: unknown, messageId?: string): Promise<void> => {
+    const spec = toStanzaError(err);
+    deps.metrics?.submissions.inc({ result: spec.condition });
+    log.info({ sender, condition: spec.condition, code: AppError.is(err) ? err.code : 'internal' }, 'submission refused');
+    await deps.conn.send(refusalStanza(from, stanzaId, messageId, err));
+  };
+
+  try {
+    const size = Buffer.byteLength(stanza.toString(), 'utf8');
+    if (size > deps.limits.maxStanzaBytes)
+      throw new AppError(ErrorCode.ResourceLimit, `submission of ${size} bytes is over the ${deps.limits.maxStanzaBytes}-byte stanza limit`);
+    if (items.length > deps.limits.maxItemsPerStanza)
+      throw new AppError(ErrorCode.ResourceLimit, `${items.length} sealed items in one stanza, at most ${deps.limits.maxItemsPerStanza}`);
+    const take = await deps.senderLimiter.take(`submit ${sender}`, items.length);
+    if (!take.allowed)
+      throw new AppError(ErrorCode.Policy, `sending too fast; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
+  } catch (err) {
+    await refuse(err);
+    return;
+  }
+
+  for (const el of items) {
+    const messageId = typeof el.attrs.id === 'string' ? el.attrs.id.slice(0, 64) : undefined;
+    let envelope: EnvelopeWire;
+    try {
+      envelope = checkItem(el, sender, deps);
+    } catch (err) {
+      await refuse(err, messageId);
+      continue;
+    }
+    const data: StoreJobData = {
+      sender,
+      replyTo: from,
+      stanzaId: items.length === 1 && stanzaId ? stanzaId : envelope.id,
+      recipient: envelope.to,
+      messageId: envelope.id,
+      receivedAt: now(),
+      envelope,
+    };
+    try {
+      await deps.queue.enqueue(storeJobId(sender, envelope.id), data);
+      deps.metrics?.submissions.inc({ result: 'accepted' });
+    } catch (err) {
+      // Redis down: the sender gets no receipt and resends; tell it to wait.
+      await refuse(new AppError(ErrorCode.Unavailable, 'the vault cannot queue submissions right now; retry later', { cause: err }), envelope.id);
+    }
+  }
+}

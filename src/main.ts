@@ -1,0 +1,224 @@
+// The composition root: reads the config once, builds every part with its dependencies, and runs
+// the roles asked for (ingest, worker, or both in one process — the local default). Nothing else
+// in src/ constructs another module's dependencies.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createArchiveStore, loadMasterKey, type ArchiveStore } from './archive/index.js';
+import { loadConfig, vaultBareJid, type Config } from './config/index.js';
+import { openDirectoryStore, registerDirectory, type DirectoryStore } from './directory/index.js';
+import { AppError, ErrorCode } from './errors/index.js';
+import { handleSubmission, isSubmission, registerDisco } from './ingest/index.js';
+import { blake2b, initSodium, wipe } from './keys/index.js';
+import { createLogger, type Logger } from './log/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
+import { startOpsServer, type OpsServer } from './ops/index.js';
+import { receiptStanza, refusalStanza } from './protocol/replies.js';
+import { createRateLimiter } from './ratelimit/index.js';
+import {
+  checkRedisPolicy,
+  createQueues,
+  createRedis,
+  processStore,
+  QUEUE,
+  redisReady,
+  startWorker,
+  STORE_JOB_OPTIONS,
+  type Queues,
+  type Redis,
+  type StoreJobData,
+  type StoreJobResult,
+} from './workers/index.js';
+import { connectXmpp, xml, type XmppConnection } from './xmpp/index.js';
+
+export type Role = 'ingest' | 'worker';
+
+export interface StartOptions {
+  roles?: readonly Role[];
+  logger?: Logger;
+  /** Ops HTTP endpoint; off when false (tests). */
+  ops?: boolean;
+}
+
+export interface Service {
+  config: Config;
+  conn: XmppConnection;
+  archive: ArchiveStore;
+  directory: DirectoryStore;
+  queues: Queues;
+  metrics: Metrics;
+  ops: OpsServer | undefined;
+  stop(): Promise<void>;
+}
+
+const DIRECTORY_KEY_LABEL = 'sealpost/v1/directory-db';
+
+async function connectRedis(config: Config, log: Logger): Promise<{ producer: Redis; worker: Redis }> {
+  const producer = createRedis(config.redisUrl, 'producer', { connectionName: 'sealpost:producer' });
+  const worker = createRedis(config.redisUrl, 'worker', { connectionName: 'sealpost:worker' });
+  for (const r of [producer, worker]) r.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
+  await redisReady(producer, 10_000);
+  const policy = await checkRedisPolicy(producer).catch((err: unknown) => {
+    log.warn({ error: (err as Error).message }, 'cannot check Redis maxmemory-policy');
+    return undefined;
+  });
+  if (policy !== undefined && !policy.ok) {
+    const text = `Redis maxmemory-policy is ${policy.maxmemoryPolicy}; queued jobs may be evicted (set noeviction)`;
+    if (config.strict) throw new AppError(ErrorCode.Config, text);
+    log.warn({ maxmemoryPolicy: policy.maxmemoryPolicy }, text);
+  }
+  return { producer, worker };
+}
+
+/** Builds and starts the service; resolves once it is online and taking work. */
+export async function startService(config: Config, options: StartOptions = {}): Promise<Service> {
+  const roles = new Set<Role>(options.roles ?? ['ingest', 'worker']);
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const log = logger.child({ module: 'main' });
+  const metrics = createMetrics();
+  await initSodium();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const master = await loadMasterKey(config, logger);
+  const archive = await createArchiveStore({
+    dir: join(config.dataDir, 'archive'),
+    masterKey: master,
+    cipher: config.archiveCipher,
+    maxOpen: config.archiveMaxOpen,
+    retentionSeconds: config.retentionSeconds,
+    logger,
+  });
+  const directoryKey = blake2b(32, new TextEncoder().encode(DIRECTORY_KEY_LABEL), master);
+  wipe(master);
+  const directory = openDirectoryStore({ path: join(config.dataDir, 'directory.db'), key: directoryKey, cipher: config.archiveCipher });
+  wipe(directoryKey);
+
+  const redis = await connectRedis(config, log);
+  const queues = createQueues(redis.producer, config.queuePrefix);
+  const conn = await connectXmpp({
+    service: config.xmppService,
+    domain: config.xmppDomain,
+    username: config.vaultUser,
+    password: config.vaultPassword,
+    resource: config.vaultResource,
+    logger,
+  });
+  log.info({ jid: conn.jid, roles: [...roles] }, 'vault connected');
+
+  const workers: { close(): Promise<void> }[] = [];
+  if (roles.has('worker')) {
+    workers.push(
+      startWorker<StoreJobData, StoreJobResult>({
+        name: QUEUE.store,
+        connection: redis.worker,
+        prefix: config.queuePrefix,
+        concurrency: 4,
+        logger,
+        metrics,
+        process: (job) =>
+          processStore(job, {
+            archive,
+            quota: config,
+            logger: logger.child({ module: 'store' }),
+            metrics,
+            notifier: {
+              receipt: (j) => conn.send(receiptStanza(j.replyTo, j.stanzaId, j.messageId)),
+              refused: (j, err) => conn.send(refusalStanza(j.replyTo, j.stanzaId, j.messageId, err)),
+            },
+          }),
+      }),
+    );
+  }
+
+  if (roles.has('ingest')) {
+    registerDisco(conn);
+    registerDirectory({
+      conn,
+      store: directory,
+      claimLimiter: createRateLimiter(redis.producer, `${config.queuePrefix}:rl:claim`, {
+        capacity: config.claimBurst,
+        perMinute: config.claimRatePerMinute,
+      }),
+      limits: config,
+      logger,
+      metrics,
+    });
+    const senderLimiter = createRateLimiter(redis.producer, `${config.queuePrefix}:rl:submit`, {
+      capacity: Math.max(1, Math.ceil(config.senderRatePerMinute / 6)),
+      perMinute: config.senderRatePerMinute,
+    });
+    const ingestLog = logger.child({ module: 'ingest' });
+    conn.on('stanza', (stanza) => {
+      if (!isSubmission(stanza)) return;
+      handleSubmission(stanza, {
+        conn,
+        directory,
+        senderLimiter,
+        logger: ingestLog,
+        metrics,
+        limits: { ...config, maxPayloadBytes: config.maxPayloadBytes, maxOpksPerUpload: config.maxOneTimePrekeys, maxItemsPerStanza: 64 },
+        queue: {
+          enqueue: async (jobId, data) => {
+            await queues.store.add(QUEUE.store, data, { ...STORE_JOB_OPTIONS, jobId });
+          },
+        },
+      }).catch((err: unknown) => ingestLog.error({ err }, 'submission handling failed'));
+    });
+    // Initial presence: the XMPP server flushes submissions it kept while the vault was down.
+    await conn.send(xml('presence', {}, xml('priority', {}, '1')));
+  }
+
+  const ops =
+    options.ops === false || config.httpPort === 0
+      ? undefined
+      : await startOpsServer({
+          host: config.httpHost,
+          port: config.httpPort,
+          metrics,
+          logger,
+          checks: {
+            xmpp: () => Promise.resolve(conn.status === 'online'),
+            redis: async () => (await redis.producer.ping()) === 'PONG',
+            archive: () => Promise.resolve(archive.openCount >= 0),
+          },
+        });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info('stopping: no new work, finishing running jobs');
+      await Promise.all(workers.map((w) => w.close()));
+      await conn.stop();
+      await ops?.close();
+      await queues.close();
+      await Promise.all([redis.producer.quit().catch(() => undefined), redis.worker.quit().catch(() => undefined)]);
+      directory.close();
+      archive.close();
+      log.info('stopped');
+    })());
+
+  log.info({ vault: vaultBareJid(config), ops: ops?.url }, 'sealpost service running');
+  return { config, conn, archive, directory, queues, metrics, ops, stop };
+}
+
+/** `node src/main.ts`-style entry: every role, SIGTERM/SIGINT stop gracefully. */
+export async function runFromEnv(roles?: readonly Role[]): Promise<void> {
+  const config = loadConfig();
+  const service = await startService(config, roles === undefined ? {} : { roles });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    service.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+    process.stderr.write(`received ${signal}, shutting down\n`);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  runFromEnv().catch((err: unknown) => {
+    process.stderr.write(`sealpost: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

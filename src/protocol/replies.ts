@@ -1,0 +1,24 @@
+// Replies to a submitter, shared by ingest (refusals before queueing) and the store worker
+// (the XEP-0184 receipt after commit, refusals after queueing): one shape for both.
+import { xml, stanzaError, type Element } from '../xmpp/index.js';
+import { NS } from './namespaces.js';
+import { toStanzaError } from './stanza-errors.js';
+
+/** XEP-0184 receipt for a stored submission; `stanzaId` is the submission's id. */
+export function receiptStanza(to: string, stanzaId: string, messageId: string): Element {
+  return xml(
+    'message',
+    { to, type: 'normal' },
+    xml('received', { xmlns: NS.receipts, id: stanzaId }),
+    xml('stored', { xmlns: NS.sealed, id: messageId }),
+  );
+}
+
+/** `<message type='error'>` naming the refused item, with the RFC 6120 condition and text. */
+export function refusalStanza(to: string, stanzaId: string | undefined, messageId: string | undefined, err: unknown): Element {
+  const spec = toStanzaError(err);
+  const reply = xml('message', { to, type: 'error', ...(stanzaId ? { id: stanzaId } : {}) });
+  if (messageId !== undefined) reply.append(xml('rejected', { xmlns: NS.sealed, id: messageId }));
+  reply.append(stanzaError(spec.type, spec.condition, spec.text));
+  return reply;
+}

@@ -1,0 +1,57 @@
+// The queue contract between ingest and the workers (design.md "Storage": jobs carry only ids,
+// JIDs and ciphertext, never plaintext). Typed job data, names and ids for every queue, so a
+// producer and a worker in different processes agree on one definition.
+import { blake2b } from '../keys/index.js';
+import type { EnvelopeWire } from '../keys/index.js';
+
+export const QUEUE = {
+  store: 'store',
+  deliver: 'deliver',
+  retention: 'retention',
+} as const;
+
+/** A checked submission: the envelope's wire form (base64 ciphertext) and where to answer. */
+export interface StoreJobData {
+  /** Sender bare JID as the XMPP server stamped it (normalised). */
+  sender: string;
+  /** The sender's full JID: the receipt or the error goes there. */
+  replyTo: string;
+  /** XMPP stanza id of the submission, echoed in the receipt (XEP-0184). */
+  stanzaId: string;
+  recipient: string;
+  messageId: string;
+  /** ms since the epoch when ingest accepted the stanza. */
+  receivedAt: number;
+  envelope: EnvelopeWire;
+}
+
+export interface StoreJobResult {
+  inserted: boolean;
+  archiveId: string;
+}
+
+export interface DeliverJobData {
+  /** Recipient bare JID. */
+  jid: string;
+  device: number;
+}
+
+export interface DeliverJobResult {
+  sent: number;
+}
+
+/**
+ * Job id of a submission: a keyed-free BLAKE2b of (sender, message id), hex. Equal submissions map
+ * to one job while it exists (BullMQ drops the duplicate); the archive's unique key covers the
+ * rest. Hashing keeps ':' (BullMQ's separator) and JIDs out of Redis key names.
+ */
+export function storeJobId(sender: string, messageId: string): string {
+  const input = new TextEncoder().encode(`sealpost/v1/store-job\u0000${sender}\u0000${messageId}`);
+  return `s-${Buffer.from(blake2b(16, input)).toString('hex')}`;
+}
+
+/** One delivery job per (user, device) while one is waiting or running. */
+export function deliverJobId(jid: string, device: number): string {
+  const input = new TextEncoder().encode(`sealpost/v1/deliver-job\u0000${jid}\u0000${device}`);
+  return `d-${Buffer.from(blake2b(16, input)).toString('hex')}`;
+}

@@ -1,0 +1,96 @@
+// BullMQ wiring of the store and delivery queues: typed Queue<Data, Result> for producers, workers
+// that turn permanent AppErrors into UnrecoverableError (no retry), retries with exponential
+// backoff for the rest, completed jobs removed (ciphertext leaves Redis), failed jobs kept and
+// counted until an operator retries them.
+import { AppError } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { Queue, UnrecoverableError, Worker, type JobsOptions, type Redis } from './bullmq.js';
+import { QUEUE, type DeliverJobData, type DeliverJobResult, type StoreJobData, type StoreJobResult } from './contract.js';
+
+export const STORE_JOB_OPTIONS: JobsOptions = {
+  attempts: 12,
+  backoff: { type: 'exponential', delay: 250 },
+  removeOnComplete: true,
+  removeOnFail: false,
+};
+
+export const DELIVER_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: true,
+  removeOnFail: { count: 1000 },
+};
+
+export type StoreQueue = Queue<StoreJobData, StoreJobResult>;
+export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult>;
+
+export interface Queues {
+  store: StoreQueue;
+  deliver: DeliverQueue;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const store: StoreQueue = new Queue<StoreJobData, StoreJobResult>(QUEUE.store, { connection, prefix });
+  const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult>(QUEUE.deliver, { connection, prefix });
+  return {
+    store,
+    deliver,
+    async close() {
+      await Promise.all([store.close(), deliver.close()]);
+    },
+  };
+}
+
+/** Wraps a processor: permanent AppErrors are not retried. */
+export function unrecoverableOnPermanent<D, R>(fn: (data: D) => Promise<R>): (data: D) => Promise<R> {
+  return async (data) => {
+    try {
+      return await fn(data);
+    } catch (err) {
+      if (AppError.is(err) && err.permanent) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+      throw err;
+    }
+  };
+}
+
+export interface StartWorkerOptions<D, R> {
+  name: string;
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  process: (data: D) => Promise<R>;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export function startWorker<D, R>(options: StartWorkerOptions<D, R>): Worker<D, R> {
+  const log = options.logger.child({ module: 'worker', queue: options.name });
+  const run = unrecoverableOnPermanent(options.process);
+  const worker = new Worker<D, R>(options.name, (job) => run(job.data), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+  });
+  worker.on('failed', (job, err) => {
+    const final = job === undefined || err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+    log.warn({ jobId: job?.id, attempts: job?.attemptsMade, final, error: err.message.slice(0, 200) }, 'job failed');
+    if (final) options.metrics?.failedJobs.inc({ queue: options.name });
+  });
+  worker.on('error', (err) => log.error({ error: err.message }, 'worker error'));
+  return worker;
+}
+
+/** Moves every failed job of `queue` back to waiting; returns how many. */
+export async function retryFailed(queue: Queue): Promise<number> {
+  let retried = 0;
+  for (;;) {
+    const failed = await queue.getFailed(0, 99);
+    if (failed.length === 0) return retried;
+    for (const job of failed) {
+      await job.retry('failed');
+      retried++;
+    }
+  }
+}
