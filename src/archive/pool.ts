@@ -26,10 +26,10 @@ export class HandlePool {
   }
 
   /**
-   * Runs `fn` on the user's handle, opening it with `open` when it is not in the pool (undefined
-   * from `open` means "no such archive" and is returned as is).
+   * Runs `fn` on the user's handle, opening it with `open` when it is not in the pool. Undefined
+   * from `open` means "no such archive": then `fn` does not run and the result is undefined.
    */
-  use<T>(hash: string, open: () => UserDb | undefined, fn: (u: UserDb) => T): T | undefined {
+  use<T>(hash: string, open: () => UserDb | undefined, fn: (u: UserDb) => T): { value: T } | undefined {
     let entry = this.entries.get(hash);
     if (entry !== undefined) {
       this.entries.delete(hash);
@@ -43,7 +43,7 @@ export class HandlePool {
     }
     entry.busy++;
     try {
-      return fn(entry.handle);
+      return { value: fn(entry.handle) };
     } finally {
       entry.busy--;
     }

@@ -112,18 +112,29 @@ export class ArchiveStore {
     const owner = normaliseBareJid(jid);
     const hash = this.userHash(owner);
     try {
-      return this.pool.use(hash, () => this.open(hash, owner, create), fn);
+      return this.pool.use(hash, () => this.open(hash, owner, create), fn)?.value;
     } catch (err) {
-      const mapped = mapSqliteError(err, 'archive');
-      if (AppError.is(mapped, ErrorCode.Corrupt)) this.pool.remove(hash);
-      throw mapped;
+      throw this.failed(hash, err);
     }
   }
 
   private must<T>(jid: string, fn: (u: UserDb) => T): T {
-    const r = this.use(jid, true, fn);
-    if (r === undefined) throw new AppError(ErrorCode.Internal, 'archive not created');
-    return r;
+    const owner = normaliseBareJid(jid);
+    const hash = this.userHash(owner);
+    try {
+      const r = this.pool.use(hash, () => this.open(hash, owner, true), fn);
+      if (r === undefined) throw new AppError(ErrorCode.Internal, 'archive not created');
+      return r.value;
+    } catch (err) {
+      throw this.failed(hash, err);
+    }
+  }
+
+  /** Maps SQLite errors; a corrupt archive's handle is closed so the next call reopens it. */
+  private failed(hash: string, err: unknown): unknown {
+    const mapped = mapSqliteError(err, 'archive');
+    if (AppError.is(mapped, ErrorCode.Corrupt)) this.pool.remove(hash);
+    return mapped;
   }
 
   /** Commits a sealed item for `recipient`; idempotent on (sender, message id). */
