@@ -27,6 +27,7 @@ export function normaliseBareJid(jid: unknown): string {
   if (domain.includes('@') || FORBIDDEN_LOCAL.test(local)) throw bad('forbidden character');
   if (Buffer.byteLength(local) > MAX_PART_BYTES || Buffer.byteLength(domain) > MAX_PART_BYTES)
     throw bad('part longer than 1023 bytes');
-  const d = domain.toLowerCase();
-  return local.length > 0 ? `${local.toLowerCase()}@${d}` : d;
+  // Case folding can leave a non-NFC sequence; normalise again so the result is a fixed point.
+  const fold = (x: string) => x.toLowerCase().normalize('NFC');
+  return local.length > 0 ? `${fold(local)}@${fold(domain)}` : fold(domain);
 }

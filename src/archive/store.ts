@@ -57,6 +57,7 @@ export class ArchiveStore {
   private readonly now: () => number;
   private readonly globalRetention: number;
   readonly limits: Readonly<t.ArchiveLimits>;
+  private closed = false;
 
   /** Use createArchiveStore (libsodium must be initialised first). */
   constructor(options: ArchiveStoreOptions) {
@@ -81,6 +82,7 @@ export class ArchiveStore {
 
   /** Hex keyed BLAKE2b-256 of the normalised bare JID: the user's file name. */
   userHash(jid: string): string {
+    if (this.closed) throw new AppError(ErrorCode.Unavailable, 'archive store is closed');
     const owner = normaliseBareJid(jid);
     return Buffer.from(blake2b(32, new TextEncoder().encode(owner), this.nameKey)).toString('hex');
   }
@@ -246,6 +248,7 @@ export class ArchiveStore {
 
   /** Users with a key, in hash order, for retention sweeps. */
   listUsers(opts: { after?: string; limit?: number } = {}): UserRef[] {
+    if (this.closed) throw new AppError(ErrorCode.Unavailable, 'archive store is closed');
     const limit = t.checkUint('limit', opts.limit ?? 1000, 1, 100_000);
     return this.keyring.list(opts.after ?? '', limit);
   }
@@ -271,6 +274,8 @@ export class ArchiveStore {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.pool.closeAll();
     this.keyring.close();
     wipe(this.nameKey);
