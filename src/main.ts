@@ -8,7 +8,7 @@ import { createArchiveStore, loadMasterKey, type ArchiveStore } from './archive/
 import { loadConfig, vaultBareJid, type Config } from './config/index.js';
 import { openDirectoryStore, registerDirectory, type DirectoryStore } from './directory/index.js';
 import { AppError, ErrorCode } from './errors/index.js';
-import { handleSubmission, isSubmission, registerDisco } from './ingest/index.js';
+import { handleSubmission, isSubmission, registerDisco, registerPresence } from './ingest/index.js';
 import { blake2b, initSodium, wipe } from './keys/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -132,6 +132,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
 
   if (roles.has('ingest')) {
     registerDisco(conn);
+    registerPresence({ conn, allowedDomains: config.allowedDomains, logger });
     registerDirectory({
       conn,
       store: directory,

@@ -66,12 +66,11 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
       });
       const result = store.publish(bundle, now());
       log.info({ jid: owner, device: bundle.device, opks: bundle.oneTimePrekeys.length, identityChanged: result.identityChanged }, 'bundle published');
-      return xml('published', {
-        xmlns: NS.keys,
-        'first-seen': String(result.firstSeen),
-        countersig: toBase64(result.countersig),
-        'server-key': serverKey,
-      });
+      return xml(
+        'published',
+        { xmlns: NS.keys, 'first-seen': String(result.firstSeen), countersig: toBase64(result.countersig), 'server-key': serverKey },
+        ...result.dropped.map((id) => xml('dropped', { id: String(id) })),
+      );
     }),
   );
 

@@ -26,6 +26,8 @@ export interface PublishResult {
   countersig: Uint8Array;
   /** True when this (jid, device) had a different identity key before. */
   identityChanged: boolean;
+  /** Ids of the previous one-time prekeys nobody claimed: the owner may erase their secrets. */
+  dropped: number[];
 }
 
 /** A device's bundle as a fetch hands it out: at most one one-time prekey. */
@@ -116,12 +118,14 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
         spk_sig = excluded.spk_sig, spk_expires = excluded.spk_expires, ak_id = excluded.ak_id, ak_pub = excluded.ak_pub,
         ak_sig = excluded.ak_sig, first_seen = excluded.first_seen, updated_at = excluded.updated_at,
         countersig = excluded.countersig, low_notified = 0`);
-  const deleteOpks = db.prepare<[string, number]>('DELETE FROM opks WHERE jid = ? AND device = ?');
+  const deleteOpks = db
+    .prepare<[string, number], number>('DELETE FROM opks WHERE jid = ? AND device = ? RETURNING id')
+    .pluck();
   const insertOpk = db.prepare<[string, number, number, Buffer, Buffer]>(
     'INSERT INTO opks (jid, device, id, pub, sig) VALUES (?, ?, ?, ?, ?)',
   );
   const claimOpk = db.prepare<[string, number], { id: number; pub: Uint8Array; sig: Uint8Array }>(
-    `DELETE FROM opks WHERE rowid = (SELECT rowid FROM opks WHERE jid = ?1 AND device = ?2 ORDER BY id LIMIT 1)
+    `DELETE FROM opks WHERE rowid = (SELECT rowid FROM opks WHERE jid = ? AND device = ? ORDER BY id LIMIT 1)
      RETURNING id, pub, sig`,
   );
   const countOpks = db.prepare<[string, number], number>('SELECT count(*) FROM opks WHERE jid = ? AND device = ?').pluck();
@@ -149,9 +153,9 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
       updated_at: now,
       countersig: Buffer.from(countersig),
     });
-    deleteOpks.run(b.jid, b.device);
+    const dropped = deleteOpks.all(b.jid, b.device).sort((x, y) => x - y);
     for (const p of b.oneTimePrekeys) insertOpk.run(b.jid, b.device, p.id, Buffer.from(p.publicKey), Buffer.from(p.signature));
-    return { firstSeen, countersig, identityChanged: previous !== undefined && !sameIdentity };
+    return { firstSeen, countersig, identityChanged: previous !== undefined && !sameIdentity, dropped };
   });
 
   const claimTx = db.transaction((jid: string, lowWater: number): ClaimedDevice[] =>

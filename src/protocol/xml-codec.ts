@@ -48,7 +48,7 @@ export function bundleToXml(b: BundleWire): Element {
 
 /** `<bundle/>` → wire object; bounds the number of children before building anything. */
 export function bundleFromXml(el: Element, maxOpks: number): BundleWire {
-  if (el.name !== 'bundle' || el.attrs.xmlns !== NS.keys) bad('expected <bundle xmlns="urn:sealpost:keys:1"/>');
+  if (el.name !== 'bundle' || el.getNS() !== NS.keys) bad('expected <bundle xmlns="urn:sealpost:keys:1"/>');
   const children = onlyChildren(el, ['spk', 'opk', 'ak'], 'bundle', maxOpks + 2);
   const spks = children.filter((c) => c.name === 'spk');
   const aks = children.filter((c) => c.name === 'ak');
@@ -95,7 +95,7 @@ export function envelopeToXml(e: EnvelopeWire): Element {
 
 /** `<sealed/>` → wire object; at most `maxBlocks` key blocks. */
 export function envelopeFromXml(el: Element, maxBlocks: number): EnvelopeWire {
-  if (el.name !== 'sealed' || el.attrs.xmlns !== NS.sealed) bad('expected <sealed xmlns="urn:sealpost:sealed:1"/>');
+  if (el.name !== 'sealed' || el.getNS() !== NS.sealed) bad('expected <sealed xmlns="urn:sealpost:sealed:1"/>');
   const children = onlyChildren(el, ['key', 'payload'], 'sealed', maxBlocks + 1);
   const payloads = children.filter((c) => c.name === 'payload');
   const payload = payloads[0];

@@ -1,0 +1,183 @@
+// The agent SDK's composition: one XMPP connection, the encrypted key file, the trust store, the
+// outbox, the vault link, and the directory, sender and receiver built on them. `createAgent`
+// opens (or creates) the device's keys, connects, finds the vault and publishes the bundle.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { AppError, ErrorCode } from '../errors/index.js';
+import {
+  AgentKeyFile,
+  createAgentKeys,
+  displayFingerprint,
+  FileTrustStore,
+  initSodium,
+  resolveLimits,
+  type KeyStoreSecret,
+  type Limits,
+} from '../keys/index.js';
+import { silentLogger, type Logger } from '../log/index.js';
+import { NS } from '../protocol/namespaces.js';
+import { uintAttr } from '../protocol/xml-codec.js';
+import { bareJid, connectXmpp, xml, type XmppConnection } from '../xmpp/index.js';
+import { DirectoryClient, type FetchedBundle } from './directory-client.js';
+import { Outbox } from './outbox.js';
+import { Sender, type SendOptions, type SendResult } from './sender.js';
+import { linkVault, type VaultLink } from './vault-link.js';
+
+export interface AgentOptions {
+  /** XMPP account of this agent. */
+  xmpp: { service: string; domain: string; username: string; password: string; resource?: string };
+  /** The vault's bare JID, e.g. `vault@example.org`. */
+  vault: string;
+  /** Folder for this device's key file, trust store and outbox (created, mode 0700). */
+  dir: string;
+  /** Protects the key file: a passphrase (Argon2id) or a raw 32-byte key. */
+  secret: KeyStoreSecret;
+  /** Create an archive key for history on first start (default true). */
+  archiveKey?: boolean;
+  /** One-time prekeys kept published (default 100). */
+  prekeys?: number;
+  /** At start, fewer one-time prekeys than this left at the directory triggers a fresh upload (default 25). */
+  lowWater?: number;
+  limits?: Partial<Limits>;
+  logger?: Logger;
+  now?: () => number;
+  /** How long fetched bundles are reused before claiming again (default 30 s). */
+  bundleCacheMs?: number;
+  resendAfterMs?: number;
+}
+
+export interface AgentEvents {
+  receipt: [messageId: string];
+  refused: [messageId: string, error: AppError];
+  replenished: [remaining: number];
+  error: [error: Error];
+}
+
+export class Agent extends EventEmitter<AgentEvents> {
+  private constructor(
+    readonly jid: string,
+    private readonly conn: XmppConnection,
+    private readonly keys: AgentKeyFile,
+    readonly trust: FileTrustStore,
+    private readonly link: VaultLink,
+    readonly directory: DirectoryClient,
+    private readonly sender: Sender,
+    readonly outbox: Outbox,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  static async create(options: AgentOptions): Promise<Agent> {
+    await initSodium();
+    const now = options.now ?? Date.now;
+    const logger = (options.logger ?? silentLogger()).child({ module: 'agent' });
+    const jid = bareJid(`${options.xmpp.username}@${options.xmpp.domain}`);
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    const keyPath = join(options.dir, 'keys.sealpost');
+    const limits = resolveLimits(options.limits);
+    const keys = existsSync(keyPath)
+      ? await AgentKeyFile.open(keyPath, options.secret)
+      : await AgentKeyFile.create(
+          keyPath,
+          options.secret,
+          createAgentKeys({ jid, now: now(), oneTimePrekeys: options.prekeys ?? 100, archiveKey: options.archiveKey ?? true }),
+        );
+    if (keys.state.identity.jid !== jid) {
+      keys.close();
+      throw new AppError(ErrorCode.Config, `key file ${keyPath} belongs to ${keys.state.identity.jid}, not ${jid}`);
+    }
+    const trust = await FileTrustStore.open(join(options.dir, 'trust.json'));
+    const outbox = new Outbox(join(options.dir, 'outbox'));
+    let conn: XmppConnection;
+    try {
+      conn = await connectXmpp({ ...options.xmpp, resource: options.xmpp.resource ?? `sealpost-${keys.state.identity.device}`, logger });
+    } catch (err) {
+      keys.close();
+      throw err;
+    }
+    const link = linkVault(conn, options.vault, () => undefined);
+    const directory = new DirectoryClient({ link, keyring: keys.keyring, trust, target: options.prekeys ?? 100, maxOpks: limits.maxOpksPerUpload, now });
+    const sender = new Sender({
+      conn,
+      link,
+      directory,
+      keyring: keys.keyring,
+      outbox,
+      limits,
+      logger,
+      now,
+      ...(options.bundleCacheMs === undefined ? {} : { bundleCacheMs: options.bundleCacheMs }),
+      ...(options.resendAfterMs === undefined ? {} : { resendAfterMs: options.resendAfterMs }),
+    });
+    const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger);
+    agent.wire();
+    // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
+    await conn.send(xml('presence', {}, xml('priority', {}, '0')));
+    await link.announce();
+    await link.full();
+    const remaining = await directory.count();
+    if (remaining === undefined) await directory.publish({ fresh: false });
+    else if (remaining < (options.lowWater ?? 25)) await directory.publish({ fresh: true });
+    await sender.resend();
+    return agent;
+  }
+
+  private wire(): void {
+    this.sender.on('receipt', (id) => this.emit('receipt', id));
+    this.sender.on('refused', (id, err) => this.emit('refused', id, err));
+    this.conn.on('stanza', (stanza) => {
+      if (this.sender.handle(stanza)) return;
+      const notice = stanza.is('message') ? stanza.getChild('replenish', NS.keys) : undefined;
+      if (notice !== undefined && typeof stanza.attrs.from === 'string' && bareJid(stanza.attrs.from) === this.link.bare) {
+        const device = uintAttr(notice, 'device', 'replenish');
+        if (device !== this.device) return;
+        this.directory
+          .publish({ fresh: true })
+          .then(() => this.emit('replenished', uintAttr(notice, 'remaining', 'replenish')))
+          .catch((err: unknown) => this.log.warn({ error: (err as Error).message }, 'replenish failed'));
+      }
+    });
+    this.link.on('online', () => void this.sender.resend().catch(() => undefined));
+  }
+
+  get device(): number {
+    return this.keys.state.identity.device;
+  }
+
+  /** This device's identity fingerprint, grouped for reading aloud. */
+  get fingerprint(): string {
+    return displayFingerprint(this.keys.state.identity.publicKey);
+  }
+
+  send(to: string, data: Uint8Array | string, options?: SendOptions): Promise<SendResult> {
+    return this.sender.send(to, data, options);
+  }
+
+  /** Uploads a fresh bundle (new one-time prekeys). */
+  publishKeys(): Promise<void> {
+    return this.directory.publish({ fresh: true });
+  }
+
+  fetchBundles(jid: string): Promise<FetchedBundle[]> {
+    return this.directory.fetch(bareJid(jid));
+  }
+
+  prekeyCount(): Promise<number | undefined> {
+    return this.directory.count();
+  }
+
+  /** Disconnects; unacknowledged submissions stay in the outbox for the next start. */
+  async stop(): Promise<void> {
+    this.sender.close();
+    this.link.close();
+    await this.conn.stop();
+    await this.keys.save();
+    this.keys.close();
+  }
+}
+
+export function createAgent(options: AgentOptions): Promise<Agent> {
+  return Agent.create(options);
+}

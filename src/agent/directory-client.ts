@@ -1,0 +1,139 @@
+// The agent's side of the key directory (issue "Key directory over XMPP"): publish this device's
+// bundle (fresh one-time prekeys each time, erasing the ones the directory dropped unclaimed),
+// fetch a contact's bundles and verify them — every signature, the directory's countersignature
+// under the pinned server key, and the agent's own trust store — before anything is sealed to them.
+import { AppError, ErrorCode } from '../errors/index.js';
+import {
+  addOneTimePrekeys,
+  checkTrust,
+  consumeOneTimePrekey,
+  decodeBundle,
+  fromBase64,
+  publicBundle,
+  bundleToWire,
+  verifyCountersign,
+  type AgentKeyState,
+  type KeyRing,
+  type TrustStore,
+  type VerifiedBundle,
+} from '../keys/index.js';
+import { NS } from '../protocol/namespaces.js';
+import { bundleFromXml, bundleToXml, strAttr, uintAttr } from '../protocol/xml-codec.js';
+import { xml, type Element } from '../xmpp/index.js';
+import type { VaultLink } from './vault-link.js';
+
+/** The directory's server key is pinned in the trust store as if it were device 1 of the vault's JID. */
+const SERVER_KEY_DEVICE = 1;
+
+export interface DirectoryClientOptions {
+  link: VaultLink;
+  keyring: KeyRing;
+  trust: TrustStore;
+  /** One-time prekeys kept published (default 100). */
+  target?: number;
+  maxOpks?: number;
+  now?: () => number;
+}
+
+export interface FetchedBundle {
+  bundle: VerifiedBundle;
+  firstSeen: number;
+  trust: 'new' | 'tofu' | 'verified';
+}
+
+function child(el: Element | undefined, name: string): Element {
+  if (el?.name !== name || el.getNS() !== NS.keys)
+    throw new AppError(ErrorCode.BadInput, `the vault answered without <${name}/>`);
+  return el;
+}
+
+export class DirectoryClient {
+  private readonly now: () => number;
+  private readonly target: number;
+  private readonly maxOpks: number;
+  private publishing: Promise<void> | undefined;
+
+  constructor(private readonly options: DirectoryClientOptions) {
+    this.now = options.now ?? Date.now;
+    this.target = options.target ?? 100;
+    this.maxOpks = options.maxOpks ?? 100;
+  }
+
+  private get state(): AgentKeyState {
+    return this.options.keyring.state;
+  }
+
+  /** Pins the directory's server key on first use; a different key later is refused. */
+  private async checkServerKey(b64: string): Promise<Uint8Array> {
+    const key = fromBase64('server-key', b64, 32);
+    await this.options.trust.pin(this.options.link.bare, SERVER_KEY_DEVICE, key, this.now());
+    return key;
+  }
+
+  /**
+   * Publishes this device's bundle. `fresh`: generate new one-time prekeys (the default once the
+   * first upload is done); the directory drops the unclaimed old ones and we erase their secrets.
+   */
+  publish(options: { fresh?: boolean } = {}): Promise<void> {
+    this.publishing ??= this.doPublish(options.fresh).finally(() => (this.publishing = undefined));
+    return this.publishing;
+  }
+
+  private async doPublish(fresh: boolean | undefined): Promise<void> {
+    const keyring = this.options.keyring;
+    let opks = keyring.state.oneTimePrekeys.map(({ id, publicKey, signature }) => ({ id, publicKey, signature }));
+    const first = fresh === false || (fresh === undefined && (await this.count()) === undefined);
+    if (!first) {
+      let added: typeof opks = [];
+      await keyring.update((s) => {
+        const r = addOneTimePrekeys(s, this.target);
+        added = r.added;
+        return r.state;
+      });
+      opks = added;
+    }
+    const bundle = { ...publicBundle(keyring.state, this.maxOpks), oneTimePrekeys: opks.slice(0, this.maxOpks) };
+    const reply = child(await this.options.link.iq('set', xml('publish', { xmlns: NS.keys }, bundleToXml(bundleToWire(bundle)))), 'published');
+    const serverKey = await this.checkServerKey(strAttr(reply, 'server-key', 'published'));
+    const firstSeen = uintAttr(reply, 'first-seen', 'published');
+    const countersig = fromBase64('countersig', reply.attrs.countersig, 64);
+    const me = this.state.identity;
+    if (!verifyCountersign({ jid: me.jid, device: me.device, identityKey: me.publicKey, firstSeen }, countersig, serverKey))
+      throw new AppError(ErrorCode.BadSignature, 'the directory countersignature on our own bundle does not verify');
+    const dropped = reply.getChildren('dropped').map((d) => uintAttr(d, 'id', 'dropped'));
+    if (dropped.length > 0) await keyring.update((s) => dropped.reduce((acc, id) => consumeOneTimePrekey(acc, id), s));
+  }
+
+  /** One-time prekeys the directory still holds for this device; undefined when unpublished. */
+  async count(): Promise<number | undefined> {
+    try {
+      const reply = await this.options.link.iq('get', xml('count', { xmlns: NS.keys, device: String(this.state.identity.device) }));
+      return uintAttr(child(reply, 'count'), 'remaining', 'count');
+    } catch (err) {
+      if (AppError.is(err, ErrorCode.NotFound)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Claims and verifies the bundles of every device of `jid`. */
+  async fetch(jid: string): Promise<FetchedBundle[]> {
+    const reply = child(await this.options.link.iq('set', xml('fetch', { xmlns: NS.keys, jid })), 'bundles');
+    const serverKey = await this.checkServerKey(strAttr(reply, 'server-key', 'bundles'));
+    const now = this.now();
+    const out: FetchedBundle[] = [];
+    for (const entry of reply.getChildren('entry')) {
+      const el = entry.getChild('bundle', NS.keys);
+      if (el === undefined) throw new AppError(ErrorCode.BadInput, 'bundles: entry without <bundle/>');
+      const bundle = decodeBundle(bundleFromXml(el, this.maxOpks), { expectJid: jid, now, maxOpks: 1 });
+      const firstSeen = uintAttr(entry, 'first-seen', 'entry');
+      const countersig = fromBase64('countersig', entry.attrs.countersig, 64);
+      if (!verifyCountersign({ jid, device: bundle.device, identityKey: bundle.identityKey, firstSeen }, countersig, serverKey))
+        throw new AppError(ErrorCode.BadSignature, `${jid} device ${bundle.device}: the directory's countersignature does not verify`);
+      const trust = await checkTrust(this.options.trust, jid, bundle.device, bundle.identityKey, now);
+      if (trust === 'new') await this.options.trust.pin(jid, bundle.device, bundle.identityKey, now);
+      out.push({ bundle, firstSeen, trust });
+    }
+    if (out.length === 0) throw new AppError(ErrorCode.NotFound, `${jid} has no published devices`);
+    return out;
+  }
+}

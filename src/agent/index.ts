@@ -1,0 +1,4 @@
+// Public surface of the agent SDK.
+export { Agent, createAgent, type AgentOptions, type AgentEvents } from './agent.js';
+export type { SendOptions, SendResult } from './sender.js';
+export type { FetchedBundle } from './directory-client.js';

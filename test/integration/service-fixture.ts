@@ -1,0 +1,122 @@
+// Starts the real service (src/main.ts's startService) for one test against the harness's Prosody
+// and Redis: a fresh vault account, a temp data dir, a unique queue prefix, logs captured to a
+// file (for canary scans); and agents (the real SDK) with their own temp dirs. Everything is
+// stopped and removed when the test finishes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { createAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { startService, type Service, type StartOptions } from '../../src/main.js';
+import { createRedis } from '../../src/workers/index.js';
+import { createAccount, services, type Account } from './helpers.js';
+
+export interface TestService {
+  service: Service;
+  config: Config;
+  vault: Account;
+  dataDir: string;
+  logFile: string;
+  /** Stops the service (idempotent); the data dir stays until the test ends, for restarts. */
+  stop(): Promise<void>;
+  /** Starts the service again on the same data dir, vault account and prefix. */
+  restart(): Promise<TestService>;
+}
+
+async function boot(env: Record<string, string>, vault: Account, dataDir: string, options: StartOptions): Promise<TestService> {
+  const config = loadConfig(env);
+  const logFile = join(dataDir, `service-${randomUUID().slice(0, 6)}.log`);
+  const stream = createWriteStream(logFile, { flags: 'a' });
+  const logger = createLogger({ level: 'debug', destination: stream });
+  const service = await startService(config, { ops: false, logger, ...options });
+  let stopped = false;
+  const ts: TestService = {
+    service,
+    config,
+    vault,
+    dataDir,
+    logFile,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await service.stop();
+      await new Promise<void>((resolve) => stream.end(resolve));
+    },
+    restart: async () => {
+      await ts.stop();
+      return boot(env, vault, dataDir, options);
+    },
+  };
+  onTestFinished(() => ts.stop());
+  return ts;
+}
+
+/** A running service with a fresh vault account; `env` overrides settings (SEALPOST_* names). */
+export async function startTestService(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestService> {
+  const { xmpp, redisUrl } = services();
+  const vault = await createAccount('vault');
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-svc-'));
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  onTestFinished(async () => {
+    const redis = createRedis(redisUrl, 'worker');
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    // SEALPOST_TEST_KEEP=1 keeps data dirs and service logs for a post-mortem.
+    if (process.env.SEALPOST_TEST_KEEP === undefined) rmSync(dataDir, { recursive: true, force: true });
+    else process.stderr.write(`kept ${dataDir}\n`);
+  });
+  const fullEnv: Record<string, string> = {
+    SEALPOST_XMPP_SERVICE: xmpp.service,
+    SEALPOST_XMPP_DOMAIN: xmpp.domain,
+    SEALPOST_VAULT_USER: vault.username,
+    SEALPOST_VAULT_PASSWORD: vault.password,
+    SEALPOST_VAULT_RESOURCE: `vault-${randomUUID().slice(0, 6)}`,
+    REDIS_URL: redisUrl,
+    SEALPOST_QUEUE_PREFIX: prefix,
+    SEALPOST_DATA_DIR: dataDir,
+    SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
+    SEALPOST_HTTP_PORT: '0',
+    SEALPOST_ALLOWED_DOMAINS: xmpp.domain,
+    ...env,
+  };
+  return boot(fullEnv, vault, dataDir, options);
+}
+
+export interface TestAgent {
+  agent: Agent;
+  account: Account;
+  dir: string;
+  options: AgentOptions;
+  /** Starts the same device again (same dir and key file). */
+  reopen(overrides?: Partial<AgentOptions>): Promise<Agent>;
+}
+
+/** A new account with the real SDK, linked to `ts`'s vault. */
+export async function startAgent(ts: TestService, prefix = 'agent', overrides: Partial<AgentOptions> = {}): Promise<TestAgent> {
+  const { xmpp } = services();
+  const account = await createAccount(prefix);
+  const dir = mkdtempSync(join(tmpdir(), 'sealpost-agent-'));
+  const options: AgentOptions = {
+    xmpp: { service: xmpp.service, domain: xmpp.domain, username: account.username, password: account.password },
+    vault: ts.vault.jid,
+    dir,
+    secret: { key: new Uint8Array(randomBytes(32)) },
+    ...overrides,
+  };
+  const agents: Agent[] = [];
+  onTestFinished(async () => {
+    for (const a of agents) await a.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const open = async (more: Partial<AgentOptions> = {}): Promise<Agent> => {
+    const a = await createAgent({ ...options, ...more });
+    agents.push(a);
+    return a;
+  };
+  const agent = await open();
+  return { agent, account, dir, options, reopen: open };
+}
