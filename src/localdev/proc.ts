@@ -1,7 +1,7 @@
 // Small process and socket helpers for the local-services harness: find a binary, pick a free
 // loopback port, wait for a port to answer, run a command to completion with a time limit.
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { AppError, ErrorCode } from '../errors/index.js';
@@ -54,13 +54,21 @@ export function portAnswers(host: string, port: number, timeoutMs = 300): Promis
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** True when a process with this pid exists (EPERM counts: it exists, we may not signal it). */
+/**
+ * True when a process with this pid runs (EPERM counts: it exists, we may not signal it).
+ * A zombie (exited, not yet reaped by its parent or init) counts as gone (Linux /proc).
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }
 
