@@ -20,31 +20,36 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array): boolean {
   return a !== null && a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
-/** Inserts the message row unless (direction, peer, message id) exists; returns its seq if new. */
+/**
+ * Inserts the message row unless (direction, peer, message id) exists; returns its seq if new.
+ * Runs inside an IMMEDIATE transaction, so the look-up and the insert cannot race another writer.
+ * Looking up first keeps a repeat a pure read (an INSERT that conflicts still rewrites the
+ * AUTOINCREMENT counter page into the WAL).
+ */
 function insertMessage(u: UserDb, m: MessageRow): { seq?: number; result: StoreResult } {
-  const archiveId = newArchiveId();
-  const row = u
-    .st<unknown[], { seq: number }>(
-      `INSERT INTO message (archive_id, direction, peer, sender_device, message_id, suite,
-         received_at, payload, payload_bytes, ak_id, ak_block)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (direction, peer, message_id) DO NOTHING RETURNING seq`,
-    )
-    .get(archiveId, m.direction, m.peer, m.senderDevice, m.messageId, m.suite, m.receivedAt,
-      m.payload, m.payload.length, m.akId, m.akBlock);
-  if (row !== undefined) return { seq: row.seq, result: { inserted: true, archiveId, conflict: false } };
   const existing = u
     .st<unknown[], { archive_id: string; payload: Uint8Array | null; payload_bytes: number }>(
       `SELECT archive_id, payload, payload_bytes FROM message
        WHERE direction = ? AND peer = ? AND message_id = ?`,
     )
     .get(m.direction, m.peer, m.messageId);
-  if (existing === undefined) throw new Error('insert ignored but no existing row');
-  // A tombstone (payload gone after delivery) can only be compared by size.
-  const same = existing.payload === null
-    ? existing.payload_bytes === m.payload.length
-    : sameBytes(existing.payload, m.payload);
-  return { result: { inserted: false, archiveId: existing.archive_id, conflict: !same } };
+  if (existing !== undefined) {
+    // A tombstone (payload gone after delivery) can only be compared by size.
+    const same = existing.payload === null
+      ? existing.payload_bytes === m.payload.length
+      : sameBytes(existing.payload, m.payload);
+    return { result: { inserted: false, archiveId: existing.archive_id, conflict: !same } };
+  }
+  const archiveId = newArchiveId();
+  const r = u
+    .st(
+      `INSERT INTO message (archive_id, direction, peer, sender_device, message_id, suite,
+         received_at, payload, payload_bytes, ak_id, ak_block)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(archiveId, m.direction, m.peer, m.senderDevice, m.messageId, m.suite, m.receivedAt,
+      m.payload, m.payload.length, m.akId, m.akBlock);
+  return { seq: Number(r.lastInsertRowid), result: { inserted: true, archiveId, conflict: false } };
 }
 
 /** Stores an incoming item and one pending copy per device block, in one transaction. */
