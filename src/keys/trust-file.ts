@@ -98,8 +98,9 @@ export class FileTrustStore extends MemoryTrustStore implements TrustStore {
     return rec;
   }
   override async notePending(jid: string, device: number, ik: Uint8Array, now: number): Promise<void> {
+    const before = this.book.get(jid, device);
     await super.notePending(jid, device, ik, now);
-    await this.persist();
+    if (this.book.get(jid, device) !== before) await this.persist();
   }
   override async acceptChange(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
     const rec = await super.acceptChange(jid, device, fp, now);

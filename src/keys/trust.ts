@@ -68,6 +68,7 @@ export class TrustBook {
   notePending(jid: string, device: number, identityKey: Uint8Array, now: number): void {
     const old = this.get(jid, device);
     if (old === undefined || constantTimeEqual(old.identityKey, identityKey)) return;
+    if (old.pending !== undefined && constantTimeEqual(old.pending.identityKey, identityKey)) return;
     this.records.set(keyOf(jid, device), { ...old, pending: { identityKey: identityKey.slice(), seenAt: now } });
   }
 
