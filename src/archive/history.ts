@@ -2,7 +2,8 @@
 // with/start/end/ids/after-id/before-id filters, after/before cursors, max, count, first index.
 // Only rows with a history copy (ak_block) are visible; order is arrival order (seq).
 import { AppError, ErrorCode } from '../errors/index.js';
-import type { ArchiveBlock } from './types.js';
+import { normaliseBareJid } from './jid.js';
+import { bad, checkArchiveId, checkTime, checkUint, type ArchiveBlock, type ArchiveLimits } from './types.js';
 import type { UserDb } from './user-db.js';
 
 export interface HistoryQuery {
@@ -20,6 +21,8 @@ export interface HistoryQuery {
   after?: string | undefined;
   /** RSM cursor: the page before this archive id; '' = the last page. */
   before?: string | undefined;
+  /** RSM index: skip this many matches (forward paging only, instead of after/before). */
+  index?: number | undefined;
   /** Page size (RSM max); 0 returns only the count. */
   max: number;
   /** Also count every match of the filter (RSM count) and the first item's index. */
@@ -50,6 +53,30 @@ export interface HistoryPage {
   count?: number | undefined;
   /** Position of `first` among all matches (RSM first@index), with `count`. */
   firstIndex?: number | undefined;
+}
+
+/** Checks every field at the edge and normalises `with`; BadInput names the first bad one. */
+export function checkHistoryQuery(q: HistoryQuery, limits: ArchiveLimits): HistoryQuery {
+  const ids = q.ids;
+  if (ids !== undefined && (!Array.isArray(ids) || ids.length > limits.maxIds))
+    throw bad(`ids: at most ${limits.maxIds}`);
+  const opt = <V>(v: V | undefined, f: (v: V) => V): V | undefined => (v === undefined ? undefined : f(v));
+  const out: HistoryQuery = {
+    with: opt(q.with, (w) => normaliseBareJid(w)),
+    start: opt(q.start, (v) => checkTime('start', v)),
+    end: opt(q.end, (v) => checkTime('end', v)),
+    ids: ids?.map((id, i) => checkArchiveId(`ids[${i}]`, id)),
+    afterId: opt(q.afterId, (v) => checkArchiveId('afterId', v)),
+    beforeId: opt(q.beforeId, (v) => checkArchiveId('beforeId', v)),
+    after: opt(q.after, (v) => checkArchiveId('after', v)),
+    before: opt(q.before, (v) => (v === '' ? v : checkArchiveId('before', v))),
+    index: opt(q.index, (v) => checkUint('index', v, 0, 1_000_000_000)),
+    max: checkUint('max', q.max, 0, limits.maxPage),
+    count: q.count === true,
+  };
+  if ([out.after, out.before, out.index].filter((c) => c !== undefined).length > 1)
+    throw bad('use one of after, before and index');
+  return out;
 }
 
 interface Where {
@@ -152,11 +179,11 @@ export function queryHistory(u: UserDb, q: HistoryQuery): HistoryPage {
           `SELECT seq, archive_id, received_at, direction, peer, sender_device, message_id, suite,
                   payload, ak_id, ak_block
            FROM message WHERE ${page.sql.join(' AND ')}
-           ORDER BY seq ${backwards ? 'DESC' : 'ASC'} LIMIT ?`,
+           ORDER BY seq ${backwards ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`,
         )
-        .all(...page.args, q.max + 1);
+        .all(...page.args, q.max + 1, q.index ?? 0);
     }
-    const complete = q.max === 0 ? countWhere(u, page) === 0 : rows.length <= q.max;
+    const complete = q.max === 0 ? countWhere(u, page) <= (q.index ?? 0) : rows.length <= q.max;
     rows = rows.slice(0, q.max);
     if (backwards) rows.reverse();
     const items = rows.map(toItem);

@@ -1,13 +1,13 @@
 // ArchiveStore: the storage API the store, delivery and retention workers call (issues 5–7).
 // One encrypted SQLite file per user named by a keyed hash of the normalised bare JID, per-user keys
 // in the keyring, a bounded LRU of handles, crypto-shredding (design.md "Storage", invariants 2–4).
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { blake2b, initSodium, wipe } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { checkpoint, isDbCipher, mapSqliteError, verifyPages, type DbCipher } from '../sqlite/index.js';
-import { deleteHistory, queryHistory, type DeleteSelector, type HistoryPage, type HistoryQuery } from './history.js';
+import { checkHistoryQuery, deleteHistory, queryHistory, type DeleteSelector, type HistoryPage, type HistoryQuery } from './history.js';
 import { normaliseBareJid } from './jid.js';
 import { Keyring, type UserRef } from './keyring.js';
 import { deriveArchiveSubkeys } from './master-key.js';
@@ -77,7 +77,23 @@ export class ArchiveStore {
     } finally {
       wipe(sub.keyring);
     }
+    this.refuseOrphanedArchives();
     this.pool = new HandlePool(options.maxOpen ?? 64, this.log);
+  }
+
+  /**
+   * An empty keyring beside existing user files means keyring.db was lost or the wrong one is
+   * mounted. Starting anyway would treat every file as a shredded user's leftover and delete it.
+   */
+  private refuseOrphanedArchives(): void {
+    if (this.keyring.list('', 1).length > 0) return;
+    const files = readdirSync(this.usersDir).filter((n) => n.endsWith('.db')).length;
+    if (files === 0) return;
+    this.keyring.close();
+    throw new AppError(
+      ErrorCode.Config,
+      `keyring.db has no keys but ${files} archive file(s) exist in ${this.usersDir}: restore keyring.db or move the files away`,
+    );
   }
 
   /** Hex keyed BLAKE2b-256 of the normalised bare JID: the user's file name. */
@@ -188,14 +204,14 @@ export class ArchiveStore {
 
   /** A MAM/RSM page of the owner's history. NotFound for an unknown after/before id. */
   query(jid: string, q: HistoryQuery): HistoryPage {
-    const checked = this.checkQuery(q);
+    const checked = checkHistoryQuery(q, this.limits);
     const empty: HistoryPage = { items: [], complete: true, ...(q.count === true ? { count: 0 } : {}) };
     return this.use(jid, false, (u) => queryHistory(u, checked)) ?? empty;
   }
 
   /** Deletes history items by ids and/or range; `{ all: true }` alone deletes every one. */
   deleteItems(jid: string, sel: DeleteSelector): number {
-    const c = this.checkQuery({ ids: sel.ids, with: sel.with, start: sel.start, end: sel.end, max: 0 });
+    const c = checkHistoryQuery({ ids: sel.ids, with: sel.with, start: sel.start, end: sel.end, max: 0 }, this.limits);
     const any = c.ids !== undefined || c.with !== undefined || c.start !== undefined || c.end !== undefined;
     if (any === (sel.all === true)) throw t.bad('deleteItems: give criteria, or all: true alone');
     return this.use(jid, false, (u) => deleteHistory(u, c)) ?? 0;
@@ -289,26 +305,5 @@ export class ArchiveStore {
       n++;
     }
     return n;
-  }
-
-  private checkQuery(q: HistoryQuery): HistoryQuery {
-    const ids = q.ids;
-    if (ids !== undefined && (!Array.isArray(ids) || ids.length > this.limits.maxIds))
-      throw t.bad(`ids: at most ${this.limits.maxIds}`);
-    const opt = <V>(v: V | undefined, f: (v: V) => V): V | undefined => (v === undefined ? undefined : f(v));
-    const out: HistoryQuery = {
-      with: opt(q.with, (w) => normaliseBareJid(w)),
-      start: opt(q.start, (v) => t.checkTime('start', v)),
-      end: opt(q.end, (v) => t.checkTime('end', v)),
-      ids: ids?.map((id, i) => t.checkArchiveId(`ids[${i}]`, id)),
-      afterId: opt(q.afterId, (v) => t.checkArchiveId('afterId', v)),
-      beforeId: opt(q.beforeId, (v) => t.checkArchiveId('beforeId', v)),
-      after: opt(q.after, (v) => t.checkArchiveId('after', v)),
-      before: opt(q.before, (v) => (v === '' ? v : t.checkArchiveId('before', v))),
-      max: t.checkUint('max', q.max, 0, this.limits.maxPage),
-      count: q.count === true,
-    };
-    if (out.after !== undefined && out.before !== undefined) throw t.bad('after and before together');
-    return out;
   }
 }

@@ -64,8 +64,11 @@ export function openUserDb(
   const db = openEncryptedDb({ path, key, cipher });
   try {
     migrate(db, USER_MIGRATIONS);
-    db.prepare("INSERT INTO meta (k, v) VALUES ('owner', ?) ON CONFLICT (k) DO NOTHING").run(owner);
-    const stored = db.prepare("SELECT v FROM meta WHERE k = 'owner'").pluck().get();
+    let stored = db.prepare("SELECT v FROM meta WHERE k = 'owner'").pluck().get();
+    if (stored === undefined) {
+      db.prepare("INSERT INTO meta (k, v) VALUES ('owner', ?)").run(owner);
+      stored = owner;
+    }
     if (stored !== owner)
       throw new AppError(ErrorCode.Corrupt, 'archive file belongs to another owner');
     return new UserDb(db, userHash, owner);

@@ -77,6 +77,17 @@ describe('wrong keys', () => {
     expect((err as Error).message).toMatch(/wrong at-rest key/);
   });
 
+  it('refuses to start when keyring.db is lost but archive files exist, deleting nothing', async () => {
+    store.storeIncoming(BOB, incoming(ALICE, 'm1'));
+    const path = store.userPath(BOB);
+    store.close();
+    for (const s of ['', '-wal', '-shm']) rmSync(join(f.dir, 'archive', `keyring.db${s}`), { force: true });
+    const err = await f.open().catch((e: unknown) => e);
+    expect(AppError.is(err, ErrorCode.Config)).toBe(true);
+    expect((err as Error).message).toMatch(/restore keyring\.db/);
+    expect(readFileSync(path).length).toBeGreaterThan(0);
+  });
+
   it("refuses another user's file put under this user's name with WrongKey", async () => {
     store.storeIncoming(BOB, incoming(ALICE, 'm1'));
     store.storeIncoming(ALICE, incoming(BOB, 'm2'));

@@ -87,6 +87,15 @@ describe('query paging', () => {
     expect(store.query(BOB, { max: 0, count: true })).toMatchObject({ items: [], count: N });
   });
 
+  it('skips exactly index matches with an RSM index, and refuses index with a cursor', () => {
+    const page = store.query(BOB, { max: 10, index: 100, count: true });
+    expect(page.items.map((i) => i.archiveId)).toEqual(all.slice(100, 110).map((a) => a.id));
+    expect(page).toMatchObject({ firstIndex: 100, count: N, complete: false });
+    expect(store.query(BOB, { max: 10, index: N - 5 }).items).toHaveLength(5);
+    expect(store.query(BOB, { max: 10, index: N })).toMatchObject({ items: [], complete: true });
+    expect(AppError.is(caught(() => store.query(BOB, { max: 10, index: 1, after: all[0]?.id })), ErrorCode.BadInput)).toBe(true);
+  });
+
   it('refuses an unknown or transit-only cursor with NotFound', () => {
     const unknown = 'AAAAAAAAAAAAAAAAAAAAAA';
     expect(AppError.is(caught(() => store.query(BOB, { max: 5, after: unknown })), ErrorCode.NotFound)).toBe(true);
