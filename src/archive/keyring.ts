@@ -117,5 +117,6 @@ export class Keyring {
 
   close(): void {
     if (this.db.open) this.db.close();
+    this.wrapKey.fill(0);
   }
 }
