@@ -115,6 +115,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     agent.wire();
     // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
     await conn.send(xml('presence', {}, xml('priority', {}, '0')));
+    await link.subscribe();
     await link.announce();
     await link.full();
     const remaining = await directory.count();

@@ -14,6 +14,7 @@ export interface VaultLink {
   iq(type: 'get' | 'set', child: Element, timeoutMs?: number): Promise<Element | undefined>;
   /** Announces this agent again (after reconnect). */
   announce(): Promise<void>;
+  subscribe(): Promise<void>;
   on(event: 'online', listener: (full: string) => void): void;
   close(): void;
 }
@@ -28,9 +29,15 @@ export function linkVault(conn: XmppConnection, vaultBare: string, announcement:
     if (!stanza.is('presence') || typeof stanza.attrs.from !== 'string') return;
     let from: string;
     try {
-      if (bareJid(stanza.attrs.from) !== bare || !stanza.attrs.from.includes('/')) return;
+      if (bareJid(stanza.attrs.from) !== bare) return;
       from = stanza.attrs.from;
     } catch {
+      return;
+    }
+    if (!from.includes('/') && stanza.attrs.type !== 'subscribe') return;
+    if (stanza.attrs.type === 'subscribe') {
+      // The vault subscribes back after approving ours: approve it, so each sees the other come online.
+      void conn.send(xml('presence', { to: bare, type: 'subscribed' })).catch(() => undefined);
       return;
     }
     if (stanza.attrs.type === 'unavailable') {
@@ -54,15 +61,24 @@ export function linkVault(conn: XmppConnection, vaultBare: string, announcement:
     await conn.send(xml('presence', { to: bare }, ...(extra === undefined ? [] : [extra])));
   }
 
+  /** Asks to see the vault's presence (roster subscription); the vault approves allowed domains. */
+  async function subscribe(): Promise<void> {
+    await conn.send(xml('presence', { to: bare, type: 'subscribe' }));
+  }
+
   function full(timeoutMs = 10_000): Promise<string> {
     if (current !== undefined) return Promise.resolve(current);
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
+        clearInterval(again);
         waiters.delete(done);
         reject(new AppError(ErrorCode.Unavailable, `the vault ${bare} did not answer within ${timeoutMs} ms (is it running?)`));
       }, timeoutMs);
+      // While waiting, say hello again now and then: the vault may have restarted.
+      const again = setInterval(() => void announce().catch(() => undefined), 2000);
       const done = (jid: string): void => {
         clearTimeout(timer);
+        clearInterval(again);
         resolve(jid);
       };
       waiters.add(done);
@@ -83,6 +99,7 @@ export function linkVault(conn: XmppConnection, vaultBare: string, announcement:
       }
     },
     announce,
+    subscribe,
     on(_event, listener) {
       listeners.add(listener);
     },
