@@ -133,13 +133,13 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     }
     const received = stanza.getChild('received', NS.receipts);
     if (received !== undefined && stanza.attrs.type !== 'error') {
-      const id = stanza.getChild('stored', NS.sealed)?.attrs.id ?? received.attrs.id;
+      const id: unknown = stanza.getChild('stored', NS.sealed)?.attrs.id ?? received.attrs.id;
       if (typeof id !== 'string') return false;
       this.settle(id, undefined);
       return true;
     }
     if (stanza.attrs.type === 'error') {
-      const id = stanza.getChild('rejected', NS.sealed)?.attrs.id ?? stanza.attrs.id;
+      const id: unknown = stanza.getChild('rejected', NS.sealed)?.attrs.id ?? stanza.attrs.id;
       const errorEl = stanza.getChild('error');
       if (typeof id !== 'string' || errorEl === undefined) return false;
       const se = StanzaError.fromElement(errorEl);

@@ -1,8 +1,6 @@
 // The XML element builder and type (ltx, through @xmpp/xml). Everything else in the project
 // builds and reads stanzas through these, never through xmpp.js directly.
-import xmlBuilder, { Element } from '@xmpp/xml';
-// @ts-expect-error -- @xmpp/xml ships no types for its parse helper (lib/parse.js: (text) => Element)
-import parseImpl from '@xmpp/xml/lib/parse.js';
+import xmlBuilder, { Element, Parser } from '@xmpp/xml';
 
 export { Element };
 
@@ -14,9 +12,22 @@ export function isElement(value: unknown): value is Element {
   return value instanceof Element;
 }
 
-/** Parses one XML element from text (e.g. a stanza kept in a file); throws on malformed input. */
+/**
+ * Parses one complete XML element from text (e.g. a stanza kept in a file) with xmpp.js's
+ * stream parser; throws on malformed or incomplete input. Text must be trusted to be small.
+ */
 export function parseXml(text: string): Element {
-  const parsed: unknown = parseImpl(text);
-  if (!(parsed instanceof Element)) throw new TypeError('parseXml: no element in the input');
-  return parsed;
+  const parser = new Parser();
+  let root: Element | undefined;
+  let closed = false;
+  let error: Error | undefined;
+  parser.on('start', (el: Element) => (root = el));
+  parser.on('element', (el: Element) => root?.append(el));
+  parser.on('end', () => (closed = true));
+  parser.on('error', (err: Error) => (error ??= err));
+  parser.write(text);
+  parser.end();
+  if (error !== undefined) throw error;
+  if (root === undefined || !closed) throw new TypeError('parseXml: no complete element in the input');
+  return root;
 }
