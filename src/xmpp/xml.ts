@@ -26,7 +26,7 @@ export function parseXml(text: string): Element {
   parser.on('end', () => (closed = true));
   parser.on('error', (err: Error) => (error ??= err));
   parser.write(text);
-  parser.end();
+  parser.end('');
   if (error !== undefined) throw error;
   if (root === undefined || !closed) throw new TypeError('parseXml: no complete element in the input');
   return root;
