@@ -33,6 +33,8 @@ export interface ProsodyHandle {
   readonly port: number;
   readonly dataDir: string;
   readonly configPath: string;
+  /** Prosody's log (info level: connections, errors; never stanza bodies). */
+  readonly logPath: string;
   readonly pid: number | undefined;
   /** Creates an account; in-band (XEP-0077) by default, or through prosodyctl. */
   createAccount(username: string, password: string, method?: AccountMethod): Promise<void>;
@@ -182,6 +184,7 @@ async function startOnce(
     port,
     dataDir,
     configPath,
+    logPath,
     get pid() {
       return exited ? undefined : child.pid;
     },

@@ -29,6 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       port: prosody.port,
       dataDir: prosody.dataDir,
       configPath: prosody.configPath,
+      logPath: prosody.logPath,
     },
   };
   project.provide('localServices', info);

@@ -1,6 +1,7 @@
 // Reusable helpers for integration tests: the services the global setup started (via inject),
 // unique names, fresh XMPP accounts and connections that close themselves when the test ends.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { inject, onTestFinished } from 'vitest';
 import { registerInBand } from '../../src/localdev/index.js';
 import { connectXmpp, xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
@@ -15,6 +16,8 @@ export interface LocalServicesInfo {
     port: number;
     dataDir: string;
     configPath: string;
+    /** Prosody's log, for failure messages. */
+    logPath: string;
   };
 }
 
@@ -83,16 +86,28 @@ export async function goOnline(conn: XmppConnection): Promise<void> {
   await conn.sendReceive(xml('iq', { type: 'get', to: services().xmpp.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
 }
 
-/** Resolves with the first stanza matching `predicate`, or rejects after `timeoutMs`. */
+/** The last lines of the harness Prosody's log (info level: no stanza bodies), for diagnostics. */
+export function prosodyLogTail(lines = 30): string {
+  try {
+    return readFileSync(services().xmpp.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(Prosody log not readable)';
+  }
+}
+
+/**
+ * Resolves with the first stanza matching `predicate`, or rejects after `timeoutMs` (generous:
+ * CI machines are shared and loaded) with the tail of Prosody's log.
+ */
 export function waitForStanza(
   conn: XmppConnection,
   predicate: (stanza: Element) => boolean,
-  timeoutMs = 5000,
+  timeoutMs = 15_000,
 ): Promise<Element> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off();
-      reject(new Error(`no matching stanza within ${timeoutMs} ms`));
+      reject(new Error(`no matching stanza for ${conn.jid} within ${timeoutMs} ms; Prosody log:\n${prosodyLogTail()}`));
     }, timeoutMs);
     const off = conn.on('stanza', (stanza) => {
       if (!predicate(stanza)) return;
