@@ -21,11 +21,28 @@ function findBinaries(): ProsodyBinaries | undefined {
 }
 
 /** Finds prosody and prosodyctl; installs the Debian package first when missing and root. */
-export function ensureProsodyInstalled(logger: Logger = silentLogger()): Promise<ProsodyBinaries> {
+export async function ensureProsodyInstalled(logger: Logger = silentLogger()): Promise<ProsodyBinaries> {
+  await waitWhileDpkgBusy(logger);
   const found = findBinaries();
-  if (found !== undefined) return Promise.resolve(found);
+  if (found !== undefined) return found;
   installing ??= install(logger).finally(() => (installing = undefined));
   return installing;
+}
+
+const TRANSIENT = new Set(['half-installed', 'unpacked', 'half-configured']);
+
+/**
+ * When another process is installing the package right now, its binaries exist before its
+ * postinst has created the `prosody` user: wait until dpkg says the package settled (≤ 3 min).
+ */
+async function waitWhileDpkgBusy(logger: Logger): Promise<void> {
+  if (which('dpkg-query') === undefined) return;
+  for (let i = 0; i < 360; i++) {
+    const res = await run('dpkg-query', ['-W', '-f=${db:Status-Status}', 'prosody'], { timeoutMs: 10_000 });
+    if (res.code !== 0 || !TRANSIENT.has(res.output.trim())) return;
+    if (i === 0) logger.info({ status: res.output.trim() }, 'prosody is being installed by another process; waiting');
+    await sleep(500);
+  }
 }
 
 async function install(logger: Logger): Promise<ProsodyBinaries> {
@@ -39,9 +56,14 @@ async function install(logger: Logger): Promise<ProsodyBinaries> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' };
   const started = Date.now();
   logger.info('prosody is missing: apt-get update && apt-get install -y prosody');
-  const update = await run('apt-get', ['-q', 'update'], { env, timeoutMs: 300_000 });
-  if (update.code !== 0)
+  // Another process (a parallel test run) may be installing it right now: wait for apt's locks,
+  // and on failure look again before giving up.
+  const update = await run('apt-get', ['-q', '-o', 'DPkg::Lock::Timeout=120', 'update'], { env, timeoutMs: 300_000 });
+  if (update.code !== 0) {
+    const meanwhile = findBinaries();
+    if (meanwhile !== undefined) return meanwhile;
     throw new AppError(ErrorCode.Unavailable, `apt-get update failed (${update.code}):\n${update.output.slice(-3000)}`);
+  }
   const inst = await run(
     'apt-get',
     [
@@ -53,7 +75,7 @@ async function install(logger: Logger): Promise<ProsodyBinaries> {
     ],
     { env, timeoutMs: 600_000 },
   );
-  if (inst.code !== 0)
+  if (inst.code !== 0 && findBinaries() === undefined)
     throw new AppError(ErrorCode.Unavailable, `apt-get install prosody failed (${inst.code}):\n${inst.output.slice(-3000)}`);
   await stopSystemService(logger);
   const found = findBinaries();
