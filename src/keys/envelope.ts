@@ -186,3 +186,21 @@ export function checkEnvelopeShape(value: unknown, options: ShapeOptions = {}): 
   };
   return { envelope, shape };
 }
+
+/**
+ * Strict parse of a history copy's wire form (an archive answer): the same fields as an envelope,
+ * but exactly one key block, sealed to an archive key (the recipient's, or the sender's own for a
+ * sent copy), and no device block. `open(..., { as: 'archive' | 'sent' })` checks the rest.
+ */
+export function archiveCopyFromWire(value: unknown, limitOverrides?: Partial<Limits>): SealedEnvelope {
+  const limits = resolveLimits(limitOverrides);
+  const o = wireObject('archive copy', value);
+  if (!Array.isArray(o.blocks) || o.blocks.length !== 1)
+    throw new AppError(ErrorCode.BadInput, 'archive copy: exactly one key block expected');
+  const block = blockFromWire('archive copy.blocks[0]', o.blocks[0]);
+  if (block.target.kind !== 'ak') throw new AppError(ErrorCode.BadInput, 'archive copy: the key block must be sealed to an archive key');
+  // Parse the rest through the envelope parser with a stand-in device block, then keep ours.
+  const standIn = { device: 1, prekey: 1, box: o.blocks[0] !== undefined ? (o.blocks[0] as { box?: unknown }).box : undefined };
+  const parsed = envelopeFromWire({ ...o, blocks: [standIn] }, limits);
+  return { ...parsed, blocks: [block] };
+}

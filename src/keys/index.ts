@@ -50,6 +50,7 @@ export {
 export {
   envelopeToWire,
   envelopeFromWire,
+  archiveCopyFromWire,
   checkEnvelopeShape,
   newMessageId,
   MIN_KEY_BLOCK_BYTES,
@@ -96,3 +97,13 @@ export {
 export { KeyStoreFile, type KeyStoreSecret } from './keystore.js';
 export { AgentKeyFile } from './agent-file.js';
 export { encodeAgentSecrets, decodeAgentSecrets, type AgentSecrets } from './state-codec.js';
+export {
+  archiveKeyList,
+  createArchiveKey,
+  rotateArchiveKey,
+  forgetArchiveKey,
+  exportArchiveKeys,
+  importArchiveKeys,
+  type ArchiveKeyInfo,
+  type ImportResult as ArchiveKeyImport,
+} from './archive-keys.js';

@@ -57,7 +57,9 @@ export class KeyRing implements PrekeyStore {
 
   archiveKey(id: number): Promise<ArchiveSecret | undefined> {
     const ak = this.current.archiveKey;
-    return Promise.resolve(ak !== undefined && ak.id === id ? ak : undefined);
+    if (ak !== undefined && ak.id === id) return Promise.resolve(ak);
+    // An earlier archive key the user still keeps opens the history sealed to it.
+    return Promise.resolve(this.current.retiredArchiveKeys?.find((k) => k.id === id));
   }
 
   async consumeOneTimePrekey(id: number): Promise<void> {

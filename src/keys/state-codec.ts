@@ -20,6 +20,9 @@ import type { AgentKeyState, SpkRecord } from './state.js';
 
 const STATE_LABEL = 'sealpost/v1/agent-state';
 const VERSION = 1;
+/** Version 2 adds the retired archive keys after the current one (written only when there are some). */
+const VERSION_RETIRED_AKS = 2;
+const MAX_RETIRED_AKS = 1024;
 const MAX_SPKS = 64;
 const MAX_OPKS = 10_000;
 const MAX_SEEN = 1_000_000;
@@ -35,7 +38,8 @@ function writePrekey(w: ByteWriter, p: SecretPrekey): void {
 
 export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
   const k = s.keys;
-  const w = new ByteWriter().str(STATE_LABEL).u8(VERSION);
+  const retired = k.retiredArchiveKeys ?? [];
+  const w = new ByteWriter().str(STATE_LABEL).u8(retired.length > 0 ? VERSION_RETIRED_AKS : VERSION);
   w.str(k.identity.jid).u32(k.identity.device).bytes(k.identity.publicKey).bytes(k.identity.secretKey);
   w.u32(k.nextPrekeyId);
   w.u32(k.signedPrekeys.length);
@@ -48,6 +52,10 @@ export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
   for (const p of k.oneTimePrekeys) writePrekey(w, p);
   w.u8(k.archiveKey === undefined ? 0 : 1);
   if (k.archiveKey !== undefined) writePrekey(w, k.archiveKey);
+  if (retired.length > 0) {
+    w.u32(retired.length);
+    for (const p of retired) writePrekey(w, p);
+  }
   w.u32(s.seen.length);
   for (const e of s.seen) w.str(e.sender).str(e.messageId).u64(e.timestamp);
   return w.finish();
@@ -80,7 +88,7 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
   const r = new ByteReader(bytes, 'key store');
   if (r.str('label', 0, 64) !== STATE_LABEL) corrupt('not an agent state');
   const version = r.u8('version');
-  if (version !== VERSION) corrupt(`unsupported state version ${version}`);
+  if (version !== VERSION && version !== VERSION_RETIRED_AKS) corrupt(`unsupported state version ${version}`);
   const jid = wire<string>('jid', r.str('jid', 3, MAX_JID_BYTES), jidProblem);
   const device = wire<number>('device', r.u32('device'), idProblem);
   const publicKey = r.bytes('identity public key', ED25519_PUBLIC_BYTES);
@@ -109,6 +117,11 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
   const nOpk = count(r, 'one-time prekeys', MAX_OPKS);
   for (let i = 0; i < nOpk; i++) oneTimePrekeys.push(readPrekey(r, 'one-time prekey'));
   const archiveKey = r.u8('archive key flag') === 1 ? readPrekey(r, 'archive key') : undefined;
+  const retiredArchiveKeys: SecretPrekey[] = [];
+  if (version === VERSION_RETIRED_AKS) {
+    const nRetired = count(r, 'retired archive keys', MAX_RETIRED_AKS);
+    for (let i = 0; i < nRetired; i++) retiredArchiveKeys.push(readPrekey(r, 'retired archive key'));
+  }
   const seen: SeenEntry[] = [];
   const nSeen = count(r, 'seen ids', MAX_SEEN);
   for (let i = 0; i < nSeen; i++) {
@@ -123,6 +136,7 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
     signedPrekeys,
     oneTimePrekeys,
     ...(archiveKey === undefined ? {} : { archiveKey }),
+    ...(retiredArchiveKeys.length === 0 ? {} : { retiredArchiveKeys }),
   };
   return { keys, seen };
 }

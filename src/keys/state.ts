@@ -38,6 +38,8 @@ export interface AgentKeyState {
   /** Unused one-time prekeys with their secrets. */
   readonly oneTimePrekeys: readonly SecretPrekey[];
   readonly archiveKey?: SecretPrekey;
+  /** Earlier archive keys kept to read history sealed to them (archive-keys.ts); oldest first. */
+  readonly retiredArchiveKeys?: readonly SecretPrekey[];
 }
 
 export interface CreateOptions {
@@ -131,4 +133,5 @@ export function wipeAgentKeys(state: AgentKeyState): void {
   for (const s of state.signedPrekeys) if (s.secretKey !== null) wipe(s.secretKey);
   for (const p of state.oneTimePrekeys) wipe(p.secretKey);
   if (state.archiveKey !== undefined) wipe(state.archiveKey.secretKey);
+  for (const k of state.retiredArchiveKeys ?? []) wipe(k.secretKey);
 }
