@@ -38,6 +38,11 @@ export interface ProsodyHandle {
   readonly pid: number | undefined;
   /** Creates an account; in-band (XEP-0077) by default, or through prosodyctl. */
   createAccount(username: string, password: string, method?: AccountMethod): Promise<void>;
+  /**
+   * Stops the process (SIGTERM, or SIGKILL for a crash) and starts it again on the same port with
+   * the same data: accounts, offline messages and archives stay. For fault tests.
+   */
+  restart(signal?: NodeJS.Signals): Promise<void>;
   /** The last part of Prosody's log, for failure messages (it never holds message bodies). */
   logTail(chars?: number): string;
   stop(): Promise<void>;
@@ -129,32 +134,36 @@ async function startOnce(
     }
   };
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
-  const out = openSync(join(dir, 'prosody.stdout'), 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(bins.prosody, ['-F', '--config', configPath], {
-      cwd: dir,
-      env,
-      stdio: ['ignore', out, out],
-      ...(ids ?? {}),
-    });
-  } finally {
-    closeSync(out);
-  }
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  child.once('error', () => (exited = true));
-  child.unref();
-  tracked.setPid(child.pid);
-
   const activated = `Activated service 'c2s' on [${host}]:${port}`;
-  try {
+  let child: ChildProcess | undefined;
+  let exited = true;
+
+  /** Starts the process and waits for its c2s port; only log written after `from` counts. */
+  const launch = async (): Promise<void> => {
+    const from = readFileSync(logPath, 'utf8').length;
+    const newLog = (): string => readFileSync(logPath, 'utf8').slice(from);
+    const out = openSync(join(dir, 'prosody.stdout'), 'a');
+    try {
+      child = spawn(bins.prosody, ['-F', '--config', configPath], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', out, out],
+        ...(ids ?? {}),
+      });
+    } finally {
+      closeSync(out);
+    }
+    exited = false;
+    child.once('exit', () => (exited = true));
+    child.once('error', () => (exited = true));
+    child.unref();
+    tracked.setPid(child.pid);
     await waitFor(
       `prosody c2s on ${host}:${port}`,
-      async () => readLog(100_000).includes(activated) && (await portAnswers(host, port)),
+      async () => newLog().includes(activated) && (await portAnswers(host, port)),
       options.startTimeoutMs ?? 30_000,
       () => {
-        const log = readLog(100_000);
+        const log = newLog();
         if (/Failed to open server port|Address already in use/.test(log))
           return new AppError(ErrorCode.Unavailable, `prosody could not bind port ${port}:\n${log.slice(-2000)}`);
         if (exited)
@@ -162,6 +171,21 @@ async function startOnce(
         return undefined;
       },
     );
+  };
+
+  /** Signals the process and waits until it is gone (SIGKILL after 5 s). */
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    const pid = child?.pid;
+    if (pid === undefined || exited) return;
+    child?.kill(signal);
+    for (let i = 0; i < 100 && !exited && pidAlive(pid); i++) await sleep(50);
+    if (!exited && pidAlive(pid)) child?.kill('SIGKILL');
+    for (let i = 0; i < 100 && !exited && pidAlive(pid); i++) await sleep(50);
+    tracked.setPid(undefined);
+  };
+
+  try {
+    await launch();
   } catch (err) {
     tracked.disposeSync();
     throw err;
@@ -169,11 +193,7 @@ async function startOnce(
   logger.info({ port, domain, ms: Date.now() - started }, 'prosody ready');
 
   const stop = async (): Promise<void> => {
-    const pid = child.pid;
-    if (pid !== undefined && !exited) {
-      child.kill('SIGTERM');
-      for (let i = 0; i < 100 && !exited && pidAlive(pid); i++) await sleep(50);
-    }
+    await kill('SIGTERM');
     tracked.disposeSync(); // SIGKILLs a straggler, removes the dir
   };
 
@@ -186,7 +206,11 @@ async function startOnce(
     configPath,
     logPath,
     get pid() {
-      return exited ? undefined : child.pid;
+      return exited ? undefined : child?.pid;
+    },
+    async restart(signal = 'SIGTERM') {
+      await kill(signal);
+      await launch();
     },
     async createAccount(username, password, method = 'inband') {
       if (method === 'inband') return registerInBand({ host, port, domain, username, password });

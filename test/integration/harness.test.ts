@@ -2,7 +2,7 @@
 // storage), real Redis (BullMQ round trip on a unique queue, cleaned up), and the dedicated
 // redis-server used by fault tests (crash and restart keep an fsynced AOF write).
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { startRedisServer } from '../../src/localdev/index.js';
+import { startProsody, startRedisServer } from '../../src/localdev/index.js';
 import {
   Queue,
   QueueEvents,
@@ -13,7 +13,7 @@ import {
   redisReady,
   type Redis,
 } from '../../src/workers/bullmq.js';
-import { StanzaError, bareJid, stanzaError, xml } from '../../src/xmpp/index.js';
+import { StanzaError, bareJid, connectXmpp, stanzaError, xml } from '../../src/xmpp/index.js';
 import {
   connect,
   connectFreshAccount,
@@ -73,6 +73,26 @@ describe('the harness Prosody', () => {
     const message = await received;
     expect(message.getChildText('body')).toBe('while you were away');
     expect(message.getChild('delay', 'urn:xmpp:delay')).toBeDefined();
+  });
+
+  it('reconnects by itself after the XMPP server crashes and comes back', async () => {
+    const server = await startProsody(); // a private one: the shared server stays up
+    onTestFinished(() => server.stop());
+    await server.createAccount('carol', 'carol-password');
+    const conn = await connectXmpp({
+      service: server.service,
+      domain: server.domain,
+      username: 'carol',
+      password: 'carol-password',
+      resource: 'phone',
+    });
+    onTestFinished(() => conn.stop());
+    const online = new Promise<string>((resolve) => conn.on('online', resolve));
+
+    await server.restart('SIGKILL');
+    await expect(online).resolves.toBe(`carol@${server.domain}/phone`);
+    const pong = await conn.sendReceive(xml('iq', { type: 'get', to: server.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    expect(pong.attrs.type).toBe('result');
   });
 
   it('refuses a wrong password with a clear error', async () => {
