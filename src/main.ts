@@ -8,15 +8,27 @@ import { createArchiveStore, loadMasterKey, type ArchiveStore } from './archive/
 import { loadConfig, vaultBareJid, type Config } from './config/index.js';
 import { openDirectoryStore, registerDirectory, type DirectoryStore } from './directory/index.js';
 import { AppError, ErrorCode } from './errors/index.js';
-import { handleSubmission, isSubmission, registerDisco, registerPresence } from './ingest/index.js';
+import { deviceAnnouncements, handleSubmission, isSubmission, registerDisco, registerPresence } from './ingest/index.js';
 import { blake2b, initSodium, wipe } from './keys/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { startOpsServer, type OpsServer } from './ops/index.js';
 import { receiptStanza, refusalStanza } from './protocol/replies.js';
+import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
   checkRedisPolicy,
+  createDeliveryScheduler,
+  createPendingSampler,
+  createPresenceRegistry,
+  DeliveryHub,
+  handleReceipt,
+  processDeliver,
+  type DeliverJobData,
+  type DeliverJobResult,
+  type DeliveryScheduler,
+  type PendingSampler,
+  type PresenceRegistry,
   createQueues,
   createRedis,
   processStore,
@@ -38,6 +50,16 @@ export interface StartOptions {
   logger?: Logger;
   /** Ops HTTP endpoint; off when false (tests). */
   ops?: boolean;
+  /** Delivery timing: receipt timeout, rounds before giving up, registry poll (tests shorten them). */
+  delivery?: { ackTimeoutMs?: number; maxRounds?: number; pollMs?: number };
+}
+
+/** The delivery side's parts, exposed for operations and tests. */
+export interface DeliveryParts {
+  registry: PresenceRegistry;
+  hub: DeliveryHub;
+  scheduler: DeliveryScheduler;
+  pending: PendingSampler;
 }
 
 export interface Service {
@@ -48,6 +70,7 @@ export interface Service {
   queues: Queues;
   metrics: Metrics;
   ops: OpsServer | undefined;
+  delivery: DeliveryParts;
   stop(): Promise<void>;
 }
 
@@ -105,6 +128,28 @@ export async function startService(config: Config, options: StartOptions = {}): 
   });
   log.info({ jid: conn.jid, roles: [...roles] }, 'vault connected');
 
+  // Delivery (issue 6): the presence registry and job scheduler in Redis, the in-process hub that
+  // carries receipts and presence changes to running jobs, pending-per-user gauges.
+  const registry = createPresenceRegistry(redis.producer, config.queuePrefix);
+  const hub = new DeliveryHub();
+  const scheduler = createDeliveryScheduler({ redis: redis.producer, prefix: config.queuePrefix, queue: queues.deliver });
+  const pending = createPendingSampler({ archive, metrics, logger });
+  pending.seed();
+  const deliverLog = logger.child({ module: 'deliver' });
+  const wakeDevices = async (jid: string, devices: readonly number[]): Promise<void> => {
+    for (const device of devices)
+      if ((await registry.resourceOf(jid, device)) !== undefined) await scheduler.request(jid, device);
+  };
+  // Receipts come back to the connection that sent the delivery: this one, in any role.
+  conn.on('stanza', (stanza) => {
+    const receipt = parseDeliveryReceipt(stanza);
+    if (receipt === undefined) return;
+    handleReceipt(
+      { jid: receipt.from.bare, resource: receipt.from.resource, sender: receipt.sender, messageId: receipt.messageId },
+      { archive, registry, hub, logger: deliverLog, metrics, onDelivered: (jid) => pending.touch(jid) },
+    ).catch((err: unknown) => deliverLog.warn({ error: (err as Error).message }, 'receipt handling failed'));
+  });
+
   const workers: { close(): Promise<void> }[] = [];
   if (roles.has('worker')) {
     workers.push(
@@ -125,6 +170,54 @@ export async function startService(config: Config, options: StartOptions = {}): 
               receipt: (j) => conn.send(receiptStanza(j.replyTo, j.stanzaId, j.messageId)),
               refused: (j, err) => conn.send(refusalStanza(j.replyTo, j.stanzaId, j.messageId, err)),
             },
+            listener: {
+              // Committed: an available device gets it now; one offline gets it at its next presence.
+              stored: async (recipient, devices) => {
+                pending.touch(recipient);
+                await wakeDevices(recipient, devices).catch((err: unknown) =>
+                  deliverLog.warn({ error: (err as Error).message }, 'cannot start delivery; it waits for the next presence'),
+                );
+              },
+            },
+          }),
+      }),
+    );
+    workers.push(
+      startWorker<DeliverJobData, DeliverJobResult>({
+        name: QUEUE.deliver,
+        connection: redis.worker,
+        prefix: config.queuePrefix,
+        // Jobs mostly wait for receipts; each holds at most `deliveryWindow` copies in flight.
+        concurrency: 64,
+        logger,
+        metrics,
+        process: (data) =>
+          processDeliver(data, {
+            archive,
+            registry,
+            scheduler,
+            hub,
+            window: config.deliveryWindow,
+            transport: {
+              send: (to, recipient, item) =>
+                conn.send(
+                  deliveryStanza(to, conn.bareJid, {
+                    recipient,
+                    sender: item.sender,
+                    senderDevice: item.senderDevice,
+                    messageId: item.messageId,
+                    suite: item.suite,
+                    receivedAt: item.receivedAt,
+                    payload: item.payload,
+                    device: item.keyBlock.deviceId,
+                    prekeyId: item.keyBlock.prekeyId,
+                    keyBlock: item.keyBlock.block,
+                  }),
+                ),
+            },
+            logger: deliverLog,
+            metrics,
+            ...options.delivery,
           }),
       }),
     );
@@ -132,7 +225,23 @@ export async function startService(config: Config, options: StartOptions = {}): 
 
   if (roles.has('ingest')) {
     registerDisco(conn);
-    registerPresence({ conn, allowedDomains: config.allowedDomains, logger });
+    registerPresence({
+      conn,
+      allowedDomains: config.allowedDomains,
+      logger,
+      hooks: deviceAnnouncements({
+        keys: directory,
+        registry,
+        listener: {
+          available: async (jid, device, moved) => {
+            if (moved) hub.kick(jid, device);
+            await scheduler.request(jid, device);
+          },
+          unavailable: (jid, device) => hub.gone(jid, device),
+        },
+        logger,
+      }),
+    });
     registerDirectory({
       conn,
       store: directory,
@@ -188,6 +297,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('stopping: no new work, finishing running jobs');
+      hub.shutdown(); // delivery jobs end at once; their unacknowledged copies stay pending
+      pending.stop();
       await Promise.all(workers.map((w) => w.close()));
       await conn.stop();
       await ops?.close();
@@ -199,7 +310,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     })());
 
   log.info({ vault: vaultBareJid(config), ops: ops?.url }, 'sealpost service running');
-  return { config, conn, archive, directory, queues, metrics, ops, stop };
+  return { config, conn, archive, directory, queues, metrics, ops, delivery: { registry, hub, scheduler, pending }, stop };
 }
 
 /** `node src/main.ts`-style entry: every role, SIGTERM/SIGINT stop gracefully. */

@@ -12,15 +12,18 @@ import {
   FileTrustStore,
   initSodium,
   resolveLimits,
+  signAnnouncement,
   type KeyStoreSecret,
   type Limits,
 } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { announcementToXml } from '../protocol/delivery.js';
 import { NS } from '../protocol/namespaces.js';
 import { uintAttr } from '../protocol/xml-codec.js';
-import { bareJid, connectXmpp, xml, type XmppConnection } from '../xmpp/index.js';
+import { bareJid, connectXmpp, parseJid, xml, type XmppConnection } from '../xmpp/index.js';
 import { DirectoryClient, type FetchedBundle } from './directory-client.js';
 import { Outbox } from './outbox.js';
+import { Receiver, type DroppedMessage, type MessageHandler } from './receiver.js';
 import { Sender, type SendOptions, type SendResult } from './sender.js';
 import { linkVault, type VaultLink } from './vault-link.js';
 
@@ -45,12 +48,18 @@ export interface AgentOptions {
   /** How long fetched bundles are reused before claiming again (default 30 s). */
   bundleCacheMs?: number;
   resendAfterMs?: number;
+  /** The application's message handler; can also be set later with `onMessage`. */
+  onMessage?: MessageHandler;
+  /** How often the signed device announcement is sent to the vault again (default 6 h). */
+  announceEveryMs?: number;
 }
 
 export interface AgentEvents {
   receipt: [messageId: string];
   refused: [messageId: string, error: AppError];
   replenished: [remaining: number];
+  /** A delivery that could not be opened (see receiver.ts for which ones are acknowledged). */
+  dropped: [info: DroppedMessage];
   error: [error: Error];
 }
 
@@ -65,6 +74,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     private readonly sender: Sender,
     readonly outbox: Outbox,
     private readonly log: Logger,
+    private readonly receiver: Receiver,
+    private readonly announceTimer: NodeJS.Timeout,
   ) {
     super();
   }
@@ -97,7 +108,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       keys.close();
       throw err;
     }
-    const link = linkVault(conn, options.vault, () => undefined);
+    // The signed device announcement (sealpost support, device id, IK fingerprint) for the vault,
+    // bound to this session's resource and fresh each time it is sent.
+    const link = linkVault(conn, options.vault, () => {
+      const resource = parseJid(conn.jid).resource;
+      return resource === undefined ? undefined : announcementToXml(signAnnouncement(keys.state.identity, resource, now()));
+    });
     const directory = new DirectoryClient({ link, keyring: keys.keyring, trust, target: options.prekeys ?? 100, maxOpks: limits.maxOpksPerUpload, now });
     const sender = new Sender({
       conn,
@@ -111,7 +127,20 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(options.bundleCacheMs === undefined ? {} : { bundleCacheMs: options.bundleCacheMs }),
       ...(options.resendAfterMs === undefined ? {} : { resendAfterMs: options.resendAfterMs }),
     });
-    const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger);
+    const receiver = new Receiver({
+      conn,
+      vault: link.bare,
+      jid,
+      device: keys.state.identity.device,
+      keys,
+      trust,
+      limits,
+      logger,
+      now,
+    });
+    if (options.onMessage !== undefined) receiver.setHandler(options.onMessage);
+    const announceTimer = setInterval(() => void link.announce().catch(() => undefined), options.announceEveryMs ?? 6 * 3600_000).unref();
+    const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger, receiver, announceTimer);
     agent.wire();
     // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
     await conn.send(xml('presence', {}, xml('priority', {}, '0')));
@@ -119,8 +148,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     await link.announce();
     await link.full();
     const remaining = await directory.count();
-    if (remaining === undefined) await directory.publish({ fresh: false });
-    else if (remaining < (options.lowWater ?? 25)) await directory.publish({ fresh: true });
+    if (remaining === undefined) {
+      await directory.publish({ fresh: false });
+      await link.announce(); // the vault can check the announcement only once the bundle is published
+    } else if (remaining < (options.lowWater ?? 25)) await directory.publish({ fresh: true });
     await sender.resend();
     return agent;
   }
@@ -130,6 +161,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.sender.on('refused', (id, err) => this.emit('refused', id, err));
     this.conn.on('stanza', (stanza) => {
       if (this.sender.handle(stanza)) return;
+      if (this.receiver.handle(stanza)) return;
       const notice = stanza.is('message') ? stanza.getChild('replenish', NS.keys) : undefined;
       if (notice !== undefined && typeof stanza.attrs.from === 'string' && bareJid(stanza.attrs.from) === this.link.bare) {
         const device = uintAttr(notice, 'device', 'replenish');
@@ -141,6 +173,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
     });
     this.link.on('online', () => void this.sender.resend().catch(() => undefined));
+    // A vault that (re)appears learns again which device this session is, and delivers to it.
+    this.link.on('online', () => void this.link.announce().catch(() => undefined));
+    this.receiver.on('dropped', (info) => this.emit('dropped', info));
   }
 
   get device(): number {
@@ -150,6 +185,14 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** This device's identity fingerprint, grouped for reading aloud. */
   get fingerprint(): string {
     return displayFingerprint(this.keys.state.identity.publicKey);
+  }
+
+  /**
+   * Sets the application's message handler (replacing any earlier one). The receipt is sent only
+   * after it resolves; if it throws, the vault delivers the message again later.
+   */
+  onMessage(handler: MessageHandler): void {
+    this.receiver.setHandler(handler);
   }
 
   send(to: string, data: Uint8Array | string, options?: SendOptions): Promise<SendResult> {
@@ -171,6 +214,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Disconnects; unacknowledged submissions stay in the outbox for the next start. */
   async stop(): Promise<void> {
+    clearInterval(this.announceTimer);
+    await this.receiver.close();
     this.sender.close();
     this.link.close();
     await this.conn.stop();

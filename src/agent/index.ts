@@ -2,3 +2,4 @@
 export { Agent, createAgent, type AgentOptions, type AgentEvents } from './agent.js';
 export type { SendOptions, SendResult } from './sender.js';
 export type { FetchedBundle } from './directory-client.js';
+export type { ReceivedMessage, MessageHandler, DroppedMessage } from './receiver.js';

@@ -48,6 +48,8 @@ export interface DirectoryStore {
   claim(jid: string, lowWater: number): ClaimedDevice[];
   count(jid: string, device: number): number | undefined;
   devices(jid: string): number[];
+  /** The published identity key of (jid, device), e.g. to check a signed presence announcement. */
+  identityKey(jid: string, device: number): Uint8Array | undefined;
   remove(jid: string, device: number): boolean;
   close(): void;
 }
@@ -174,6 +176,10 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
     claim: (jid, lowWater) => claimTx.immediate(jid, lowWater),
     count: (jid, device) => (getDevice.get(jid, device) === undefined ? undefined : (countOpks.get(jid, device) ?? 0)),
     devices: (jid) => listDevices.all(jid).map((r) => r.device),
+    identityKey: (jid, device) => {
+      const row = getDevice.get(jid, device);
+      return row === undefined ? undefined : u8(row.ik);
+    },
     remove: (jid, device) => deleteDevice.run(jid, device).changes > 0,
     close: () => db.close(),
   };

@@ -1,4 +1,13 @@
 // Public surface of src/ingest: the vault's XMPP front door (submissions, disco).
 export { handleSubmission, isSubmission, type SubmitDeps, type IngestLimits, type DeviceLookup, type StoreEnqueuer } from './submit.js';
 export { registerDisco, VAULT_FEATURES } from './disco.js';
-export { registerPresence, type PresenceHooks, type PresenceOptions } from './presence.js';
+export {
+  registerPresence,
+  deviceAnnouncements,
+  type PresenceHooks,
+  type PresenceOptions,
+  type AnnouncementDeps,
+  type DeviceKeyLookup,
+  type DeviceRegistry,
+  type DeviceListener,
+} from './presence.js';

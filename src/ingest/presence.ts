@@ -1,7 +1,9 @@
 // Presence at the vault (design.md "XMPP surfaces": Presence): it approves subscription requests
 // from allowed domains and subscribes back, and answers an agent's available presence (directed
 // or broadcast) with directed presence from its full JID, so the agent knows where to send IQs.
+import { verifyAnnouncement } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
+import { announcementFromPresence } from '../protocol/delivery.js';
 import { parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface PresenceHooks {
@@ -52,4 +54,94 @@ export function registerPresence(options: PresenceOptions): void {
       options.hooks?.unavailable?.(from.full);
     }
   });
+}
+
+/** The directory's identity key of (jid, device); undefined when none is published. */
+export interface DeviceKeyLookup {
+  identityKey(jid: string, device: number): Uint8Array | undefined;
+}
+
+/** Which resource is which device (the Redis registry in the service). */
+export interface DeviceRegistry {
+  available(jid: string, resource: string, device: number): Promise<string | undefined>;
+  unavailable(jid: string, resource: string): Promise<number | undefined>;
+}
+
+/** What a device's coming and going sets off (delivery jobs in the service). */
+export interface DeviceListener {
+  /** `moved`: the device was registered at another resource until now. */
+  available(jid: string, device: number, moved: boolean): Promise<void>;
+  unavailable(jid: string, device: number): void;
+}
+
+export interface AnnouncementDeps {
+  keys: DeviceKeyLookup;
+  registry: DeviceRegistry;
+  listener: DeviceListener;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * Presence hooks for signed device announcements (design.md "XMPP surfaces": Presence): an
+ * announcement is checked against the identity key the directory holds for (stamped JID, device)
+ * and bound to the stamped resource; a forged or stale one is logged and ignored. A user's
+ * presences are handled one after another, so an available and an unavailable cannot swap.
+ */
+export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHooks> {
+  const log = deps.logger.child({ module: 'presence' });
+  const now = deps.now ?? Date.now;
+  const chains = new Map<string, Promise<void>>();
+  const serial = (jid: string, fn: () => Promise<void>): void => {
+    const next = (chains.get(jid) ?? Promise.resolve())
+      .then(fn)
+      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'presence handling failed'));
+    chains.set(jid, next);
+    void next.then(() => {
+      if (chains.get(jid) === next) chains.delete(jid);
+    });
+  };
+
+  return {
+    available(full, stanza) {
+      let from;
+      let wire;
+      try {
+        from = parseJid(full);
+        wire = announcementFromPresence(stanza);
+      } catch (err) {
+        log.info({ reason: 'malformed', error: (err as Error).message }, 'device announcement ignored');
+        return;
+      }
+      if (wire === undefined || from.resource === undefined) return; // plain presence: nothing to register
+      const jid = from.bare;
+      const resource = from.resource;
+      const check = verifyAnnouncement({ jid, resource, wire, identityKeyOf: (d) => deps.keys.identityKey(jid, d), now: now() });
+      if (!check.ok) {
+        log.warn({ reason: check.reason, error: check.text }, 'device announcement ignored');
+        return;
+      }
+      serial(jid, async () => {
+        const before = await deps.registry.available(jid, resource, check.device);
+        log.debug({ device: check.device }, 'device available');
+        await deps.listener.available(jid, check.device, before !== undefined);
+      });
+    },
+    unavailable(full) {
+      let from;
+      try {
+        from = parseJid(full);
+      } catch {
+        return;
+      }
+      const { bare, resource } = from;
+      if (resource === undefined) return;
+      serial(bare, async () => {
+        const device = await deps.registry.unavailable(bare, resource);
+        if (device === undefined) return;
+        log.debug({ device }, 'device unavailable');
+        deps.listener.unavailable(bare, device);
+      });
+    },
+  };
 }

@@ -98,6 +98,18 @@ export { KeyStoreFile, type KeyStoreSecret } from './keystore.js';
 export { AgentKeyFile } from './agent-file.js';
 export { encodeAgentSecrets, decodeAgentSecrets, type AgentSecrets } from './state-codec.js';
 export {
+  announcementBytes,
+  announcementFromWire,
+  signAnnouncement,
+  verifyAnnouncement,
+  ANNOUNCE_LABEL,
+  ANNOUNCE_MAX_SKEW_MS,
+  type Announcement,
+  type AnnouncementWire,
+  type AnnouncementCheck,
+  type VerifyAnnouncementInput,
+} from './announce.js';
+export {
   archiveKeyList,
   createArchiveKey,
   rotateArchiveKey,

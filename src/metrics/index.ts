@@ -14,6 +14,10 @@ export interface Metrics {
   deliveryLatency: Histogram;
   queueDepth: Gauge<'queue' | 'state'>;
   pending: Gauge;
+  /** Users with at least one undelivered copy. */
+  pendingUsers: Gauge;
+  /** Undelivered messages of the users with the most, by a prefix of the archive's keyed user hash. */
+  pendingPerUser: Gauge<'user'>;
   retention: Counter<'action'>;
 }
 
@@ -79,6 +83,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     pending: new Gauge({
       name: 'sealpost_pending_messages',
       help: 'Undelivered message copies across all users',
+      registers,
+    }),
+    pendingUsers: new Gauge({
+      name: 'sealpost_pending_users',
+      help: 'Users with at least one undelivered message copy',
+      registers,
+    }),
+    pendingPerUser: new Gauge({
+      name: 'sealpost_pending_user_messages',
+      help: 'Undelivered messages of the users with the most (user = keyed hash prefix, never a JID)',
+      labelNames: ['user'],
       registers,
     }),
     retention: new Counter({

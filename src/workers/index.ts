@@ -13,3 +13,15 @@ export {
   type DeliverQueue,
 } from './queues.js';
 export { createRedis, redisReady, checkRedisPolicy, type Redis } from './bullmq.js';
+export {
+  processDeliver,
+  handleReceipt,
+  type DeliverWorkerDeps,
+  type DeliveryTransport,
+  type ReceiptDeps,
+  type ReceiptOutcome,
+} from './deliver-worker.js';
+export { DeliveryHub, DeliverySession } from './deliver-hub.js';
+export { createDeliveryScheduler, RUNNING_TTL_MS, type DeliveryScheduler } from './deliver-schedule.js';
+export { createPresenceRegistry, presenceKey, DEFAULT_PRESENCE_TTL_SECONDS, type PresenceRegistry } from './presence.js';
+export { createPendingSampler, type PendingSampler, type PendingSamplerOptions } from './pending-sampler.js';

@@ -1,0 +1,240 @@
+// The receiving half of the SDK (issue 6, Recipient SDK): opens each delivery from the vault with
+// every check of the keys module, hands it to the application's handler, and only when the handler
+// has resolved records the message id and erases the one-time prekey, then sends the XEP-0184
+// receipt. A crash or a throwing handler before that leaves the copy pending at the vault: it comes
+// again, and the key it needs is still there. Deliveries are handled one at a time, in order.
+//
+// Refusals: a duplicate (message id already received) is acknowledged without reaching the app.
+// A copy that can never open (malformed, bad signature, not for us, expired, unknown or used
+// prekey) is acknowledged too, so it does not come back forever, and reported as `dropped`. A
+// sender whose identity key changed is NOT acknowledged: the copy waits at the vault until the user
+// accepts the new key (it comes again on a later presence). Other errors are not acknowledged.
+import { EventEmitter } from 'node:events';
+import { AppError, ErrorCode } from '../errors/index.js';
+import {
+  displayFingerprint,
+  openWire,
+  type AgentKeyFile,
+  type Limits,
+  type PrekeyStore,
+  type ReplayStore,
+  type SeenEntry,
+  type TrustDecision,
+  type TrustStore,
+} from '../keys/index.js';
+import type { Logger } from '../log/index.js';
+import { deliveryFromStanza, deliveryReceipt } from '../protocol/delivery.js';
+import { envelopeFromXml } from '../protocol/xml-codec.js';
+import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
+
+/** A verified message, as the application sees it. */
+export interface ReceivedMessage {
+  readonly messageId: string;
+  /** Sender bare JID, from the signed header. */
+  readonly from: string;
+  /** Sender device id. */
+  readonly device: number;
+  /** Sender identity key fingerprint, grouped for reading aloud. */
+  readonly fingerprint: string;
+  /** 'new' when this message pinned the sender's key, else 'tofu' or 'verified'. */
+  readonly trust: TrustDecision;
+  readonly contentType: string;
+  readonly data: Uint8Array;
+  /** Sender's signed timestamp (ms). */
+  readonly sentAt: number;
+  /** When the vault received it (XEP-0203 stamp), if given. */
+  readonly storedAt: number | undefined;
+  /** `data` as UTF-8 text. */
+  text(): string;
+}
+
+/** Resolve to acknowledge; throw (or reject) to have the message delivered again later. */
+export type MessageHandler = (message: ReceivedMessage) => void | Promise<void>;
+
+export interface DroppedMessage {
+  messageId: string | undefined;
+  /** Claimed sender (the envelope's, unverified). */
+  sender: string | undefined;
+  error: AppError;
+  /** True when a receipt was sent (the vault will not send it again). */
+  acknowledged: boolean;
+}
+
+export interface ReceiverOptions {
+  conn: XmppConnection;
+  /** The vault's bare JID: only its deliveries are accepted. */
+  vault: string;
+  jid: string;
+  device: number;
+  keys: Pick<AgentKeyFile, 'keyring' | 'replay'>;
+  trust: TrustStore;
+  limits: Limits;
+  logger: Logger;
+  now?: () => number;
+  /** Deliveries held while no handler is set; more are left for the vault to send again (default 1024). */
+  maxQueued?: number;
+}
+
+/** Refusals that no later attempt can turn into success: acknowledge them. */
+const FINAL: ReadonlySet<string> = new Set<string>([
+  ErrorCode.BadInput,
+  ErrorCode.BadSignature,
+  ErrorCode.UnknownSuite,
+  ErrorCode.NotFound,
+  ErrorCode.Forbidden,
+  ErrorCode.ResourceLimit,
+  ErrorCode.Expired,
+]);
+
+const decoder = new TextDecoder();
+
+export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> {
+  private handler: MessageHandler | undefined;
+  private readonly queue: Element[] = [];
+  private pumping: Promise<void> | undefined;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: ReceiverOptions) {
+    super();
+    this.log = o.logger.child({ module: 'receiver' });
+  }
+
+  /** Sets (or clears) the application's handler; deliveries held so far are handed over. */
+  setHandler(handler: MessageHandler | undefined): void {
+    this.handler = handler;
+    this.pump();
+  }
+
+  /** Takes a stanza if it is a delivery from the vault; returns true when it did. */
+  handle(stanza: Element): boolean {
+    if (typeof stanza.attrs.from !== 'string' || deliveryFromStanza(stanza) === undefined) return false;
+    try {
+      if (bareJid(stanza.attrs.from) !== this.o.vault) return false;
+    } catch {
+      return false;
+    }
+    if (this.closed) return true;
+    if (this.queue.length >= (this.o.maxQueued ?? 1024)) {
+      this.log.warn('too many deliveries waiting for the handler; the vault will send this one again');
+      return true;
+    }
+    this.queue.push(stanza);
+    this.pump();
+    return true;
+  }
+
+  private pump(): void {
+    if (this.pumping !== undefined || this.handler === undefined || this.closed) return;
+    this.pumping = (async () => {
+      for (let next = this.queue.shift(); next !== undefined && !this.closed; next = this.queue.shift()) {
+        if (this.handler === undefined) {
+          this.queue.unshift(next);
+          break;
+        }
+        await this.receive(next, this.handler).catch((err: unknown) =>
+          this.log.error({ error: (err as Error).message }, 'delivery handling failed'),
+        );
+      }
+    })().finally(() => {
+      this.pumping = undefined;
+      if (this.queue.length > 0 && this.handler !== undefined && !this.closed) this.pump();
+    });
+  }
+
+  private async receive(stanza: Element, handler: MessageHandler): Promise<void> {
+    const delivery = deliveryFromStanza(stanza);
+    const replyTo = stanza.attrs.from as string;
+    if (delivery === undefined) return;
+    const ack = async (): Promise<void> => {
+      if (delivery.id === undefined) return void this.log.warn('delivery without an id: cannot acknowledge it');
+      await this.o.conn.send(deliveryReceipt(replyTo, delivery.id));
+    };
+    const claimed = { id: delivery.sealed.attrs.id as unknown, from: delivery.sealed.attrs.from as unknown };
+
+    // Stage the commits `open` would make, so they happen only after the handler resolved.
+    let seen: SeenEntry | undefined;
+    let opk: number | undefined;
+    const { keyring, replay } = this.o.keys;
+    const stagedPrekeys: PrekeyStore = {
+      devicePrekey: (id) => keyring.devicePrekey(id),
+      archiveKey: (id) => keyring.archiveKey(id),
+      consumeOneTimePrekey: (id) => Promise.resolve(void (opk = id)),
+    };
+    const stagedReplay: ReplayStore = {
+      has: (sender, id) => replay.has(sender, id),
+      add: async (entry) => {
+        if (await replay.has(entry.sender, entry.messageId)) return false;
+        seen = entry;
+        return true;
+      },
+      prune: (before) => replay.prune(before),
+    };
+
+    let message: ReceivedMessage;
+    try {
+      const wire = envelopeFromXml(delivery.sealed, this.o.limits.maxDevices + 2);
+      const opened = await openWire(wire, {
+        me: { jid: this.o.jid, device: this.o.device },
+        prekeys: stagedPrekeys,
+        replay: stagedReplay,
+        trust: this.o.trust,
+        as: 'device',
+        limits: this.o.limits,
+        ...(this.o.now === undefined ? {} : { now: this.o.now }),
+      });
+      const data = opened.plaintext;
+      message = {
+        messageId: opened.messageId,
+        from: opened.sender.jid,
+        device: opened.sender.device,
+        fingerprint: displayFingerprint(opened.sender.identityKey),
+        trust: opened.trust,
+        contentType: opened.contentType,
+        data,
+        sentAt: opened.timestamp,
+        storedAt: delivery.storedAt,
+        text: () => decoder.decode(data),
+      };
+    } catch (err) {
+      await this.refused(err, claimed, ack);
+      return;
+    }
+
+    try {
+      await handler(message);
+    } catch (err) {
+      this.log.warn({ messageId: message.messageId, error: (err as Error).message }, 'handler failed: no receipt, the vault sends it again');
+      return;
+    }
+    // The application has it: now remember the id, erase the one-time prekey, acknowledge.
+    if (seen !== undefined) await replay.add(seen);
+    if (opk !== undefined) await keyring.consumeOneTimePrekey(opk);
+    await ack();
+  }
+
+  private async refused(err: unknown, claimed: { id: unknown; from: unknown }, ack: () => Promise<void>): Promise<void> {
+    const error = AppError.is(err) ? err : new AppError(ErrorCode.Internal, (err as Error).message ?? String(err), { cause: err });
+    const messageId = typeof claimed.id === 'string' ? claimed.id.slice(0, 64) : undefined;
+    const sender = typeof claimed.from === 'string' ? claimed.from.slice(0, 256) : undefined;
+    if (error.code === ErrorCode.Replay) {
+      this.log.debug({ messageId }, 'duplicate delivery dropped and acknowledged');
+      await ack();
+      return;
+    }
+    const final = FINAL.has(error.code);
+    if (final) await ack();
+    this.log.warn(
+      { messageId, code: error.code, acknowledged: final, error: error.message.slice(0, 300) },
+      final ? 'delivery refused and acknowledged: it can never open' : 'delivery refused; left for the vault to send again',
+    );
+    this.emit('dropped', { messageId, sender, error, acknowledged: final });
+  }
+
+  /** Stops taking deliveries; waits for the one being handled. Held ones stay at the vault. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    await this.pumping;
+  }
+}

@@ -1,0 +1,81 @@
+// Which resource of a user is which device, in Redis (issue 6, Presence): written when a verified
+// device announcement arrives, removed at unavailable, expiring after a day without a refresh so a
+// missed unavailable cannot keep a dead session registered forever. One hash per user, named by a
+// hash of the JID (no JIDs in key names); each change is one Lua script on that key (cluster-safe).
+import { blake2b } from '../keys/index.js';
+import type { Redis } from './bullmq.js';
+
+export const DEFAULT_PRESENCE_TTL_SECONDS = 24 * 60 * 60;
+
+export interface PresenceRegistry {
+  /** Records `resource` as `device`; returns the resource the device had before, if another. */
+  available(jid: string, resource: string, device: number): Promise<string | undefined>;
+  /** Forgets `resource`; returns the device it was, if any. */
+  unavailable(jid: string, resource: string): Promise<number | undefined>;
+  /** The device registered for this resource. */
+  deviceAt(jid: string, resource: string): Promise<number | undefined>;
+  /** The resource where this device is available. */
+  resourceOf(jid: string, device: number): Promise<string | undefined>;
+  /** Pushes the expiry of the user's entries out again (activity seen). */
+  touch(jid: string): Promise<void>;
+}
+
+// KEYS[1] the user's hash; ARGV resource, device, ttl.
+const AVAILABLE = `
+local oldDev = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if oldDev and oldDev ~= ARGV[2] and redis.call('HGET', KEYS[1], 'd:' .. oldDev) == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'd:' .. oldDev)
+end
+local oldRes = redis.call('HGET', KEYS[1], 'd:' .. ARGV[2])
+if oldRes and oldRes ~= ARGV[1] then redis.call('HDEL', KEYS[1], 'r:' .. oldRes) end
+redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], ARGV[2], 'd:' .. ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if oldRes and oldRes ~= ARGV[1] then return oldRes end
+return false`;
+
+// KEYS[1] the user's hash; ARGV resource.
+const UNAVAILABLE = `
+local dev = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+if not dev then return false end
+redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])
+if redis.call('HGET', KEYS[1], 'd:' .. dev) == ARGV[1] then redis.call('HDEL', KEYS[1], 'd:' .. dev) end
+return dev`;
+
+const DEVICE = /^[1-9][0-9]{0,9}$/;
+
+function toDevice(v: unknown): number | undefined {
+  return typeof v === 'string' && DEVICE.test(v) ? Number(v) : undefined;
+}
+
+/** Key of a user's presence hash: `<prefix>:presence:<hex BLAKE2b-128 of the bare JID>`. */
+export function presenceKey(prefix: string, jid: string): string {
+  const h = Buffer.from(blake2b(16, new TextEncoder().encode(`sealpost/v1/presence-key\u0000${jid}`))).toString('hex');
+  return `${prefix}:presence:${h}`;
+}
+
+export function createPresenceRegistry(
+  redis: Redis,
+  prefix: string,
+  options: { ttlSeconds?: number } = {},
+): PresenceRegistry {
+  const ttl = options.ttlSeconds ?? DEFAULT_PRESENCE_TTL_SECONDS;
+  const key = (jid: string): string => presenceKey(prefix, jid);
+  return {
+    async available(jid, resource, device) {
+      const old: unknown = await redis.eval(AVAILABLE, 1, key(jid), resource, String(device), String(ttl));
+      return typeof old === 'string' ? old : undefined;
+    },
+    async unavailable(jid, resource) {
+      return toDevice(await redis.eval(UNAVAILABLE, 1, key(jid), resource));
+    },
+    async deviceAt(jid, resource) {
+      return toDevice(await redis.hget(key(jid), `r:${resource}`));
+    },
+    async resourceOf(jid, device) {
+      return (await redis.hget(key(jid), `d:${device}`)) ?? undefined;
+    },
+    async touch(jid) {
+      await redis.expire(key(jid), ttl);
+    },
+  };
+}
