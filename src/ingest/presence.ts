@@ -118,7 +118,9 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
       const resource = from.resource;
       const check = verifyAnnouncement({ jid, resource, wire, identityKeyOf: (d) => deps.keys.identityKey(jid, d), now: now() });
       if (!check.ok) {
-        log.warn({ reason: check.reason, error: check.text }, 'device announcement ignored');
+        // A device that has not published yet is normal at its first start; anything else is not.
+        if (check.reason === 'unknown-device') log.info({ reason: check.reason, error: check.text }, 'device announcement ignored');
+        else log.warn({ reason: check.reason, error: check.text }, 'forged or stale device announcement ignored');
         return;
       }
       serial(jid, async () => {

@@ -80,7 +80,12 @@ export function announcementFromWire(value: unknown): { device: number; fingerpr
 
 export type AnnouncementCheck =
   | { readonly ok: true; readonly device: number }
-  | { readonly ok: false; readonly reason: 'malformed' | 'fingerprint' | 'signature' | 'stale'; readonly text: string };
+  | {
+      readonly ok: false;
+      /** unknown-device: nothing published for it (yet); the others mean a forged or replayed announcement. */
+      readonly reason: 'malformed' | 'unknown-device' | 'fingerprint' | 'signature' | 'stale';
+      readonly text: string;
+    };
 
 export interface VerifyAnnouncementInput {
   /** The stamped bare JID and resource of the presence. */
@@ -105,7 +110,7 @@ export function verifyAnnouncement(input: VerifyAnnouncementInput): Announcement
     return { ok: false, reason: 'malformed', text: err instanceof Error ? err.message : 'malformed announcement' };
   }
   const ik = input.identityKeyOf(parsed.device);
-  if (ik === undefined) return { ok: false, reason: 'fingerprint', text: `device ${parsed.device} has no published identity key` };
+  if (ik === undefined) return { ok: false, reason: 'unknown-device', text: `device ${parsed.device} has no published identity key` };
   if (!constantTimeEqual(fingerprint(ik), parsed.fingerprint))
     return { ok: false, reason: 'fingerprint', text: `device ${parsed.device}: fingerprint is not the published identity key's` };
   let bytes: Uint8Array;
