@@ -8,12 +8,13 @@ import { createArchiveStore, loadMasterKey, type ArchiveStore } from './archive/
 import { loadConfig, vaultBareJid, type Config } from './config/index.js';
 import { openDirectoryStore, registerDirectory, type DirectoryStore } from './directory/index.js';
 import { AppError, ErrorCode } from './errors/index.js';
-import { deviceAnnouncements, handleSubmission, isSubmission, registerDisco, registerPresence } from './ingest/index.js';
+import { deviceAnnouncements, handleSubmission, isSubmission, registerDisco, registerMam, registerPresence } from './ingest/index.js';
 import { blake2b, initSodium, wipe } from './keys/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { startOpsServer, type OpsServer } from './ops/index.js';
 import { receiptStanza, refusalStanza } from './protocol/replies.js';
+import { expiryNoticeStanza } from './protocol/archive.js';
 import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
@@ -36,6 +37,10 @@ import {
   redisReady,
   startWorker,
   STORE_JOB_OPTIONS,
+  shred,
+  startRetention,
+  type RetentionService,
+  type ShredReport,
   type Queues,
   type Redis,
   type StoreJobData,
@@ -52,6 +57,8 @@ export interface StartOptions {
   ops?: boolean;
   /** Delivery timing: receipt timeout, rounds before giving up, registry poll (tests shorten them). */
   delivery?: { ackTimeoutMs?: number; maxRounds?: number; pollMs?: number };
+  /** The retention sweep's clock (tests move time instead of waiting); default Date.now. */
+  retentionClock?: () => number;
 }
 
 /** The delivery side's parts, exposed for operations and tests. */
@@ -71,12 +78,16 @@ export interface Service {
   metrics: Metrics;
   ops: OpsServer | undefined;
   delivery: DeliveryParts;
+  /** The retention sweep (issue 7): its queue, and `runNow()` for a sweep on demand. */
+  retention: RetentionService;
+  /** Crypto-shreds one user's archive and removes its published devices (operator command). */
+  shred(jid: string): ShredReport;
   stop(): Promise<void>;
 }
 
 const DIRECTORY_KEY_LABEL = 'sealpost/v1/directory-db';
 
-async function connectRedis(config: Config, log: Logger): Promise<{ producer: Redis; worker: Redis }> {
+export async function connectRedis(config: Config, log: Logger): Promise<{ producer: Redis; worker: Redis }> {
   const producer = createRedis(config.redisUrl, 'producer', { connectionName: 'sealpost:producer' });
   const worker = createRedis(config.redisUrl, 'worker', { connectionName: 'sealpost:worker' });
   for (const r of [producer, worker]) r.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
@@ -93,28 +104,46 @@ async function connectRedis(config: Config, log: Logger): Promise<{ producer: Re
   return { producer, worker };
 }
 
+/**
+ * Opens the encrypted stores under the data dir: the archive (per-user files, keyring) and the
+ * key directory. The master key is wiped once both have derived their keys from it. Used by the
+ * service and by the operator CLI (status, shred, retention) on the same host.
+ */
+export async function openStores(config: Config, logger: Logger): Promise<{ archive: ArchiveStore; directory: DirectoryStore }> {
+  await initSodium();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const master = await loadMasterKey(config, logger);
+  try {
+    const archive = await createArchiveStore({
+      dir: join(config.dataDir, 'archive'),
+      masterKey: master,
+      cipher: config.archiveCipher,
+      maxOpen: config.archiveMaxOpen,
+      retentionSeconds: config.retentionSeconds,
+      logger,
+    });
+    const directoryKey = blake2b(32, new TextEncoder().encode(DIRECTORY_KEY_LABEL), master);
+    try {
+      const directory = openDirectoryStore({ path: join(config.dataDir, 'directory.db'), key: directoryKey, cipher: config.archiveCipher });
+      return { archive, directory };
+    } catch (err) {
+      archive.close();
+      throw err;
+    } finally {
+      wipe(directoryKey);
+    }
+  } finally {
+    wipe(master);
+  }
+}
+
 /** Builds and starts the service; resolves once it is online and taking work. */
 export async function startService(config: Config, options: StartOptions = {}): Promise<Service> {
   const roles = new Set<Role>(options.roles ?? ['ingest', 'worker']);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const log = logger.child({ module: 'main' });
   const metrics = createMetrics();
-  await initSodium();
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-
-  const master = await loadMasterKey(config, logger);
-  const archive = await createArchiveStore({
-    dir: join(config.dataDir, 'archive'),
-    masterKey: master,
-    cipher: config.archiveCipher,
-    maxOpen: config.archiveMaxOpen,
-    retentionSeconds: config.retentionSeconds,
-    logger,
-  });
-  const directoryKey = blake2b(32, new TextEncoder().encode(DIRECTORY_KEY_LABEL), master);
-  wipe(master);
-  const directory = openDirectoryStore({ path: join(config.dataDir, 'directory.db'), key: directoryKey, cipher: config.archiveCipher });
-  wipe(directoryKey);
+  const { archive, directory } = await openStores(config, logger);
 
   const redis = await connectRedis(config, log);
   const queues = createQueues(redis.producer, config.queuePrefix);
@@ -223,8 +252,27 @@ export async function startService(config: Config, options: StartOptions = {}): 
     );
   }
 
+  // Retention (issue 7): the repeatable sweep is registered by every process (idempotent);
+  // it runs where workers run. Senders learn of expired messages by a notice to their bare JID.
+  const retention = await startRetention({
+    producer: redis.producer,
+    ...(roles.has('worker') ? { worker: redis.worker } : {}),
+    prefix: config.queuePrefix,
+    cron: config.retentionCron,
+    deps: {
+      archive,
+      directory,
+      notify: (n) => conn.send(expiryNoticeStanza(n)),
+      transitTtlSeconds: config.transitTtlSeconds,
+      now: options.retentionClock ?? Date.now,
+      logger,
+      metrics,
+    },
+  });
+
   if (roles.has('ingest')) {
     registerDisco(conn);
+    registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: config.retentionSeconds, logger });
     registerPresence({
       conn,
       allowedDomains: config.allowedDomains,
@@ -300,6 +348,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       hub.shutdown(); // delivery jobs end at once; their unacknowledged copies stay pending
       pending.stop();
       await Promise.all(workers.map((w) => w.close()));
+      await retention.close();
       await conn.stop();
       await ops?.close();
       await queues.close();
@@ -310,7 +359,19 @@ export async function startService(config: Config, options: StartOptions = {}): 
     })());
 
   log.info({ vault: vaultBareJid(config), ops: ops?.url }, 'sealpost service running');
-  return { config, conn, archive, directory, queues, metrics, ops, delivery: { registry, hub, scheduler, pending }, stop };
+  return {
+    config,
+    conn,
+    archive,
+    directory,
+    queues,
+    metrics,
+    ops,
+    delivery: { registry, hub, scheduler, pending },
+    retention,
+    shred: (jid) => shred({ archive, directory, logger, metrics }, jid),
+    stop,
+  };
 }
 
 /** `node src/main.ts`-style entry: every role, SIGTERM/SIGINT stop gracefully. */

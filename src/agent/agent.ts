@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { AppError, ErrorCode } from '../errors/index.js';
 import {
+  currentSignedPrekey,
+  rotateSignedPrekey,
   AgentKeyFile,
   createAgentKeys,
   displayFingerprint,
@@ -17,11 +19,23 @@ import {
   type Limits,
 } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { parseExpiryNotice } from '../protocol/archive.js';
 import { announcementToXml } from '../protocol/delivery.js';
 import { NS } from '../protocol/namespaces.js';
 import { uintAttr } from '../protocol/xml-codec.js';
-import { bareJid, connectXmpp, parseJid, xml, type XmppConnection } from '../xmpp/index.js';
+import { bareJid, connectXmpp, parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
+import { ArchiveKeys } from './archive-keys.js';
 import { DirectoryClient, type FetchedBundle } from './directory-client.js';
+import {
+  deleteHistory,
+  getRetention,
+  history,
+  setRetention,
+  type DeleteHistory,
+  type HistoryEntry,
+  type HistoryOptions,
+  type RetentionPolicy,
+} from './history.js';
 import { Outbox } from './outbox.js';
 import { Receiver, type DroppedMessage, type MessageHandler } from './receiver.js';
 import { Sender, type SendOptions, type SendResult } from './sender.js';
@@ -61,6 +75,17 @@ export interface AgentEvents {
   /** A delivery that could not be opened (see receiver.ts for which ones are acknowledged). */
   dropped: [info: DroppedMessage];
   error: [error: Error];
+  /** The vault dropped one of our messages undelivered (transit TTL or the recipient's retention). */
+  expired: [notice: ExpiredMessage];
+}
+
+/** A sent message that expired at the vault before every device of the recipient took it. */
+export interface ExpiredMessage {
+  messageId: string;
+  recipient: string;
+  reason: 'transit-ttl' | 'retention';
+  /** The recipient's devices that never acknowledged it. */
+  devices: readonly number[];
 }
 
 export class Agent extends EventEmitter<AgentEvents> {
@@ -141,6 +166,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (options.onMessage !== undefined) receiver.setHandler(options.onMessage);
     const announceTimer = setInterval(() => void link.announce().catch(() => undefined), options.announceEveryMs ?? 6 * 3600_000).unref();
     const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger, receiver, announceTimer);
+    agent.historyClock = { limits, now };
     agent.wire();
     // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
     await conn.send(xml('presence', {}, xml('priority', {}, '0')));
@@ -176,6 +202,49 @@ export class Agent extends EventEmitter<AgentEvents> {
     // A vault that (re)appears learns again which device this session is, and delivers to it.
     this.link.on('online', () => void this.link.announce().catch(() => undefined));
     this.receiver.on('dropped', (info) => this.emit('dropped', info));
+    this.conn.on('stanza', (stanza) => this.onExpiryNotice(stanza));
+  }
+
+  /** The vault's notice that a message we sent expired undelivered (issue 7, retention). */
+  private onExpiryNotice(stanza: Element): void {
+    try {
+      if (typeof stanza.attrs.from !== 'string' || bareJid(stanza.attrs.from) !== this.link.bare) return;
+      const notice = parseExpiryNotice(stanza);
+      if (notice !== undefined) this.emit('expired', notice);
+    } catch {
+      // a malformed notice is ignored
+    }
+  }
+
+  private historyClock: { limits: Limits; now: () => number } = { limits: resolveLimits(), now: Date.now };
+  private archiveKeyOps: ArchiveKeys | undefined;
+
+  /**
+   * The account's history, oldest first (or newest with `reverse`), each item opened with the
+   * archive key it was sealed to. Items that do not open come as `{ ok: false, error }`.
+   */
+  history(options: HistoryOptions = {}): AsyncGenerator<HistoryEntry, void, undefined> {
+    const { limits, now } = this.historyClock;
+    return history({ conn: this.conn, link: this.link, jid: this.jid, prekeys: this.keys.keyring, trust: this.trust, limits, now }, options);
+  }
+
+  /** Deletes history items at the vault by archive ids or range; resolves with how many went. */
+  deleteHistory(selector: DeleteHistory): Promise<number> {
+    return deleteHistory(this.link, selector);
+  }
+
+  /** Sets (seconds, XEP-0136 `expire`) or clears (null) this account's retention policy. */
+  setRetention(seconds: number | null): Promise<RetentionPolicy> {
+    return setRetention(this.link, seconds);
+  }
+
+  retention(): Promise<RetentionPolicy> {
+    return getRetention(this.link);
+  }
+
+  /** Archive key management: create, rotate, forget, export and import for another device. */
+  get archiveKeys(): ArchiveKeys {
+    return (this.archiveKeyOps ??= new ArchiveKeys({ keyring: this.keys.keyring, publish: () => this.directory.publish({ fresh: true }) }));
   }
 
   get device(): number {
@@ -200,6 +269,13 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /** Uploads a fresh bundle (new one-time prekeys). */
+  /** Makes a new signed prekey (the old one stays usable for its grace period) and publishes it. */
+  async rotateSignedPrekey(): Promise<number> {
+    const state = await this.keys.keyring.update((s) => rotateSignedPrekey(s, Date.now()));
+    await this.directory.publish({ fresh: true });
+    return currentSignedPrekey(state).id;
+  }
+
   publishKeys(): Promise<void> {
     return this.directory.publish({ fresh: true });
   }

@@ -1,0 +1,108 @@
+// Operator commands on the service host (same environment as `sealpost serve`): `status` (queue
+// depths, failed jobs, pending per user, archive sizes), `retry failed`, `shred <jid>`. They open
+// the encrypted stores with the master key; none of them prints a key or a payload.
+import { statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../log/index.js';
+import { connectRedis, openStores } from '../main.js';
+import { createQueues, retryFailed } from '../workers/index.js';
+import { parseJid } from '../xmpp/index.js';
+import { print, table, type Output } from './output.js';
+
+function quietLogger() {
+  return createLogger({ level: process.env.SEALPOST_LOG_LEVEL ?? 'warn', destination: process.stderr });
+}
+
+function fileSize(path: string): number {
+  let n = 0;
+  for (const suffix of ['', '-wal', '-shm']) {
+    try {
+      n += statSync(path + suffix).size;
+    } catch {
+      // absent
+    }
+  }
+  return n;
+}
+
+export function operatorCommands(program: Command, out: Output): void {
+  program
+    .command('status')
+    .description('queue depths, failed jobs, pending messages per user and archive sizes')
+    .option('--json', 'print JSON')
+    .option('--users <n>', 'list at most this many users', (v) => Number.parseInt(v, 10), 50)
+    .action(async (flags: { json?: boolean; users: number }) => {
+      const config = loadConfig();
+      const logger = quietLogger();
+      const redis = await connectRedis(config, logger);
+      const queues = createQueues(redis.producer, config.queuePrefix);
+      const { archive, directory } = await openStores(config, logger);
+      try {
+        const counts = {
+          store: await queues.store.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
+          deliver: await queues.deliver.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
+        };
+        const users = archive.listUsers({ limit: flags.users }).map((u) => ({
+          jid: u.jid,
+          pending: archive.pendingCounts(u.jid).messages,
+          pendingBytes: archive.pendingCounts(u.jid).bytes,
+          archiveBytes: fileSize(archive.userPath(u.jid)),
+        }));
+        if (flags.json) out.result(JSON.stringify({ queues: counts, users }));
+        else {
+          print(out, false, { 'store queue': counts.store, 'deliver queue': counts.deliver });
+          out.result('');
+          table(out, ['user', 'pending', 'pending bytes', 'archive bytes'], users.map((u) => [u.jid, u.pending, u.pendingBytes, u.archiveBytes]));
+        }
+      } finally {
+        archive.close();
+        directory.close();
+        await queues.close();
+        await Promise.all([redis.producer.quit(), redis.worker.quit()]);
+      }
+    });
+
+  program
+    .command('retry')
+    .description('operator retries')
+    .command('failed')
+    .description('move every failed store and delivery job back to the queue')
+    .action(async () => {
+      const config = loadConfig();
+      const logger = quietLogger();
+      const redis = await connectRedis(config, logger);
+      const queues = createQueues(redis.producer, config.queuePrefix);
+      try {
+        const store = await retryFailed(queues.store);
+        const deliver = await retryFailed(queues.deliver);
+        out.result(`retried ${store} store job(s) and ${deliver} delivery job(s)`);
+      } finally {
+        await queues.close();
+        await Promise.all([redis.producer.quit(), redis.worker.quit()]);
+      }
+    });
+
+  program
+    .command('shred')
+    .description("crypto-shred a user: erase the wrapped archive key, then the files, then the user's published keys")
+    .argument('<jid>', "the user's bare JID")
+    .option('--yes', 'do not ask; required when standard input is not a terminal')
+    .action(async (jid: string, flags: { yes?: boolean }) => {
+      const bare = parseJid(jid).bare;
+      if (!flags.yes) throw new Error(`shredding ${bare} cannot be undone: repeat with --yes`);
+      const config = loadConfig();
+      const { archive, directory } = await openStores(config, quietLogger());
+      try {
+        const result = archive.shredUser(bare);
+        const devices = directory.devices(bare);
+        for (const d of devices) directory.remove(bare, d);
+        out.result(
+          `shredded ${bare}: archive key ${result.keyErased ? 'erased' : 'absent'}, ${result.filesRemoved} file(s) removed, ${devices.length} device(s) unpublished`,
+        );
+      } finally {
+        archive.close();
+        directory.close();
+      }
+    });
+}
