@@ -23,7 +23,7 @@ export function print(out: Output, json: boolean | undefined, record: Record<str
 
 /** A fixed-width table of rows (all values stringified). */
 export function table(out: Output, columns: readonly string[], rows: readonly (readonly unknown[])[]): void {
-  const cells = rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : String(v))));
+  const cells = rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]): string => r.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   out.result(line(columns));
