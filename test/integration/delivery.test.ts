@@ -105,6 +105,8 @@ describe('delivery on presence', () => {
     expect(app.seen.slice(1).every((m) => m.trust === 'tofu')).toBe(true);
     const metrics = await ts.service.metrics.registry.getSingleMetricAsString('sealpost_deliveries_total');
     expect(metrics).toMatch(/result="acked"\} 500/);
+    const latency = await ts.service.metrics.registry.getSingleMetricAsString('sealpost_delivery_latency_seconds');
+    expect(Number(/_count (\d+)/.exec(latency)?.[1])).toBeGreaterThan(0);
   });
 
   it('Bob disconnecting after 200: nothing unacknowledged is marked delivered; on reconnect the rest arrive, each once', async () => {
