@@ -252,6 +252,17 @@ export class ArchiveStore {
     return this.use(jid, false, (u) => !checkpoint(u.db, 'TRUNCATE').busy) ?? true;
   }
 
+  /** Pages of the user's file and how many of them are free (for deciding on a vacuum). */
+  spaceStats(jid: string): { pages: number; freePages: number } {
+    const none = { pages: 0, freePages: 0 };
+    return (
+      this.use(jid, false, (u) => ({
+        pages: Number(u.db.pragma('page_count', { simple: true })),
+        freePages: Number(u.db.pragma('freelist_count', { simple: true })),
+      })) ?? none
+    );
+  }
+
   /** Rebuilds the user's file to return freed pages to the file system. */
   vacuum(jid: string): void {
     this.use(jid, false, (u) => u.db.exec('VACUUM'));
@@ -260,6 +271,22 @@ export class ArchiveStore {
   /** Reads every page of the user's file; AppError(Corrupt) when one fails its MAC. */
   verify(jid: string): void {
     this.use(jid, false, (u) => verifyPages(u.db));
+  }
+
+  /**
+   * Every row of every table of the user's archive, decrypted at rest (not end to end: payloads
+   * and key blocks stay sealed). For audits such as the plaintext-canary scan; empty when the user
+   * has no archive.
+   */
+  auditRows(jid: string): { table: string; rows: Record<string, unknown>[] }[] {
+    return (
+      this.use(jid, false, (u) =>
+        u.db
+          .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+          .all()
+          .map(({ name }) => ({ table: name, rows: u.db.prepare<[], Record<string, unknown>>(`SELECT * FROM "${name.replace(/"/g, '""')}"`).all() })),
+      ) ?? []
+    );
   }
 
   /** Users with a key, in hash order, for retention sweeps. */

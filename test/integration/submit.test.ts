@@ -2,9 +2,10 @@
 // archive"): receipts only after commit, idempotent storing, no plaintext anywhere, and every kind
 // of bad submission refused with its RFC 6120 condition while nothing stored changes.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { canaryForms, scanFiles, scanRedis, scanRows } from '../../src/audit/index.js';
 import {
   createAgentKeys,
   decodeBundle,
@@ -21,43 +22,6 @@ import { silentLogger } from '../../src/log/index.js';
 import { xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
 import { connectFreshAccount, goOnline, services, waitForStanza, type Account } from './helpers.js';
 import { startAgent, startTestService, type TestService } from './service-fixture.js';
-
-/** Every file below `dir`, recursively (Prosody's and the service's data dirs). */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...filesUnder(path));
-    else out.push(path);
-  }
-  return out;
-}
-
-/** The canary and its base64 at each of the three alignments: a leak in either form is a leak. */
-function canaryForms(canary: string): string[] {
-  const forms = [canary];
-  for (const pad of ['', 'x', 'xy']) {
-    const b64 = Buffer.from(pad + canary).toString('base64');
-    forms.push(b64.slice(Math.ceil((pad.length * 4) / 3) + 1, -4));
-  }
-  return forms;
-}
-
-async function redisDump(prefix: string): Promise<string> {
-  const redis = createRedis(services().redisUrl, 'worker');
-  const parts: string[] = [];
-  for (const key of await redis.keys(`${prefix}:*`)) {
-    const type = await redis.type(key);
-    if (type === 'string') parts.push(String(await redis.getBuffer(key)));
-    else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-    else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-    else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-    else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1)));
-    else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-  }
-  await redis.quit();
-  return parts.join('\n');
-}
 
 interface RawSender {
   conn: XmppConnection;
@@ -118,25 +82,26 @@ describe('submissions', () => {
     expect(alice.agent.outbox.size).toBe(0);
 
     const forms = canaryForms(canary);
-    const leaks = (text: string): string[] => forms.filter((f) => text.includes(f));
-    expect(leaks(await redisDump(ts.config.queuePrefix))).toEqual([]);
+    const redis = createRedis(services().redisUrl, 'worker');
+    const inRedis = await scanRedis(redis, ts.config.queuePrefix, forms);
+    await redis.quit();
+    expect(inRedis.scanned).toBeGreaterThan(0);
+    expect(inRedis.findings).toEqual([]);
     await ts.stop(); // flush logs, checkpoint archives
-    for (const file of filesUnder(ts.dataDir)) expect(leaks(readFileSync(file).toString('latin1')), file).toEqual([]);
-    for (const file of filesUnder(services().xmpp.dataDir)) expect(leaks(readFileSync(file).toString('latin1')), file).toEqual([]);
-    for (const file of filesUnder(alice.dir).filter((f) => f.includes('outbox'))) expect(leaks(readFileSync(file, 'latin1')), file).toEqual([]);
+    const onDisk = scanFiles([ts.dataDir, services().xmpp.dataDir, join(alice.dir, 'outbox')], forms);
+    expect(onDisk.scanned).toBeGreaterThan(3);
+    expect(onDisk.findings).toEqual([]);
+    // The service log lives in the data dir, so it was among the files scanned, and it has content.
+    expect(ts.logFile.startsWith(ts.dataDir)).toBe(true);
+    expect(readFileSync(ts.logFile, 'utf8')).toContain('stored');
 
     // Decrypted with the at-rest key, the archive still holds only ciphertext.
     const again = await ts.restart();
-    const archive = again.service.archive as unknown as { use<T>(jid: string, create: boolean, fn: (u: { db: { prepare(sql: string): { all(): unknown[] } } }) => T): T };
-    const dump = archive.use(bob.account.jid, false, (u) =>
-      (u.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[])
-        .map((t) => u.db.prepare(`SELECT * FROM "${t.name}"`).all())
-        .map((rows) => JSON.stringify(rows, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v)))
-        .join('\n'),
-    );
-    expect(dump.length).toBeGreaterThan(0);
-    expect(dump).toContain(messageId);
-    expect(leaks(dump)).toEqual([]);
+    const rows = again.service.archive.auditRows(bob.account.jid);
+    expect(JSON.stringify(rows)).toContain(messageId);
+    const decrypted = scanRows('bob archive', rows, forms);
+    expect(decrypted.scanned).toBeGreaterThan(0);
+    expect(decrypted.findings).toEqual([]);
   });
 
   it('stores a submission sent three times, and a store job run twice, once', async () => {
