@@ -2,3 +2,4 @@
 export * from './agent/index.js';
 export { AppError, ErrorCode } from './errors/index.js';
 export type { KeyStoreSecret, Limits } from './keys/index.js';
+export type { ArchiveKeyInfo, ArchiveKeyImport, PwhashLimits } from './keys/index.js';

@@ -3,3 +3,6 @@ export { Agent, createAgent, type AgentOptions, type AgentEvents } from './agent
 export type { SendOptions, SendResult } from './sender.js';
 export type { FetchedBundle } from './directory-client.js';
 export type { ReceivedMessage, MessageHandler, DroppedMessage } from './receiver.js';
+export type { ExpiredMessage } from './agent.js';
+export type { HistoryEntry, HistoryFailure, HistoryMessage, HistoryOptions, DeleteHistory, RetentionPolicy } from './history.js';
+export { ArchiveKeys } from './archive-keys.js';

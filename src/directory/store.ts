@@ -51,6 +51,12 @@ export interface DirectoryStore {
   /** The published identity key of (jid, device), e.g. to check a signed presence announcement. */
   identityKey(jid: string, device: number): Uint8Array | undefined;
   remove(jid: string, device: number): boolean;
+  /**
+   * Retention (issue 7): erases devices whose signed prekey expired before `before`, with their
+   * one-time prekeys. Nobody can seal to such a device any more (a fetch refuses a bundle with an
+   * expired signed prekey), and its owner erased the secret too. At most `limit` per call.
+   */
+  eraseExpired(before: number, limit: number): { jid: string; device: number }[];
   close(): void;
 }
 
@@ -133,6 +139,11 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
   const countOpks = db.prepare<[string, number], number>('SELECT count(*) FROM opks WHERE jid = ? AND device = ?').pluck();
   const setNotified = db.prepare<[string, number]>('UPDATE devices SET low_notified = 1 WHERE jid = ? AND device = ?');
   const deleteDevice = db.prepare<[string, number]>('DELETE FROM devices WHERE jid = ? AND device = ?');
+  const deleteExpired = db.prepare<[number, number], { jid: string; device: number }>(
+    `DELETE FROM devices WHERE (jid, device) IN
+       (SELECT jid, device FROM devices WHERE spk_expires < ? ORDER BY spk_expires LIMIT ?)
+     RETURNING jid, device`,
+  );
 
   const publishTx = db.transaction((b: VerifiedBundle, now: number): PublishResult => {
     const previous = getDevice.get(b.jid, b.device);
@@ -181,6 +192,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
       return row === undefined ? undefined : u8(row.ik);
     },
     remove: (jid, device) => deleteDevice.run(jid, device).changes > 0,
+    eraseExpired: (before, limit) => db.transaction(() => deleteExpired.all(before, limit)).immediate(),
     close: () => db.close(),
   };
 }

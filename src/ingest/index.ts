@@ -11,3 +11,5 @@ export {
   type DeviceRegistry,
   type DeviceListener,
 } from './presence.js';
+export { registerMam, historyWire, type MamDeps } from './mam.js';
+export { parseMamQuery, MAM_FIELDS, type MamLimits, type MamQuery } from './mam-query.js';

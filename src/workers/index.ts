@@ -25,3 +25,16 @@ export { DeliveryHub, DeliverySession } from './deliver-hub.js';
 export { createDeliveryScheduler, RUNNING_TTL_MS, type DeliveryScheduler } from './deliver-schedule.js';
 export { createPresenceRegistry, presenceKey, DEFAULT_PRESENCE_TTL_SECONDS, type PresenceRegistry } from './presence.js';
 export { createPendingSampler, type PendingSampler, type PendingSamplerOptions } from './pending-sampler.js';
+export {
+  runRetention,
+  startRetention,
+  shred,
+  type RetentionDeps,
+  type RetentionJobData,
+  type RetentionJobResult,
+  type RetentionService,
+  type ExpiredMessageNotice,
+  type ShredDeps,
+  type ShredReport,
+  type StartRetentionOptions,
+} from './retention.js';
