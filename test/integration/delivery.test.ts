@@ -43,10 +43,14 @@ function collector(onEach?: (m: ReceivedMessage, seen: ReceivedMessage[]) => voi
   return { seen, handler, reached };
 }
 
+/**
+ * Alice's order is the order of her send() calls: the first alone (it claims the bundles), the
+ * rest without waiting for receipts, as an application streaming data would.
+ */
 async function sendMany(from: Agent, to: string, n: number, label = 'm'): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) ids.push((await from.send(to, `${label}${i}`)).messageId); // one by one: defines the order
-  return ids;
+  const first = await from.send(to, `${label}0`);
+  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => from.send(to, `${label}${i + 1}`)));
+  return [first.messageId, ...rest.map((r) => r.messageId)];
 }
 
 /** Records every delivery stanza the vault sends (to, key blocks' devices). */
