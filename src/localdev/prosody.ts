@@ -154,9 +154,13 @@ async function startOnce(
       closeSync(out);
     }
     exited = false;
-    child.once('exit', () => (exited = true));
-    child.once('error', () => (exited = true));
-    child.unref();
+    const self = child;
+    const onGone = (): void => {
+      if (child === self) exited = true; // a previous process's late exit event must not count
+    };
+    self.once('exit', onGone);
+    self.once('error', onGone);
+    self.unref();
     tracked.setPid(child.pid);
     await waitFor(
       `prosody c2s on ${host}:${port}`,
@@ -181,6 +185,7 @@ async function startOnce(
     for (let i = 0; i < 100 && !exited && pidAlive(pid); i++) await sleep(50);
     if (!exited && pidAlive(pid)) child?.kill('SIGKILL');
     for (let i = 0; i < 100 && !exited && pidAlive(pid); i++) await sleep(50);
+    if (!pidAlive(pid)) exited = true;
     tracked.setPid(undefined);
   };
 

@@ -112,8 +112,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       closeSync(out);
     }
     exited = false;
-    child.once('exit', () => (exited = true));
-    child.unref();
+    const self = child;
+    self.once('exit', () => {
+      if (child === self) exited = true; // a previous process's late exit event must not count
+    });
+    self.unref();
     tracked.setPid(child.pid);
     const started = Date.now();
     await waitFor(`redis-server on port ${port}`, () => pingRedis(url, 300), 15_000, () =>

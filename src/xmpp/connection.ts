@@ -78,6 +78,8 @@ interface IqCalleeLike {
   set(ns: string, name: string, handler: CalleeMiddleware): void;
 }
 
+const NS_SM = 'urn:xmpp:sm:3';
+
 /** Only the safe parts of an error for logs (xmpp.js errors carry the offending element). */
 function describe(err: unknown): { name: string; message: string; condition?: string } {
   if (!(err instanceof Error)) return { name: 'unknown', message: String(err).slice(0, 200) };
@@ -143,9 +145,36 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
   });
   entity.on('status', (status: string) => logger.debug({ status }, 'xmpp status'));
   entity.on('stanza', (stanza: Element) => events.emit('stanza', stanza));
+  // xmpp.js 0.14 reports 'online' at resource binding, before its XEP-0198 <enable/> is answered,
+  // and zeroes its inbound count when it handles <enabled/>. A stanza the server sends meanwhile
+  // (the echo of a first presence sent right after 'online') is then left out of 'h', the count
+  // goes backwards and Prosody drops the session (seen in tests). So 'online', and connectXmpp,
+  // wait until <enabled/> or <failed/> has been handled.
+  let smOffered = false;
+  let smAnswered: (() => void) | undefined;
+  entity.on('nonza', (el: Element) => {
+    if (el.name === 'stream:features') smOffered = el.getChild('sm', NS_SM) !== undefined;
+    else if (el.is('enabled', NS_SM) || el.is('failed', NS_SM)) smAnswered?.();
+  });
+  const smSettled = (): Promise<void> =>
+    smOffered
+      ? new Promise((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            smAnswered = undefined;
+            setImmediate(resolve); // after xmpp.js's own continuation for <enabled/>
+          };
+          const timer = setTimeout(done, 10_000);
+          timer.unref();
+          smAnswered = done;
+        })
+      : Promise.resolve();
+  let ready: Promise<void> = Promise.resolve();
   entity.on('online', (address) => {
     fullJid = address.toString();
-    events.emit('online', fullJid);
+    ready = smSettled().then(() => {
+      events.emit('online', fullJid);
+    });
   });
   entity.on('offline', () => events.emit('offline'));
   // @xmpp/stream-management 0.14 is an EventEmitter at run time; its published types omit that.
@@ -177,6 +206,7 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
       }),
     ]);
     fullJid = address.toString();
+    await ready;
   } catch (err) {
     await stop();
     throw startError(err, who);
