@@ -101,6 +101,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     private readonly log: Logger,
     private readonly receiver: Receiver,
     private readonly announceTimer: NodeJS.Timeout,
+    private readonly startDelivery: () => void,
   ) {
     super();
   }
@@ -134,11 +135,19 @@ export class Agent extends EventEmitter<AgentEvents> {
       throw err;
     }
     // The signed device announcement (sealpost support, device id, IK fingerprint) for the vault,
-    // bound to this session's resource and fresh each time it is sent.
+    // bound to this session's resource and fresh each time it is sent. It asks the vault for
+    // delivery, so it goes out only once the application has a handler to take messages.
+    let takesMessages = options.onMessage !== undefined;
     const link = linkVault(conn, options.vault, () => {
       const resource = parseJid(conn.jid).resource;
-      return resource === undefined ? undefined : announcementToXml(signAnnouncement(keys.state.identity, resource, now()));
+      if (!takesMessages || resource === undefined) return undefined;
+      return announcementToXml(signAnnouncement(keys.state.identity, resource, now()));
     });
+    const startDelivery = (): void => {
+      if (takesMessages) return;
+      takesMessages = true;
+      void link.announce().catch(() => undefined);
+    };
     const directory = new DirectoryClient({ link, keyring: keys.keyring, trust, target: options.prekeys ?? 100, maxOpks: limits.maxOpksPerUpload, now });
     const sender = new Sender({
       conn,
@@ -165,7 +174,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     });
     if (options.onMessage !== undefined) receiver.setHandler(options.onMessage);
     const announceTimer = setInterval(() => void link.announce().catch(() => undefined), options.announceEveryMs ?? 6 * 3600_000).unref();
-    const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger, receiver, announceTimer);
+    const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger, receiver, announceTimer, startDelivery);
     agent.historyClock = { limits, now };
     agent.wire();
     // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
@@ -258,10 +267,12 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /**
    * Sets the application's message handler (replacing any earlier one). The receipt is sent only
-   * after it resolves; if it throws, the vault delivers the message again later.
+   * after it resolves; if it throws, the vault delivers the message again later. Until there is a
+   * handler, this device does not announce itself and its messages wait at the vault.
    */
   onMessage(handler: MessageHandler): void {
     this.receiver.setHandler(handler);
+    this.startDelivery();
   }
 
   send(to: string, data: Uint8Array | string, options?: SendOptions): Promise<SendResult> {

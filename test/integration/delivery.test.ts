@@ -44,14 +44,23 @@ function collector(onEach?: (m: ReceivedMessage, seen: ReceivedMessage[]) => voi
 }
 
 /**
- * Alice's order is the order of her send() calls: the first alone (it claims the bundles), the
- * rest without waiting for receipts, as an application streaming data would.
+ * Sends `${label}0..n-1`. One by one (each after the previous receipt) the order is Alice's beyond
+ * doubt; streamed (no waiting), the order that counts is the one the vault stored them in.
  */
-async function sendMany(from: Agent, to: string, n: number, label = 'm'): Promise<string[]> {
-  const first = await from.send(to, `${label}0`);
-  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => from.send(to, `${label}${i + 1}`)));
+async function sendMany(from: Agent, to: string, n: number, options: { stream?: boolean } = {}): Promise<string[]> {
+  if (options.stream !== true) {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) ids.push((await from.send(to, `m${i}`)).messageId);
+    return ids;
+  }
+  const first = await from.send(to, 'm0'); // claims the bundles; the rest reuse them
+  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => from.send(to, `m${i + 1}`)));
   return [first.messageId, ...rest.map((r) => r.messageId)];
 }
+
+/** The device's pending copies in the vault's order (arrival seq). */
+const storedOrder = (ts: TestService, jid: string, device: number): string[] =>
+  ts.service.archive.pendingFor(jid, device, { limit: 1000 }).map((p) => p.messageId);
 
 /** Records every delivery stanza the vault sends (to, key blocks' devices). */
 function tapDeliveries(ts: TestService): { to: string; devices: string[]; id: string }[] {
@@ -86,10 +95,17 @@ describe('delivery on presence', () => {
     const ids = await sendMany(alice.agent, bob.account.jid, 500);
     const sentMs = Date.now() - t0;
     expect(pendingOf(ts, bob.account.jid)).toBe(500);
+    expect(storedOrder(ts, bob.account.jid, bob.agent.device)).toEqual(ids);
+
+    // Online without a handler: the device does not ask for delivery, everything keeps waiting.
+    const back = await bob.reopen();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pendingOf(ts, bob.account.jid)).toBe(500);
+    expect(await ts.service.delivery.registry.resourceOf(bob.account.jid, back.device)).toBeUndefined();
 
     const app = collector();
     const t1 = Date.now();
-    await bob.reopen({ onMessage: app.handler });
+    back.onMessage(app.handler);
     await app.reached(500);
     const drainMs = Date.now() - t1;
     await expect.poll(() => pendingOf(ts, bob.account.jid), { timeout: 10_000 }).toBe(0);
@@ -117,8 +133,11 @@ describe('delivery on presence', () => {
     const ts = await startTestService();
     const alice = await startAgent(ts, 'alice');
     const bob = await startAgent(ts, 'bob');
+    const device = bob.agent.device;
     await bob.agent.stop();
-    const ids = await sendMany(alice.agent, bob.account.jid, 300);
+    await sendMany(alice.agent, bob.account.jid, 300, { stream: true });
+    const ids = storedOrder(ts, bob.account.jid, device);
+    expect(ids).toHaveLength(300);
 
     let stopping = false;
     const first = collector(() => {
