@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { AppError } from '../errors/index.js';
 import { runFromEnv } from '../main.js';
 import { agentCommands } from './agent-commands.js';
+import { historyCommand } from './history-command.js';
 import { keysCommands } from './keys-commands.js';
 import { operatorCommands } from './operator-commands.js';
 import { stdio, type Output } from './output.js';
@@ -24,6 +25,7 @@ export function buildProgram(out: Output = stdio): Command {
   program.command('worker').description('run only the queue workers (store, delivery)').action(() => runFromEnv(['worker']));
   keysCommands(program, out);
   agentCommands(program, out);
+  historyCommand(program, out);
   operatorCommands(program, out);
   const harden = (cmd: Command): void => {
     for (const sub of cmd.commands) {

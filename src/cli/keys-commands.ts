@@ -1,7 +1,7 @@
 // `sealpost keys init|show|verify|rotate`: a device's keys from the command line. init and show
 // work offline on the encrypted key file; verify marks a contact's key as checked in person;
 // rotate makes a new signed prekey and publishes it.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createAgent } from '../agent/index.js';
@@ -28,9 +28,12 @@ export function keysCommands(program: Command, out: Output): void {
     .action(async (flags: AgentFlags & { archiveKey: boolean; json?: boolean }) => {
       await initSodium();
       const jid = parseJid(flags.jid).bare;
-      const path = join(agentDir(flags), 'keys.sealpost');
+      const dir = agentDir(flags);
+      const path = join(dir, 'keys.sealpost');
       if (existsSync(path)) throw new AppError(ErrorCode.Policy, `${path} already exists; refusing to overwrite a device's keys`);
-      const file = await AgentKeyFile.create(path, keySecret(), createAgentKeys({ jid, now: Date.now(), archiveKey: flags.archiveKey }));
+      const secret = keySecret();
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const file = await AgentKeyFile.create(path, secret, createAgentKeys({ jid, now: Date.now(), archiveKey: flags.archiveKey }));
       const s = file.state;
       print(out, flags.json, { jid, device: s.identity.device, fingerprint: displayFingerprint(s.identity.publicKey), file: path });
       file.close();

@@ -1,0 +1,113 @@
+// The `sealpost` command end to end, as a person or a script uses it: child processes, real
+// Prosody, Redis and service; output and exit codes checked (0 ok, 1 error, 2 usage).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createAccount, services } from './helpers.js';
+import { startTestService } from './service-fixture.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/sealpost.js', ...args], {
+      cwd: process.cwd(),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('sealpost CLI', () => {
+  it('inits keys, sends to an offline agent, listens, and shows history, with exit codes', async () => {
+    const ts = await startTestService();
+    const { xmpp } = services();
+    const alice = await createAccount('alice');
+    const bob = await createAccount('bob');
+    const root = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    const common = ['--service', xmpp.service, '--vault', ts.vault.jid];
+    const as = (who: typeof alice) => ({
+      args: ['--jid', who.jid, '--dir', join(root, who.username), ...common],
+      env: { SEALPOST_AGENT_PASSWORD: who.password, SEALPOST_PASSPHRASE: `passphrase of ${who.username}` },
+    });
+    const a = as(alice);
+    const b = as(bob);
+
+    const init = await cli(['keys', 'init', ...b.args, '--json'], b.env);
+    expect(init.code, init.stderr).toBe(0);
+    const created = JSON.parse(init.stdout) as { jid: string; device: number; fingerprint: string };
+    expect(created.jid).toBe(bob.jid);
+    expect(created.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+
+    const again = await cli(['keys', 'init', ...b.args], b.env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists/);
+
+    const show = await cli(['keys', 'show', ...b.args, '--json'], b.env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({ device: created.device, fingerprint: created.fingerprint, oneTimePrekeys: 100 });
+
+    const wrong = await cli(['keys', 'show', ...b.args], { ...b.env, SEALPOST_PASSPHRASE: 'not it' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/wrong/i);
+
+    // Bob's first connection publishes his bundle; then he is offline.
+    const publish = await cli(['listen', ...b.args, '--timeout', '1'], b.env);
+    expect(publish.code, publish.stderr).toBe(0);
+    expect(publish.stderr).toMatch(/received 0 message/);
+
+    const send = await cli(['send', bob.jid, 'blood pressure 120/80', ...a.args, '--json'], a.env);
+    expect(send.code, send.stderr).toBe(0);
+    const { messageId } = JSON.parse(send.stdout) as { messageId: string };
+    expect(messageId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+
+    const listen = await cli(['listen', ...b.args, '--count', '1', '--timeout', '30'], b.env);
+    expect(listen.code, listen.stderr).toBe(0);
+    const got = JSON.parse(listen.stdout.trim()) as { id: string; from: string; text: string; trust: string };
+    expect(got).toMatchObject({ id: messageId, from: alice.jid, text: 'blood pressure 120/80', trust: 'new' });
+
+    const history = await cli(['history', ...b.args, '--json'], b.env);
+    expect(history.code, history.stderr).toBe(0);
+    const items = history.stdout.trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; direction: string; text: string });
+    expect(items).toEqual([expect.objectContaining({ messageId, direction: 'in', text: 'blood pressure 120/80' })]);
+
+    const table = await cli(['history', ...b.args], b.env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/stored\s+dir\s+with\s+content/);
+    expect(table.stdout).toContain('blood pressure 120/80');
+  });
+
+  it('answers bad arguments with a usage error (exit 2) and bad values with a clear message (exit 1)', async () => {
+    const missing = await cli(['send'], {});
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/required option '--jid <jid>'|missing required argument/);
+    const unknown = await cli(['frobnicate'], {});
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command/);
+    const badMax = await cli(['history', '--jid', 'a@localhost', '--max', '0'], {});
+    expect(badMax.code).toBe(1);
+    expect(badMax.stderr).toMatch(/--max must be a positive integer/);
+    const badJid = await cli(['keys', 'show', '--jid', 'not a jid@'], { SEALPOST_PASSPHRASE: 'x' });
+    expect(badJid.code).toBe(1);
+    expect(badJid.stderr).toMatch(/invalid JID/);
+    const noSecret = await cli(['keys', 'init', '--jid', 'a@localhost', '--dir', join(tmpdir(), 'never')], { SEALPOST_PASSPHRASE: '' });
+    expect(noSecret.code).toBe(1);
+    expect(noSecret.stderr).toMatch(/SEALPOST_PASSPHRASE/);
+    const help = await cli(['keys', '--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/init/);
+  });
+});
