@@ -161,6 +161,16 @@ export class ArchiveStore {
     return this.must(recipient, (u) => transit.storeIncoming(u, checked, this.now()));
   }
 
+  /**
+   * Commits up to `limits.maxPage` items for one recipient in one transaction (one fsync): bulk
+   * imports and test seeding. Each item is checked and deduplicated as by storeIncoming.
+   */
+  storeIncomingMany(recipient: string, items: readonly t.IncomingItem[]): t.StoreResult[] {
+    if (items.length > this.limits.maxPage) throw t.bad(`storeIncomingMany: at most ${this.limits.maxPage} items`);
+    const checked = items.map((item) => t.checkIncoming(item, this.limits));
+    return this.must(recipient, (u) => u.tx(() => checked.map((item) => transit.storeIncoming(u, item, this.now()))));
+  }
+
   /** Commits the sender's own-AK copy in the sender's archive; idempotent on (recipient, message id). */
   storeOutgoing(sender: string, item: t.OutgoingItem): t.StoreResult {
     const checked = t.checkOutgoing(item, this.limits);
@@ -206,7 +216,12 @@ export class ArchiveStore {
   query(jid: string, q: HistoryQuery): HistoryPage {
     const checked = checkHistoryQuery(q, this.limits);
     const empty: HistoryPage = { items: [], complete: true, ...(q.count === true ? { count: 0 } : {}) };
-    return this.use(jid, false, (u) => queryHistory(u, checked)) ?? empty;
+    const page = this.use(jid, false, (u) => queryHistory(u, checked));
+    if (page !== undefined) return page;
+    // No archive yet: every id is unknown, as it would be in an empty one (MAM item-not-found).
+    if ([checked.after, checked.afterId, checked.beforeId].some((v) => v !== undefined) || (checked.before ?? '') !== '')
+      throw new AppError(ErrorCode.NotFound, 'no such archive id');
+    return empty;
   }
 
   /** Deletes history items by ids and/or range; `{ all: true }` alone deletes every one. */

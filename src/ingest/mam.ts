@@ -111,25 +111,30 @@ export function registerMam(deps: MamDeps): void {
 
   conn.iqCallee.set(NS.mam, 'query', (ctx) =>
     answerIq(log, 'mam query', async () => {
+      const started = Date.now();
       const owner = ownerOf(ctx.from);
       const q = parseMamQuery(ctx.element, limits);
       if (q.archive !== undefined && q.archive !== owner)
         throw new AppError(ErrorCode.Forbidden, 'only the owner may query an archive');
       const page = archive.query(owner, q.query);
       const items = q.flip ? [...page.items].reverse() : page.items;
-      // Result messages first, then the IQ result (XEP-0313 §4.2): one stream keeps that order.
-      for (const item of items)
-        await conn.send(
-          mamResultStanza(ctx.from, q.queryId, {
-            archiveId: item.archiveId,
-            timestamp: item.timestamp,
-            from: item.direction === 'in' ? item.with : owner,
-            to: item.direction === 'in' ? owner : item.with,
-            sealed: envelopeToXml(historyWire(owner, item)),
-          }),
-        );
+      // Result messages first, then the IQ result (XEP-0313 §4.2). Writes go out on one stream in
+      // call order, so the page is written without waiting for each write before the next.
+      await Promise.all(
+        items.map((item) =>
+          conn.send(
+            mamResultStanza(ctx.from, q.queryId, {
+              archiveId: item.archiveId,
+              timestamp: item.timestamp,
+              from: item.direction === 'in' ? item.with : owner,
+              to: item.direction === 'in' ? owner : item.with,
+              sealed: envelopeToXml(historyWire(owner, item)),
+            }),
+          ),
+        ),
+      );
       const first = items[0];
-      log.debug({ items: items.length, complete: page.complete }, 'history page sent');
+      log.debug({ items: items.length, complete: page.complete, ms: Date.now() - started }, 'history page sent');
       return finElement({
         complete: page.complete,
         first: first?.archiveId,
