@@ -19,17 +19,11 @@ import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
   checkRedisPolicy,
-  createDeliveryScheduler,
-  createPendingSampler,
-  createPresenceRegistry,
-  DeliveryHub,
-  handleReceipt,
-  processDeliver,
+  createDelivery,
   type DeliverJobData,
   type DeliverJobResult,
-  type DeliveryScheduler,
-  type PendingSampler,
-  type PresenceRegistry,
+  type Delivery,
+  type DeliveryTiming,
   createQueues,
   createRedis,
   processStore,
@@ -56,17 +50,9 @@ export interface StartOptions {
   /** Ops HTTP endpoint; off when false (tests). */
   ops?: boolean;
   /** Delivery timing: receipt timeout, rounds before giving up, registry poll (tests shorten them). */
-  delivery?: { ackTimeoutMs?: number; maxRounds?: number; pollMs?: number };
+  delivery?: DeliveryTiming;
   /** The retention sweep's clock (tests move time instead of waiting); default Date.now. */
   retentionClock?: () => number;
-}
-
-/** The delivery side's parts, exposed for operations and tests. */
-export interface DeliveryParts {
-  registry: PresenceRegistry;
-  hub: DeliveryHub;
-  scheduler: DeliveryScheduler;
-  pending: PendingSampler;
 }
 
 export interface Service {
@@ -77,7 +63,8 @@ export interface Service {
   queues: Queues;
   metrics: Metrics;
   ops: OpsServer | undefined;
-  delivery: DeliveryParts;
+  /** Delivery on presence (issue 6): registry, scheduler, hub, pending gauges. */
+  delivery: Delivery;
   /** The retention sweep (issue 7): its queue, and `runNow()` for a sweep on demand. */
   retention: RetentionService;
   /** Crypto-shreds one user's archive and removes its published devices (operator command). */
@@ -157,26 +144,24 @@ export async function startService(config: Config, options: StartOptions = {}): 
   });
   log.info({ jid: conn.jid, roles: [...roles] }, 'vault connected');
 
-  // Delivery (issue 6): the presence registry and job scheduler in Redis, the in-process hub that
-  // carries receipts and presence changes to running jobs, pending-per-user gauges.
-  const registry = createPresenceRegistry(redis.producer, config.queuePrefix);
-  const hub = new DeliveryHub();
-  const scheduler = createDeliveryScheduler({ redis: redis.producer, prefix: config.queuePrefix, queue: queues.deliver });
-  const pending = createPendingSampler({ archive, metrics, logger });
-  pending.seed();
-  const deliverLog = logger.child({ module: 'deliver' });
-  const wakeDevices = async (jid: string, devices: readonly number[]): Promise<void> => {
-    for (const device of devices)
-      if ((await registry.resourceOf(jid, device)) !== undefined) await scheduler.request(jid, device);
-  };
-  // Receipts come back to the connection that sent the delivery: this one, in any role.
+  // Delivery (issue 6). Receipts come back to the connection that sent the delivery: this one,
+  // in any role (a worker process with its own vault resource gets its own devices' receipts).
+  const delivery = createDelivery({
+    redis: redis.producer,
+    prefix: config.queuePrefix,
+    queue: queues.deliver,
+    archive,
+    metrics,
+    logger,
+    window: config.deliveryWindow,
+    ...(options.delivery === undefined ? {} : { timing: options.delivery }),
+  });
   conn.on('stanza', (stanza) => {
-    const receipt = parseDeliveryReceipt(stanza);
-    if (receipt === undefined) return;
-    handleReceipt(
-      { jid: receipt.from.bare, resource: receipt.from.resource, sender: receipt.sender, messageId: receipt.messageId },
-      { archive, registry, hub, logger: deliverLog, metrics, onDelivered: (jid) => pending.touch(jid) },
-    ).catch((err: unknown) => deliverLog.warn({ error: (err as Error).message }, 'receipt handling failed'));
+    const r = parseDeliveryReceipt(stanza);
+    if (r === undefined) return;
+    delivery
+      .receipt({ jid: r.from.bare, resource: r.from.resource, sender: r.sender, messageId: r.messageId })
+      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
   });
 
   const workers: { close(): Promise<void> }[] = [];
@@ -199,15 +184,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
               receipt: (j) => conn.send(receiptStanza(j.replyTo, j.stanzaId, j.messageId)),
               refused: (j, err) => conn.send(refusalStanza(j.replyTo, j.stanzaId, j.messageId, err)),
             },
-            listener: {
-              // Committed: an available device gets it now; one offline gets it at its next presence.
-              stored: async (recipient, devices) => {
-                pending.touch(recipient);
-                await wakeDevices(recipient, devices).catch((err: unknown) =>
-                  deliverLog.warn({ error: (err as Error).message }, 'cannot start delivery; it waits for the next presence'),
-                );
-              },
-            },
+            // Committed: an available device gets it now; one offline gets it at its next presence.
+            listener: delivery,
           }),
       }),
     );
@@ -220,34 +198,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
         concurrency: 64,
         logger,
         metrics,
-        process: (data) =>
-          processDeliver(data, {
-            archive,
-            registry,
-            scheduler,
-            hub,
-            window: config.deliveryWindow,
-            transport: {
-              send: (to, recipient, item) =>
-                conn.send(
-                  deliveryStanza(to, conn.bareJid, {
-                    recipient,
-                    sender: item.sender,
-                    senderDevice: item.senderDevice,
-                    messageId: item.messageId,
-                    suite: item.suite,
-                    receivedAt: item.receivedAt,
-                    payload: item.payload,
-                    device: item.keyBlock.deviceId,
-                    prekeyId: item.keyBlock.prekeyId,
-                    keyBlock: item.keyBlock.block,
-                  }),
-                ),
-            },
-            logger: deliverLog,
-            metrics,
-            ...options.delivery,
-          }),
+        process: delivery.processor({ send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)) }),
       }),
     );
   }
@@ -279,14 +230,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
       logger,
       hooks: deviceAnnouncements({
         keys: directory,
-        registry,
-        listener: {
-          available: async (jid, device, moved) => {
-            if (moved) hub.kick(jid, device);
-            await scheduler.request(jid, device);
-          },
-          unavailable: (jid, device) => hub.gone(jid, device),
-        },
+        registry: delivery.registry,
+        listener: delivery,
         logger,
       }),
     });
@@ -345,8 +290,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('stopping: no new work, finishing running jobs');
-      hub.shutdown(); // delivery jobs end at once; their unacknowledged copies stay pending
-      pending.stop();
+      delivery.shutdown(); // delivery jobs end at once; their unacknowledged copies stay pending
       await Promise.all(workers.map((w) => w.close()));
       await retention.close();
       await conn.stop();
@@ -367,7 +311,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     queues,
     metrics,
     ops,
-    delivery: { registry, hub, scheduler, pending },
+    delivery,
     retention,
     shred: (jid) => shred({ archive, directory, logger, metrics }, jid),
     stop,

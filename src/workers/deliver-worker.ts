@@ -11,9 +11,43 @@ import type { DeliveryScheduler } from './deliver-schedule.js';
 import type { DeliveryHub, DeliverySession } from './deliver-hub.js';
 import type { PresenceRegistry } from './presence.js';
 
-/** Sends one device copy of `recipient`'s message to the full JID `to`. */
+/** One device's copy of a stored message, as it goes out (the shape of protocol's DeliveryItem). */
+export interface DeliveryCopy {
+  /** Recipient bare JID (the archive's owner). */
+  recipient: string;
+  sender: string;
+  senderDevice: number;
+  messageId: string;
+  suite: string;
+  receivedAt: number;
+  payload: Uint8Array;
+  /** The recipient device and the key block sealed to it: no other device's block. */
+  device: number;
+  prekeyId: number;
+  keyBlock: Uint8Array;
+  /** Earlier sends of this copy. */
+  attempts: number;
+}
+
+/** Sends one copy to the device's full JID `to` (an XMPP connection of the vault account). */
 export interface DeliveryTransport {
-  send(to: string, recipient: string, item: PendingItem): Promise<void>;
+  send(to: string, copy: DeliveryCopy): Promise<void>;
+}
+
+function copyOf(recipient: string, item: PendingItem): DeliveryCopy {
+  return {
+    recipient,
+    sender: item.sender,
+    senderDevice: item.senderDevice,
+    messageId: item.messageId,
+    suite: item.suite,
+    receivedAt: item.receivedAt,
+    payload: item.payload,
+    device: item.keyBlock.deviceId,
+    prekeyId: item.keyBlock.prekeyId,
+    keyBlock: item.keyBlock.block,
+    attempts: item.attempts,
+  };
 }
 
 export interface DeliverWorkerDeps {
@@ -94,7 +128,7 @@ async function round(data: DeliverJobData, s: DeliverySession, deps: DeliverWork
       for (const item of batch) {
         if (s.gone || s.stopped || s.kicked) break;
         inflight.set(keyOf(item.sender, item.messageId), { seq: item.seq, sentAt: now() });
-        await deps.transport.send(to, jid, item);
+        await deps.transport.send(to, copyOf(jid, item));
         seqs.push(item.seq);
         cursor = item.seq;
         sent++;

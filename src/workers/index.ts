@@ -17,11 +17,13 @@ export {
   processDeliver,
   handleReceipt,
   type DeliverWorkerDeps,
+  type DeliveryCopy,
   type DeliveryTransport,
   type ReceiptDeps,
   type ReceiptOutcome,
 } from './deliver-worker.js';
 export { DeliveryHub, DeliverySession } from './deliver-hub.js';
+export { createDelivery, type Delivery, type DeliveryOptions, type DeliveryTiming } from './delivery.js';
 export { createDeliveryScheduler, RUNNING_TTL_MS, type DeliveryScheduler } from './deliver-schedule.js';
 export { createPresenceRegistry, presenceKey, DEFAULT_PRESENCE_TTL_SECONDS, type PresenceRegistry } from './presence.js';
 export { createPendingSampler, type PendingSampler, type PendingSamplerOptions } from './pending-sampler.js';

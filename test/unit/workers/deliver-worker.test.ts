@@ -2,7 +2,7 @@
 // (issue 6): archive order, the unacknowledged window, one device's copies only, stop at
 // unavailable, redelivery after the receipt timeout, giving up, new work while running, shutdown.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ArchiveStore, PendingItem } from '../../../src/archive/index.js';
+import type { ArchiveStore } from '../../../src/archive/index.js';
 import { silentLogger } from '../../../src/log/index.js';
 import { createMetrics } from '../../../src/metrics/index.js';
 import {
@@ -10,6 +10,7 @@ import {
   handleReceipt,
   processDeliver,
   type DeliverWorkerDeps,
+  type DeliveryCopy,
   type DeliveryScheduler,
   type PresenceRegistry,
 } from '../../../src/workers/index.js';
@@ -31,11 +32,11 @@ afterEach(() => f.cleanup());
 interface Harness {
   deps: DeliverWorkerDeps;
   hub: DeliveryHub;
-  sent: { to: string; item: PendingItem }[];
+  sent: { to: string; item: DeliveryCopy }[];
   online: Map<number, string>;
   wanted: { value: boolean; finishes: number; released: number };
   /** Called for each send; return true to have the device acknowledge it. */
-  ack: (item: PendingItem, sent: number) => boolean;
+  ack: (item: DeliveryCopy, sent: number) => boolean;
   maxUnacked: number;
 }
 
@@ -81,7 +82,7 @@ function harness(over: Partial<DeliverWorkerDeps> = {}): Harness {
     logger: silentLogger(),
     metrics: createMetrics({ defaultMetrics: false }),
     transport: {
-      send: (to, recipient, item) => {
+      send: (to, item) => {
         h.sent.push({ to, item });
         h.maxUnacked = Math.max(h.maxUnacked, h.sent.length - acked);
         if (h.ack(item, h.sent.length)) {
@@ -89,7 +90,7 @@ function harness(over: Partial<DeliverWorkerDeps> = {}): Harness {
           setTimeout(() => {
             acked++;
             const resource = to.slice(to.indexOf('/') + 1);
-            void handleReceipt({ jid: recipient, resource, sender: item.sender, messageId: item.messageId }, { archive, registry, hub, logger: silentLogger() });
+            void handleReceipt({ jid: item.recipient, resource, sender: item.sender, messageId: item.messageId }, { archive, registry, hub, logger: silentLogger() });
           }, 1);
         }
         return Promise.resolve();
@@ -127,7 +128,7 @@ describe('processDeliver', () => {
     const h = harness();
     await processDeliver({ jid: BOB, device: B }, h.deps);
     expect(h.sent).toHaveLength(5);
-    expect(h.sent.every((s) => s.item.keyBlock.deviceId === B && s.to === `${BOB}/laptop`)).toBe(true);
+    expect(h.sent.every((s) => s.item.device === B && s.to === `${BOB}/laptop`)).toBe(true);
     expect(archive.pendingFor(BOB, A, { limit: 100 })).toHaveLength(5); // A's copies untouched
   });
 

@@ -1,0 +1,92 @@
+// The delivery side assembled for the composition root (issue 6): the presence registry and job
+// scheduler in Redis, the in-process hub between receipts/presence and running jobs, the pending
+// gauges, and the three entry points the XMPP side calls: a commit, a receipt, a device's coming
+// and going. XMPP stays outside: main.ts hands in a transport and feeds in parsed receipts.
+import type { ArchiveStore } from '../archive/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import type { Redis } from './bullmq.js';
+import type { DeliverJobData, DeliverJobResult } from './contract.js';
+import { DeliveryHub } from './deliver-hub.js';
+import { createDeliveryScheduler, type DeliveryScheduler } from './deliver-schedule.js';
+import { handleReceipt, processDeliver, type DeliveryTransport, type ReceiptOutcome } from './deliver-worker.js';
+import { createPendingSampler, type PendingSampler } from './pending-sampler.js';
+import { createPresenceRegistry, type PresenceRegistry } from './presence.js';
+import type { DeliverQueue } from './queues.js';
+
+export interface DeliveryTiming {
+  /** No receipt for this long: send the unacknowledged copies again (default 30 s). */
+  ackTimeoutMs?: number;
+  /** Timeouts in a row before a job waits for the next presence (default 3). */
+  maxRounds?: number;
+  /** Registry re-check while waiting (default 1 s). */
+  pollMs?: number;
+}
+
+export interface DeliveryOptions {
+  /** A producer connection (fail fast). */
+  redis: Redis;
+  prefix: string;
+  queue: DeliverQueue;
+  archive: ArchiveStore;
+  metrics: Metrics;
+  logger: Logger;
+  /** Unacknowledged copies in flight per device (config deliveryWindow). */
+  window: number;
+  timing?: DeliveryTiming;
+}
+
+export interface Delivery {
+  registry: PresenceRegistry;
+  hub: DeliveryHub;
+  scheduler: DeliveryScheduler;
+  pending: PendingSampler;
+  /** After a commit: the recipient's available devices get it now, the others at their next presence. */
+  stored(recipient: string, devices: readonly number[]): Promise<void>;
+  /** A device's receipt, from its stamped full JID. */
+  receipt(r: { jid: string; resource: string; sender: string; messageId: string }): Promise<ReceiptOutcome>;
+  /** A verified device announcement (`moved`: it was at another resource) or its unavailable. */
+  available(jid: string, device: number, moved: boolean): Promise<void>;
+  unavailable(jid: string, device: number): void;
+  /** The deliver job's processor, sending through `transport`. */
+  processor(transport: DeliveryTransport): (data: DeliverJobData) => Promise<DeliverJobResult>;
+  /** Running jobs end at once (their copies stay pending); gauges stop. */
+  shutdown(): void;
+}
+
+export function createDelivery(o: DeliveryOptions): Delivery {
+  const registry = createPresenceRegistry(o.redis, o.prefix);
+  const hub = new DeliveryHub();
+  const scheduler = createDeliveryScheduler({ redis: o.redis, prefix: o.prefix, queue: o.queue });
+  const pending = createPendingSampler({ archive: o.archive, metrics: o.metrics, logger: o.logger });
+  pending.seed();
+  const log = o.logger.child({ module: 'deliver' });
+  return {
+    registry,
+    hub,
+    scheduler,
+    pending,
+    async stored(recipient, devices) {
+      pending.touch(recipient);
+      try {
+        for (const device of devices)
+          if ((await registry.resourceOf(recipient, device)) !== undefined) await scheduler.request(recipient, device);
+      } catch (err) {
+        log.warn({ error: (err as Error).message }, 'cannot start delivery; it waits for the next presence');
+      }
+    },
+    receipt: (r) =>
+      handleReceipt(r, { archive: o.archive, registry, hub, logger: log, metrics: o.metrics, onDelivered: (jid) => pending.touch(jid) }),
+    async available(jid, device, moved) {
+      if (moved) hub.kick(jid, device);
+      await scheduler.request(jid, device);
+    },
+    unavailable: (jid, device) => hub.gone(jid, device),
+    processor: (transport) => (data) =>
+      processDeliver(data, { archive: o.archive, registry, scheduler, hub, transport, window: o.window, logger: log, metrics: o.metrics, ...o.timing }),
+    shutdown() {
+      hub.shutdown();
+      pending.stop();
+    },
+  };
+}
