@@ -209,6 +209,16 @@ export async function startRetention(o: StartRetentionOptions): Promise<Retentio
       o.deps.metrics?.failedJobs.inc({ queue: QUEUE.retention });
     });
     worker.on('error', (err) => log.error({ error: err.message }, 'retention worker error'));
+    // Its blocking connection must finish connecting before a close, or ioredis rejects the
+    // pending ready check unhandled ("Connection is closed") when the service stops at once.
+    const ready = worker;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      ready.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
   return {
     queue,
