@@ -11,5 +11,5 @@ export {
   type DeviceRegistry,
   type DeviceListener,
 } from './presence.js';
-export { registerMam, historyWire, type MamDeps } from './mam.js';
+export { registerMam, historyWire, fitPage, MAX_MAM_PAGE, MAX_MAM_PAGE_BYTES, type MamDeps } from './mam.js';
 export { parseMamQuery, MAM_FIELDS, type MamLimits, type MamQuery } from './mam-query.js';

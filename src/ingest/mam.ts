@@ -5,7 +5,7 @@
 // <retention expire='seconds'/> (XEP-0136's `expire` meaning) as the user's policy.
 // Only the owner reaches an archive: the bare JID the XMPP server stamped (invariant 4).
 import { AppError, ErrorCode } from '../errors/index.js';
-import type { ArchiveStore, HistoryItem } from '../archive/index.js';
+import type { ArchiveStore, HistoryItem, HistoryPage } from '../archive/index.js';
 import { toBase64, type EnvelopeWire } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import { finElement, mamResultStanza, NS_ARCHIVE, parseStamp } from '../protocol/archive.js';
@@ -25,6 +25,10 @@ export interface MamDeps {
 }
 
 const MAX_RETENTION = 100 * 365 * 86400;
+/** Most items in one answer (XEP-0059 §2.1 lets a server return fewer than asked for). */
+export const MAX_MAM_PAGE = 250;
+/** Sealed bytes in one answer: a page of large items is cut short (and not complete). */
+export const MAX_MAM_PAGE_BYTES = 4 * 1024 * 1024;
 const UINT = /^[1-9][0-9]{0,10}$/;
 
 /** The stamped sender's bare JID; a JID without a local part owns no archive. */
@@ -54,6 +58,29 @@ export function historyWire(owner: string, item: HistoryItem): EnvelopeWire {
     blocks: [{ ak: incoming ? 'recipient' : 'sender', prekey: item.archiveBlock.akId, box: toBase64(item.archiveBlock.block) }],
     size: item.payload.length,
     payload: toBase64(item.payload),
+  };
+}
+
+/**
+ * Cuts a page to `budget` sealed bytes (at least one item). Forwards the oldest items are kept,
+ * backwards (RSM before) the newest, so the next page's cursor continues without a gap.
+ */
+export function fitPage(page: HistoryPage, budget: number, backwards: boolean): HistoryPage {
+  const size = (i: HistoryItem): number => i.payload.length + i.archiveBlock.block.length;
+  const ordered = backwards ? [...page.items].reverse() : page.items;
+  let used = 0;
+  let keep = 0;
+  while (keep < ordered.length && (keep === 0 || used + size(ordered[keep]!) <= budget)) used += size(ordered[keep++]!);
+  if (keep === ordered.length) return page;
+  const dropped = ordered.length - keep;
+  const items = backwards ? page.items.slice(dropped) : page.items.slice(0, keep);
+  return {
+    ...page,
+    items,
+    first: items[0]?.archiveId,
+    last: items.at(-1)?.archiveId,
+    complete: false,
+    firstIndex: page.firstIndex === undefined || !backwards ? page.firstIndex : page.firstIndex + dropped,
   };
 }
 
@@ -99,7 +126,8 @@ function parseDelete(el: Element, maxIds: number): Parameters<ArchiveStore['dele
 }
 
 export function registerMam(deps: MamDeps): void {
-  const { conn, archive, limits } = deps;
+  const { conn, archive } = deps;
+  const limits: MamLimits = { ...deps.limits, maxPage: Math.min(deps.limits.maxPage, MAX_MAM_PAGE) };
   const log = deps.logger.child({ module: 'mam' });
 
   conn.iqCallee.get(NS.mam, 'query', (ctx) =>
@@ -116,7 +144,7 @@ export function registerMam(deps: MamDeps): void {
       const q = parseMamQuery(ctx.element, limits);
       if (q.archive !== undefined && q.archive !== owner)
         throw new AppError(ErrorCode.Forbidden, 'only the owner may query an archive');
-      const page = archive.query(owner, q.query);
+      const page = fitPage(archive.query(owner, q.query), MAX_MAM_PAGE_BYTES, q.query.before !== undefined);
       const items = q.flip ? [...page.items].reverse() : page.items;
       // Result messages first, then the IQ result (XEP-0313 §4.2). Writes go out on one stream in
       // call order, so the page is written without waiting for each write before the next.
