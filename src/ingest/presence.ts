@@ -10,6 +10,8 @@ export interface PresenceHooks {
   /** An agent resource became available; `stanza` is its presence. */
   available?(full: string, stanza: Element): void;
   unavailable?(full: string): void;
+  /** The account has no available resource: a bare-JID unavailable (e.g. the server's answer to the probe it sends at our initial presence). */
+  offline?(bare: string): void;
 }
 
 export interface PresenceOptions {
@@ -46,7 +48,11 @@ export function registerPresence(options: PresenceOptions): void {
       }
       return;
     }
-    if (from.resource === undefined || !allowed.has(from.domain)) return;
+    if (!allowed.has(from.domain)) return;
+    if (from.resource === undefined) {
+      if (type === 'unavailable') options.hooks?.offline?.(from.bare);
+      return;
+    }
     if (type === undefined) {
       send(xml('presence', { to: from.full }));
       options.hooks?.available?.(from.full, stanza);
@@ -65,6 +71,8 @@ export interface DeviceKeyLookup {
 export interface DeviceRegistry {
   available(jid: string, resource: string, device: number): Promise<string | undefined>;
   unavailable(jid: string, resource: string): Promise<number | undefined>;
+  /** Forgets every resource of `jid`; returns the devices that were registered. */
+  offline(jid: string): Promise<number[]>;
 }
 
 /** What a device's coming and going sets off (delivery jobs in the service). */
@@ -143,6 +151,15 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
         if (device === undefined) return;
         log.debug({ device }, 'device unavailable');
         deps.listener.unavailable(bare, device);
+      });
+    },
+    offline(bare) {
+      // After a vault restart the registry may still hold sessions that ended while it was away.
+      serial(bare, async () => {
+        for (const device of await deps.registry.offline(bare)) {
+          log.debug({ device }, 'device unavailable (account offline)');
+          deps.listener.unavailable(bare, device);
+        }
       });
     },
   };

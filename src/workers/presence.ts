@@ -12,6 +12,8 @@ export interface PresenceRegistry {
   available(jid: string, resource: string, device: number): Promise<string | undefined>;
   /** Forgets `resource`; returns the device it was, if any. */
   unavailable(jid: string, resource: string): Promise<number | undefined>;
+  /** Forgets every resource of `jid` (the account went offline); returns the devices. */
+  offline(jid: string): Promise<number[]>;
   /** The device registered for this resource. */
   deviceAt(jid: string, resource: string): Promise<number | undefined>;
   /** The resource where this device is available. */
@@ -41,6 +43,16 @@ redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])
 if redis.call('HGET', KEYS[1], 'd:' .. dev) == ARGV[1] then redis.call('HDEL', KEYS[1], 'd:' .. dev) end
 return dev`;
 
+// KEYS[1] the user's hash. Returns the devices that were registered.
+const OFFLINE = `
+local fields = redis.call('HKEYS', KEYS[1])
+local devices = {}
+for _, f in ipairs(fields) do
+  if string.sub(f, 1, 2) == 'd:' then table.insert(devices, string.sub(f, 3)) end
+end
+redis.call('DEL', KEYS[1])
+return devices`;
+
 const DEVICE = /^[1-9][0-9]{0,9}$/;
 
 function toDevice(v: unknown): number | undefined {
@@ -67,6 +79,10 @@ export function createPresenceRegistry(
     },
     async unavailable(jid, resource) {
       return toDevice(await redis.eval(UNAVAILABLE, 1, key(jid), resource));
+    },
+    async offline(jid) {
+      const out: unknown = await redis.eval(OFFLINE, 1, key(jid));
+      return Array.isArray(out) ? out.map(toDevice).filter((d): d is number => d !== undefined) : [];
     },
     async deviceAt(jid, resource) {
       return toDevice(await redis.hget(key(jid), `r:${resource}`));

@@ -18,8 +18,9 @@ import {
 } from '../../src/keys/index.js';
 import { NS } from '../../src/protocol/namespaces.js';
 import { announcementToXml } from '../../src/protocol/delivery.js';
+import { createRedis, presenceKey } from '../../src/workers/index.js';
 import { xml, type Element } from '../../src/xmpp/index.js';
-import { connect } from './helpers.js';
+import { connect, services } from './helpers.js';
 import { startAgent, startTestService, type TestAgent, type TestService } from './service-fixture.js';
 
 await initSodium();
@@ -278,5 +279,20 @@ describe('delivery on presence', () => {
     expect(app.seen.map((m) => m.text()).sort()).toEqual(['m0', 'm1', 'm2']);
     const redelivered = await ts.service.metrics.registry.getSingleMetricAsString('sealpost_redeliveries_total');
     expect(Number(/ (\d+)$/m.exec(redelivered)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('forgets a device whose session ended while the vault was down (the server answers its probe)', async () => {
+    const ts = await startTestService();
+    const app = collector();
+    const bob = await startAgent(ts, 'bob', { onMessage: app.handler });
+    const device = bob.agent.device;
+    await expect.poll(() => ts.service.delivery.registry.resourceOf(bob.account.jid, device)).toBe(`sealpost-${device}`);
+    await ts.stop();
+    await bob.agent.stop(); // its unavailable presence reaches nobody
+    const redis = createRedis(services().redisUrl, 'worker');
+    onTestFinished(() => redis.quit().then(() => undefined));
+    expect(await redis.hget(presenceKey(ts.config.queuePrefix, bob.account.jid), `d:${device}`)).toBe(`sealpost-${device}`);
+    const again = await ts.restart();
+    await expect.poll(() => again.service.delivery.registry.resourceOf(bob.account.jid, device), { timeout: 5000 }).toBeUndefined();
   });
 });

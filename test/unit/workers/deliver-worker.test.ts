@@ -46,6 +46,7 @@ function harness(over: Partial<DeliverWorkerDeps> = {}): Harness {
   const registry: PresenceRegistry = {
     available: () => Promise.resolve(undefined),
     unavailable: () => Promise.resolve(undefined),
+    offline: () => Promise.resolve([]),
     deviceAt: (_jid, resource) => Promise.resolve([...online].find(([, r]) => r === resource)?.[0]),
     resourceOf: (_jid, device) => Promise.resolve(online.get(device)),
     touch: () => Promise.resolve(),
