@@ -1,5 +1,6 @@
 // XEP-0030 service discovery for the vault's full JID: who it is and which sealpost surfaces and
 // standards it answers, so an agent can check the service before it publishes keys or submits.
+import { MAM_EXTENDED, NS_ARCHIVE } from '../protocol/archive.js';
 import { NS } from '../protocol/namespaces.js';
 import { xml, type XmppConnection } from '../xmpp/index.js';
 
@@ -11,7 +12,9 @@ export const VAULT_FEATURES: readonly string[] = [
   NS.receipts,
   NS.delay,
   NS.mam,
+  MAM_EXTENDED,
   NS.rsm,
+  NS_ARCHIVE,
 ];
 
 export function registerDisco(conn: XmppConnection, name = 'sealpost vault'): void {

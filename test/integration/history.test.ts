@@ -234,6 +234,10 @@ describe('history over MAM', () => {
     expect(ts.service.archive.getRetention(alice.account.jid)).toBeNull();
     // ...and may name her own archive.
     expect((await mam(alice.conn, ts, { jid: alice.account.jid })).fin.count).toBe(20);
+    // The vault says what it answers (XEP-0030): MAM v2 with the extended fields, and the archive operations.
+    const info = await alice.conn.sendReceive(xml('iq', { type: 'get', to }, xml('query', { xmlns: NS.discoInfo })));
+    const features = info.getChild('query', NS.discoInfo)?.getChildren('feature').map((f): unknown => f.attrs.var) ?? [];
+    expect(features).toEqual(expect.arrayContaining([NS.mam, `${NS.mam}#extended`, NS.rsm, NS_ARCHIVE]));
   });
 });
 
