@@ -1,7 +1,8 @@
 // The composition root: reads the config once, builds every part with its dependencies, and runs
 // the roles asked for (ingest, worker, or both in one process — the local default). Nothing else
 // in src/ constructs another module's dependencies.
-import { mkdirSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createArchiveStore, loadMasterKey, type ArchiveStore } from './archive/index.js';
@@ -13,6 +14,7 @@ import { blake2b, initSodium, wipe } from './keys/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { startOpsServer, type OpsServer } from './ops/index.js';
+import { createDashboard, DASHBOARD_PATH } from './ops/dashboard.js';
 import { receiptStanza, refusalStanza } from './protocol/replies.js';
 import { expiryNoticeStanza } from './protocol/archive.js';
 import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
@@ -282,8 +284,20 @@ export async function startService(config: Config, options: StartOptions = {}): 
           checks: {
             xmpp: () => Promise.resolve(conn.status === 'online'),
             redis: async () => (await redis.producer.ping()) === 'PONG',
-            archive: () => Promise.resolve(archive.openCount >= 0),
+            archive: async () => {
+              await access(config.dataDir, fsConstants.W_OK);
+              return true;
+            },
           },
+          beforeScrape: async () => {
+            for (const [name, queue] of [['store', queues.store], ['deliver', queues.deliver]] as const) {
+              const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+              for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ queue: name, state }, n);
+            }
+          },
+          ...(config.opsToken === undefined
+            ? {}
+            : { mounts: { [DASHBOARD_PATH]: createDashboard([queues.store, queues.deliver, retention.queue], config.opsToken) } }),
         });
 
   let stopping: Promise<void> | undefined;

@@ -1,6 +1,6 @@
 // The operations HTTP endpoint (loopback by default): /healthz reports each dependency,
 // /metrics serves Prometheus text. node:http keeps it dependency-free.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
@@ -16,6 +16,8 @@ export interface OpsServerOptions {
   logger: Logger;
   /** Called before /metrics renders, to refresh gauges (queue depths and the like). */
   beforeScrape?: () => Promise<void>;
+  /** Extra handlers by path prefix (the queue dashboard under /queues); they check their own auth. */
+  mounts?: Record<string, (req: IncomingMessage, res: ServerResponse) => void>;
 }
 
 export interface OpsServer {
@@ -40,6 +42,11 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const log = options.logger.child({ module: 'ops' });
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const mount = Object.entries(options.mounts ?? {}).find(([prefix]) => path === prefix || path?.startsWith(`${prefix}/`));
+    if (mount !== undefined) {
+      mount[1](req, res);
+      return;
+    }
     const reply = async (): Promise<void> => {
       if (req.method !== 'GET') {
         res.writeHead(405, { allow: 'GET' }).end();
