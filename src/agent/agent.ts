@@ -173,7 +173,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       now,
     });
     if (options.onMessage !== undefined) receiver.setHandler(options.onMessage);
-    const announceTimer = setInterval(() => void link.announce().catch(() => undefined), options.announceEveryMs ?? 6 * 3600_000).unref();
+    await receiver.prune().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'cannot prune seen message ids'));
+    const announceTimer = setInterval(() => {
+      void link.announce().catch(() => undefined);
+      void receiver.prune().catch(() => undefined);
+    }, options.announceEveryMs ?? 6 * 3600_000).unref();
     const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger, receiver, announceTimer, startDelivery);
     agent.historyClock = { limits, now };
     agent.wire();

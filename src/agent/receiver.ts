@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { AppError, ErrorCode } from '../errors/index.js';
 import {
+  DEFAULT_WINDOW,
   displayFingerprint,
   openWire,
   type AgentKeyFile,
@@ -229,6 +230,14 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
       final ? 'delivery refused and acknowledged: it can never open' : 'delivery refused; left for the vault to send again',
     );
     this.emit('dropped', { messageId, sender, error, acknowledged: final });
+  }
+
+  /**
+   * Forgets remembered message ids older than the accepted window: such messages are refused as
+   * expired anyway, and the key file (which holds the ids) stays small.
+   */
+  async prune(): Promise<void> {
+    await this.o.keys.replay.prune((this.o.now ?? Date.now)() - DEFAULT_WINDOW.maxAgeMs);
   }
 
   /** Stops taking deliveries; waits for the one being handled. Held ones stay at the vault. */

@@ -153,4 +153,13 @@ describe('Receiver', () => {
     await settle();
     expect(seen).toEqual(['early']);
   });
+
+  it('prunes remembered ids older than the accepted window, keeps recent ones', async () => {
+    const { bob, receiver } = setup();
+    await bob.replay.add({ sender: 'alice@example.org', messageId: 'old', timestamp: T0 - 31 * 24 * 3600_000 });
+    await bob.replay.add({ sender: 'alice@example.org', messageId: 'recent', timestamp: T0 - 3600_000 });
+    await receiver.prune();
+    expect(await bob.replay.has('alice@example.org', 'old')).toBe(false);
+    expect(await bob.replay.has('alice@example.org', 'recent')).toBe(true);
+  });
 });
