@@ -136,12 +136,17 @@ export async function startService(config: Config, options: StartOptions = {}): 
 
   const redis = await connectRedis(config, log);
   const queues = createQueues(redis.producer, config.queuePrefix);
+  // A worker-only process is one more connection of the vault account: it takes a resource of its
+  // own (two sessions on one resource would keep replacing each other) and never sends available
+  // presence, so submissions to the bare JID keep going to the ingest. Receipts for its deliveries
+  // come back to its full JID.
+  const workerOnly = !roles.has('ingest');
   const conn = await connectXmpp({
     service: config.xmppService,
     domain: config.xmppDomain,
     username: config.vaultUser,
     password: config.vaultPassword,
-    resource: config.vaultResource,
+    resource: workerOnly ? `${config.vaultResource}-w${process.pid}` : config.vaultResource,
     logger,
   });
   log.info({ jid: conn.jid, roles: [...roles] }, 'vault connected');
