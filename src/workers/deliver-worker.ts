@@ -77,7 +77,8 @@ interface Flight {
 }
 
 const keyOf = (sender: string, messageId: string): string => `${messageId}\u0000${sender}`;
-const PAGE = 256;
+/** Copies read per archive query: payloads reach 192 KiB, so a page stays a few MiB at most. */
+const PAGE = 32;
 
 /** One pass over the device's pending copies while it stays available. */
 async function round(data: DeliverJobData, s: DeliverySession, deps: DeliverWorkerDeps): Promise<{ end: RoundEnd; sent: number }> {
