@@ -1,7 +1,8 @@
 // The sender's outbox (invariant 2: until its receipt, the sender's SDK keeps and resends a
 // submission): one file per sealed submission (ciphertext only), written and fsynced before the
 // first send, removed when the vault's receipt or a final refusal arrives.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface OutboxEntry {
@@ -24,23 +25,26 @@ export class Outbox {
     return join(this.dir, `${messageId}.json`);
   }
 
-  /** Durably records an entry (write, fsync, rename, fsync the folder). */
-  put(entry: OutboxEntry): void {
+  /**
+   * Durably records an entry (write, fsync, rename, fsync the folder) without blocking the event
+   * loop, so many concurrent sends do not stall receipts and deliveries.
+   */
+  async put(entry: OutboxEntry): Promise<void> {
     const final = this.path(entry.messageId);
     const temp = `${final}.tmp`;
-    const fd = openSync(temp, 'w', 0o600);
+    const file = await open(temp, 'w', 0o600);
     try {
-      writeSync(fd, JSON.stringify(entry));
-      fsyncSync(fd);
+      await file.writeFile(JSON.stringify(entry));
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(temp, final);
-    const dirFd = openSync(this.dir, 'r');
+    await rename(temp, final);
+    const dir = await open(this.dir, 'r');
     try {
-      fsyncSync(dirFd);
+      await dir.sync();
     } finally {
-      closeSync(dirFd);
+      await dir.close();
     }
   }
 

@@ -46,6 +46,7 @@ interface Waiter {
 export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError] }> {
   private readonly waiters = new Map<string, Waiter>();
   private readonly cache = new Map<string, { bundles: FetchedBundle[]; at: number }>();
+  private readonly fetching = new Map<string, Promise<FetchedBundle[]>>();
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout;
 
@@ -56,9 +57,19 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     this.timer = setInterval(() => void this.resend(o.resendAfterMs ?? 30_000).catch(() => undefined), every).unref();
   }
 
-  private async bundlesFor(to: string): Promise<FetchedBundle[]> {
+  /** Concurrent sends to one recipient share one fetch (one claim), not one each. */
+  private bundlesFor(to: string): Promise<FetchedBundle[]> {
     const cached = this.cache.get(to);
-    if (cached !== undefined && this.now() - cached.at < (this.o.bundleCacheMs ?? 30_000)) return cached.bundles;
+    if (cached !== undefined && this.now() - cached.at < (this.o.bundleCacheMs ?? 30_000)) return Promise.resolve(cached.bundles);
+    let pending = this.fetching.get(to);
+    if (pending === undefined) {
+      pending = this.fetchBundles(to, cached).finally(() => this.fetching.delete(to));
+      this.fetching.set(to, pending);
+    }
+    return pending;
+  }
+
+  private async fetchBundles(to: string, cached: { bundles: FetchedBundle[] } | undefined): Promise<FetchedBundle[]> {
     try {
       const bundles = await this.o.directory.fetch(to);
       this.cache.set(to, { bundles, at: this.now() });
@@ -79,10 +90,13 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     const contentType = options.contentType ?? (typeof data === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream');
     const fetched = await this.bundlesFor(recipient);
     const now = this.now();
-    const targets = targetsFromBundles(recipient, fetched.map((f) => f.bundle), now);
-    // A claimed one-time prekey is good for one message only: later ones use the signed prekey.
-    const cached = this.cache.get(recipient);
-    if (cached !== undefined) cached.bundles = cached.bundles.map((f) => ({ ...f, bundle: { ...f.bundle, oneTimePrekeys: [] } }));
+    // A claimed one-time prekey is good for one message only: the first send to read the cache
+    // after the fetch takes it (no await in between, so concurrent sends cannot take it twice);
+    // later ones use the signed prekey.
+    const entry = this.cache.get(recipient);
+    const current = entry?.bundles ?? fetched;
+    if (entry !== undefined) entry.bundles = entry.bundles.map((f) => ({ ...f, bundle: { ...f.bundle, oneTimePrekeys: [] } }));
+    const targets = targetsFromBundles(recipient, current.map((f) => f.bundle), now);
     const own = ownArchiveTarget(this.o.keyring.state);
     const envelope = seal({
       from: this.o.keyring.state.identity,
@@ -102,7 +116,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
       xml('request', { xmlns: NS.receipts }),
     );
     const result = new Promise<SendResult>((resolve, reject) => this.waiters.set(envelope.messageId, { resolve, reject }));
-    this.o.outbox.put({ messageId: envelope.messageId, recipient, stanza: stanza.toString(), createdAt: now });
+    await this.o.outbox.put({ messageId: envelope.messageId, recipient, stanza: stanza.toString(), createdAt: now });
     await this.o.conn.send(stanza).catch((err: unknown) => {
       // Not lost: the outbox resends it once the connection is back.
       this.o.logger.warn({ messageId: envelope.messageId, error: (err as Error).message }, 'send failed; kept in the outbox');

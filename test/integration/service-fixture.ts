@@ -54,8 +54,17 @@ async function boot(env: Record<string, string>, vault: Account, dataDir: string
   return ts;
 }
 
-/** A running service with a fresh vault account; `env` overrides settings (SEALPOST_* names). */
-export async function startTestService(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestService> {
+export interface ServiceEnv {
+  env: Record<string, string>;
+  vault: Account;
+  dataDir: string;
+}
+
+/**
+ * The environment of a service for one test (fresh vault account, temp data dir, unique queue
+ * prefix), with clean-up when the test ends; for a service run in-process or as a child process.
+ */
+export async function testServiceEnv(env: Record<string, string> = {}): Promise<ServiceEnv> {
   const { xmpp, redisUrl } = services();
   const vault = await createAccount('vault');
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-svc-'));
@@ -83,7 +92,13 @@ export async function startTestService(env: Record<string, string> = {}, options
     SEALPOST_ALLOWED_DOMAINS: xmpp.domain,
     ...env,
   };
-  return boot(fullEnv, vault, dataDir, options);
+  return { env: fullEnv, vault, dataDir };
+}
+
+/** A running service with a fresh vault account; `env` overrides settings (SEALPOST_* names). */
+export async function startTestService(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestService> {
+  const se = await testServiceEnv(env);
+  return boot(se.env, se.vault, se.dataDir, options);
 }
 
 export interface TestAgent {
@@ -96,7 +111,7 @@ export interface TestAgent {
 }
 
 /** A new account with the real SDK, linked to `ts`'s vault. */
-export async function startAgent(ts: TestService, prefix = 'agent', overrides: Partial<AgentOptions> = {}): Promise<TestAgent> {
+export async function startAgent(ts: Pick<TestService, 'vault'>, prefix = 'agent', overrides: Partial<AgentOptions> = {}): Promise<TestAgent> {
   const { xmpp } = services();
   const account = await createAccount(prefix);
   const dir = mkdtempSync(join(tmpdir(), 'sealpost-agent-'));
