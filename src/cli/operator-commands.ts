@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 import { connectRedis, openStores } from '../main.js';
-import { createQueues, retryFailed } from '../workers/index.js';
+import { createQueues, requestSweep, retentionQueue, retryFailed, shred } from '../workers/index.js';
+import { AppError, ErrorCode } from '../errors/index.js';
 import { parseJid } from '../xmpp/index.js';
 import { print, table, type Output } from './output.js';
 
@@ -87,22 +88,42 @@ export function operatorCommands(program: Command, out: Output): void {
     .command('shred')
     .description("crypto-shred a user: erase the wrapped archive key, then the files, then the user's published keys")
     .argument('<jid>', "the user's bare JID")
-    .option('--yes', 'do not ask; required when standard input is not a terminal')
+    .option('--yes', 'confirm: shredding cannot be undone')
     .action(async (jid: string, flags: { yes?: boolean }) => {
       const bare = parseJid(jid).bare;
-      if (!flags.yes) throw new Error(`shredding ${bare} cannot be undone: repeat with --yes`);
+      if (!flags.yes) throw new AppError(ErrorCode.Policy, `shredding ${bare} cannot be undone: repeat with --yes`);
       const config = loadConfig();
-      const { archive, directory } = await openStores(config, quietLogger());
+      const logger = quietLogger();
+      const { archive, directory } = await openStores(config, logger);
       try {
-        const result = archive.shredUser(bare);
-        const devices = directory.devices(bare);
-        for (const d of devices) directory.remove(bare, d);
+        const r = shred({ archive, directory, logger }, bare);
         out.result(
-          `shredded ${bare}: archive key ${result.keyErased ? 'erased' : 'absent'}, ${result.filesRemoved} file(s) removed, ${devices.length} device(s) unpublished`,
+          `shredded ${bare}: archive key ${r.keyErased ? 'erased' : 'absent'}, ${r.filesRemoved} file(s) removed, ${r.devicesRemoved} device(s) unpublished`,
         );
       } finally {
         archive.close();
         directory.close();
+      }
+    });
+
+  program
+    .command('retention')
+    .description('retention sweeps')
+    .command('run')
+    .description('ask the running service for a retention sweep now and print what it did')
+    .option('--timeout <seconds>', 'how long to wait for the sweep', (v) => Number.parseInt(v, 10), 120)
+    .option('--json', 'print JSON')
+    .action(async (flags: { timeout: number; json?: boolean }) => {
+      const config = loadConfig();
+      const redis = await connectRedis(config, quietLogger());
+      const queue = retentionQueue(redis.producer, config.queuePrefix);
+      try {
+        const r = await requestSweep(queue, flags.timeout * 1000);
+        const { now, ...counts } = r;
+        print(out, flags.json, { at: new Date(now).toISOString(), ...counts });
+      } finally {
+        await queue.close();
+        await Promise.all([redis.producer.quit(), redis.worker.quit()]);
       }
     });
 }

@@ -31,6 +31,8 @@ export {
   runRetention,
   startRetention,
   shred,
+  requestSweep,
+  retentionQueue,
   type RetentionDeps,
   type RetentionJobData,
   type RetentionJobResult,

@@ -168,6 +168,32 @@ export function shred(deps: ShredDeps, jid: string): ShredReport {
   return { ...result, devicesRemoved };
 }
 
+/**
+ * Queues a manual sweep and waits for whichever process runs the retention worker to finish it
+ * (the service, or the operator's `sealpost retention run` asking the running service).
+ */
+export async function requestSweep(
+  queue: Queue<RetentionJobData, RetentionJobResult>,
+  timeoutMs = 60_000,
+): Promise<RetentionJobResult> {
+  const job = await queue.add('sweep', { trigger: 'manual' }, JOB_OPTS);
+  const id = job.id ?? '';
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    const current = await Job.fromId<RetentionJobData, RetentionJobResult>(queue, id);
+    if (current?.finishedOn !== undefined) {
+      if (current.returnvalue !== null && current.returnvalue !== undefined) return current.returnvalue;
+      throw new AppError(ErrorCode.Internal, `retention sweep failed: ${current.failedReason}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new AppError(ErrorCode.Timeout, `retention sweep did not finish within ${timeoutMs} ms (is a worker running?)`);
+}
+
+/** The retention queue, for producers that only request sweeps. */
+export function retentionQueue(producer: Redis, prefix: string): Queue<RetentionJobData, RetentionJobResult> {
+  return new Queue<RetentionJobData, RetentionJobResult>(QUEUE.retention, { connection: producer, prefix });
+}
+
 export interface RetentionService {
   queue: Queue<RetentionJobData, RetentionJobResult>;
   /** Runs a sweep now through the queue and resolves with its result (tests, the operator). */
@@ -222,19 +248,7 @@ export async function startRetention(o: StartRetentionOptions): Promise<Retentio
   }
   return {
     queue,
-    async runNow(timeoutMs = 60_000) {
-      const job = await queue.add('sweep', { trigger: 'manual' }, JOB_OPTS);
-      const id = job.id ?? '';
-      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
-        const current = await Job.fromId<RetentionJobData, RetentionJobResult>(queue, id);
-        if (current?.finishedOn !== undefined) {
-          if (current.returnvalue !== null && current.returnvalue !== undefined) return current.returnvalue;
-          throw new AppError(ErrorCode.Internal, `retention sweep failed: ${current.failedReason}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new AppError(ErrorCode.Timeout, `retention sweep did not finish within ${timeoutMs} ms`);
-    },
+    runNow: (timeoutMs = 60_000) => requestSweep(queue, timeoutMs),
     async close() {
       closing = true;
       await worker?.close();

@@ -143,7 +143,15 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
     logger.warn({ error: describe(err) }, 'xmpp error');
     if (events.listenerCount('error') > 0) events.emit('error', err);
   });
-  entity.on('status', (status: string) => logger.debug({ status }, 'xmpp status'));
+  entity.on('status', (status: string) => {
+    logger.debug({ status }, 'xmpp status');
+    // Stanzas are small and latency-bound (IQ round trips, receipts): without TCP_NODELAY each
+    // one can wait ~40 ms for Nagle's algorithm and delayed ACKs. Set again after STARTTLS.
+    if (status === 'connect' || status === 'open') {
+      const socket = (entity as unknown as { socket?: { setNoDelay?: (on: boolean) => unknown } }).socket;
+      socket?.setNoDelay?.(true);
+    }
+  });
   entity.on('stanza', (stanza: Element) => events.emit('stanza', stanza));
   // xmpp.js 0.14 reports 'online' at resource binding, before its XEP-0198 <enable/> is answered,
   // and zeroes its inbound count when it handles <enabled/>. A stanza the server sends meanwhile

@@ -1,12 +1,12 @@
 // The `sealpost` command end to end, as a person or a script uses it: child processes, real
 // Prosody, Redis and service; output and exit codes checked (0 ok, 1 error, 2 usage).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createAccount, services } from './helpers.js';
-import { startTestService } from './service-fixture.js';
+import { startAgent, startTestService } from './service-fixture.js';
 
 interface Run {
   code: number | null;
@@ -109,5 +109,42 @@ describe('sealpost CLI', () => {
     const help = await cli(['keys', '--help'], {});
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/init/);
+  });
+});
+
+describe('sealpost operator commands', () => {
+  it('shows status, asks for a retention sweep, retries failed jobs and shreds a user', async () => {
+    const ts = await startTestService();
+    const alice = await startAgent(ts, 'alice');
+    const bob = await startAgent(ts, 'bob');
+    await bob.agent.stop();
+    await alice.agent.send(bob.account.jid, 'for the status page');
+
+    const status = await cli(['status', '--json'], ts.env);
+    expect(status.code, status.stderr).toBe(0);
+    const s = JSON.parse(status.stdout) as { queues: { store: Record<string, number> }; users: { jid: string; pending: number; archiveBytes: number }[] };
+    expect(s.queues.store.failed).toBe(0);
+    const bobRow = s.users.find((u) => u.jid === bob.account.jid);
+    expect(bobRow?.pending).toBe(1);
+    expect(bobRow?.archiveBytes).toBeGreaterThan(0);
+
+    const sweep = await cli(['retention', 'run', '--json'], ts.env);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    expect(JSON.parse(sweep.stdout)).toMatchObject({ purged: 0, expired: 0 });
+    expect((JSON.parse(sweep.stdout) as { users: number }).users).toBeGreaterThanOrEqual(2);
+
+    const retry = await cli(['retry', 'failed'], ts.env);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toMatch(/retried 0 store job\(s\) and 0 delivery job\(s\)/);
+
+    const refused = await cli(['shred', bob.account.jid], ts.env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/cannot be undone/);
+    const path = ts.service.archive.userPath(bob.account.jid);
+    await ts.stop(); // the operator shreds on the service host; no other process holds the file
+    const shredded = await cli(['shred', bob.account.jid, '--yes'], ts.env);
+    expect(shredded.code, shredded.stderr).toBe(0);
+    expect(shredded.stdout).toMatch(/archive key erased, [1-9]\d* file\(s\) removed, 1 device\(s\) unpublished/);
+    expect(existsSync(path)).toBe(false);
   });
 });

@@ -16,6 +16,8 @@ import { createAccount, services, type Account } from './helpers.js';
 
 export interface TestService {
   service: Service;
+  /** The SEALPOST_* environment it runs with (for CLI child processes on the same data). */
+  env: Record<string, string>;
   config: Config;
   vault: Account;
   dataDir: string;
@@ -35,6 +37,7 @@ async function boot(env: Record<string, string>, vault: Account, dataDir: string
   let stopped = false;
   const ts: TestService = {
     service,
+    env,
     config,
     vault,
     dataDir,
