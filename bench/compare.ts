@@ -1,0 +1,140 @@
+// `npm run bench`: sealpost against what an operator would use instead — the XMPP server's own
+// offline storage — in one run, on one machine, against the same private Prosody (issue 9). N
+// messages (default 2,000) of 1 KiB: store rate and drain rate of each path, presence → first
+// message over 20 reconnects, the service's peak RSS (it runs as a child process). Prints a table
+// (or, with --json, one JSON object on stdout) and writes bench-out/compare.{json,svg}.
+// `npm run bench -- --scale` runs the 100,000-pending RSS check instead (bench/scale.ts).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderChart } from './lib/chart.js';
+import { prosodyFirstDelivery, runProsodyPath } from './lib/prosody-path.js';
+import { agentFactory, firstDelivery, runSealpostPath } from './lib/sealpost-path.js';
+import { progress, setUp } from './lib/setup.js';
+import { percentile, round } from './lib/stats.js';
+import { runScale } from './scale.js';
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '20' },
+    json: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'bench-out' },
+    users: { type: 'string' },
+    pending: { type: 'string' },
+  },
+});
+
+const positive = (name: string, v: string | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${name}: expected a positive integer, got ${v}`);
+  return n;
+};
+
+async function compare(): Promise<void> {
+  const n = positive('n', args.n) ?? 2000;
+  const rounds = positive('rounds', args.rounds) ?? 20;
+  const ctx = await setUp(args.out);
+  try {
+    progress(`bench: N=${n} messages of 1 KiB; Prosody ${ctx.server.service}; work dir ${ctx.work}`);
+    const svc = await ctx.startService();
+    const agents = agentFactory(ctx.server, ctx.vault.jid, ctx.work);
+
+    progress('prosody: store (mod_offline) and drain ...');
+    const prosody = await runProsodyPath(ctx.server, await ctx.account('p-sender'), await ctx.account('p-recipient'), n);
+    progress(`  store ${round(prosody.storePerS)}/s, drain ${round(prosody.drainPerS)}/s`);
+
+    progress('sealpost: store (until the last receipt) and drain (until the vault has every receipt) ...');
+    const sealpost = await runSealpostPath(svc, agents, await ctx.account('s-sender'), await ctx.account('s-recipient'), n);
+    progress(`  store ${round(sealpost.storePerS)}/s, drain ${round(sealpost.drainPerS)}/s`);
+
+    progress(`first delivery after presence, ${rounds} reconnects each ...`);
+    const first = await firstDelivery(svc, agents, await ctx.account('f-sender'), await ctx.account('f-recipient'), rounds);
+    const prosodyFirst = await prosodyFirstDelivery(ctx.server, await ctx.account('pf-sender'), await ctx.account('pf-recipient'), rounds);
+    const rss = svc.peakRssMb();
+    await svc.stop();
+
+    const result = {
+      n,
+      prosody_store_per_s: round(prosody.storePerS),
+      sealpost_store_per_s: round(sealpost.storePerS),
+      store_ratio: round(sealpost.storePerS / prosody.storePerS, 2),
+      prosody_drain_per_s: round(prosody.drainPerS),
+      sealpost_drain_per_s: round(sealpost.drainPerS),
+      drain_ratio: round(sealpost.drainPerS / prosody.drainPerS, 2),
+      first_delivery_ms_p50: round(first.p50),
+      first_delivery_ms_p99: round(first.p99),
+      service_rss_mb: round(rss),
+      prosody_first_delivery_ms_p50: round(percentile(prosodyFirst, 50)),
+      prosody_first_delivery_ms_p99: round(percentile(prosodyFirst, 99)),
+      rounds,
+    };
+    const targets = [
+      ['store_ratio >= 3', result.store_ratio >= 3],
+      ['drain_ratio >= 1', result.drain_ratio >= 1],
+      ['first_delivery_ms_p99 <= 100', result.first_delivery_ms_p99 <= 100],
+      ['service_rss_mb <= 200', result.service_rss_mb <= 200],
+    ] as const;
+    writeFileSync(join(ctx.out, 'compare.json'), `${JSON.stringify({ ...result, targets: Object.fromEntries(targets) }, null, 2)}\n`);
+    const svg = join(ctx.out, 'compare.svg');
+    writeFileSync(
+      svg,
+      renderChart({
+        title: `sealpost vs Prosody offline storage — ${n} messages of 1 KiB`,
+        subtitle: `store ×${result.store_ratio}, drain ×${result.drain_ratio} (with per-message receipts); first delivery p50 ${result.first_delivery_ms_p50} ms, p99 ${result.first_delivery_ms_p99} ms; service peak RSS ${result.service_rss_mb} MB`,
+        bars: [
+          { group: 'store', values: [{ label: 'Prosody', color: '#999', value: prosody.storePerS }, { label: 'sealpost', color: '#2a7', value: sealpost.storePerS }] },
+          { group: 'drain', values: [{ label: 'Prosody', color: '#999', value: prosody.drainPerS }, { label: 'sealpost', color: '#2a7', value: sealpost.drainPerS }] },
+        ],
+        store: [
+          { label: 'Prosody mod_offline (sent; last = ping)', color: '#999', times: prosody.storeTimes },
+          { label: 'sealpost (receipts)', color: '#2a7', times: sealpost.storeTimes },
+        ],
+        drain: [
+          { label: 'Prosody flush', color: '#999', times: prosody.drainTimes },
+          { label: 'sealpost (handler resolved)', color: '#2a7', times: sealpost.drainTimes },
+        ],
+      }),
+    );
+    if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      const rows: [string, string][] = [
+        ['N (1 KiB messages)', String(n)],
+        ['Prosody store', `${result.prosody_store_per_s} msg/s`],
+        ['sealpost store', `${result.sealpost_store_per_s} msg/s`],
+        ['store ratio', `${result.store_ratio} (target ≥ 3)`],
+        ['Prosody drain', `${result.prosody_drain_per_s} msg/s`],
+        ['sealpost drain', `${result.sealpost_drain_per_s} msg/s (per-message receipts)`],
+        ['drain ratio', `${result.drain_ratio} (target ≥ 1)`],
+        ['first delivery p50 / p99', `${result.first_delivery_ms_p50} / ${result.first_delivery_ms_p99} ms (target p99 ≤ 100; Prosody ${result.prosody_first_delivery_ms_p50} / ${result.prosody_first_delivery_ms_p99})`],
+        ['service peak RSS', `${result.service_rss_mb} MB`],
+      ];
+      for (const [k, v] of rows) process.stdout.write(`${k.padEnd(28)} ${v}\n`);
+      for (const [name, ok] of targets) process.stdout.write(`${ok ? 'met    ' : 'NOT MET'} ${name}\n`);
+      process.stdout.write(`chart: ${svg}\n`);
+    }
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function main(): Promise<void> {
+  if (args.scale) {
+    await runScale({
+      out: args.out,
+      json: args.json,
+      ...(args.users === undefined ? {} : { users: positive('users', args.users) }),
+      ...(args.pending === undefined ? {} : { pending: positive('pending', args.pending) }),
+    });
+  } else await compare();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
