@@ -9,7 +9,7 @@ import { createArchiveStore, loadMasterKey, type ArchiveStore } from './archive/
 import { loadConfig, vaultBareJid, type Config } from './config/index.js';
 import { openDirectoryStore, registerDirectory, type DirectoryStore } from './directory/index.js';
 import { AppError, ErrorCode } from './errors/index.js';
-import { deviceAnnouncements, handleSubmission, isSubmission, registerDisco, registerMam, registerPresence } from './ingest/index.js';
+import { deviceAnnouncements, handleSubmission, isSubmission, keyedSerializer, registerDisco, registerMam, registerPresence } from './ingest/index.js';
 import { blake2b, initSodium, wipe } from './keys/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -32,6 +32,7 @@ import {
   QUEUE,
   redisReady,
   startWorker,
+  storeShardName,
   STORE_JOB_OPTIONS,
   shred,
   startRetention,
@@ -40,6 +41,7 @@ import {
   type Queues,
   type Redis,
   type StoreJobData,
+  type StoreQueue,
   type StoreJobResult,
 } from './workers/index.js';
 import { connectXmpp, xml, type XmppConnection } from './xmpp/index.js';
@@ -126,6 +128,34 @@ export async function openStores(config: Config, logger: Logger): Promise<{ arch
   }
 }
 
+/**
+ * Adds a store job under its (sender, message id) job id. When a job of an earlier submission of
+ * the same message still holds that id, BullMQ keeps that job and drops this one; the resend is
+ * then acknowledged once that job has finished (its row is committed), so a client that matches
+ * receipts by stanza id gets one too. A failed job is left to the operator (`retry failed`).
+ */
+export async function enqueueStore(
+  queue: StoreQueue,
+  jobId: string,
+  data: StoreJobData,
+  sendReceipt: (receipt: ReturnType<typeof receiptStanza>) => Promise<void>,
+  waitMs = 10_000,
+): Promise<void> {
+  const job = await queue.add(QUEUE.store, data, { ...STORE_JOB_OPTIONS, jobId });
+  if (job.data.stanzaId === data.stanzaId && job.data.receivedAt === data.receivedAt) return; // ours
+  // Wait in the background: the sender's next submissions must not queue behind this one.
+  void (async () => {
+    const deadline = Date.now() + waitMs;
+    let state = await job.getState();
+    while (state !== 'completed' && state !== 'unknown' && state !== 'failed' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      state = await job.getState();
+    }
+    // Completed jobs are removed at once, so 'unknown' here means the earlier one finished.
+    if (state === 'completed' || state === 'unknown') await sendReceipt(receiptStanza(data.replyTo, data.stanzaId, data.messageId));
+  })().catch(() => undefined); // no receipt: the sender resends
+}
+
 /** Builds and starts the service; resolves once it is online and taking work. */
 export async function startService(config: Config, options: StartOptions = {}): Promise<Service> {
   const roles = new Set<Role>(options.roles ?? ['ingest', 'worker']);
@@ -135,7 +165,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const { archive, directory } = await openStores(config, logger);
 
   const redis = await connectRedis(config, log);
-  const queues = createQueues(redis.producer, config.queuePrefix);
+  const queues = createQueues(redis.producer, config.queuePrefix, config.storeShards);
   // A worker-only process is one more connection of the vault account: it takes a resource of its
   // own (two sessions on one resource would keep replacing each other) and never sends available
   // presence, so submissions to the bare JID keep going to the ingest. Receipts for its deliveries
@@ -173,29 +203,32 @@ export async function startService(config: Config, options: StartOptions = {}): 
 
   const workers: { close(): Promise<void> }[] = [];
   if (roles.has('worker')) {
-    workers.push(
-      startWorker<StoreJobData, StoreJobResult>({
-        name: QUEUE.store,
-        connection: redis.worker,
-        prefix: config.queuePrefix,
-        concurrency: 4,
-        logger,
-        metrics,
-        process: (job) =>
-          processStore(job, {
-            archive,
-            quota: config,
-            logger: logger.child({ module: 'store' }),
-            metrics,
-            notifier: {
-              receipt: (j) => conn.send(receiptStanza(j.replyTo, j.stanzaId, j.messageId)),
-              refused: (j, err) => conn.send(refusalStanza(j.replyTo, j.stanzaId, j.messageId, err)),
-            },
-            // Committed: an available device gets it now; one offline gets it at its next presence.
-            listener: delivery,
-          }),
-      }),
-    );
+    // One worker per store shard, one job at a time: each recipient's submissions are committed
+    // in the order they arrived (per-sender order, invariant 3); shards run in parallel.
+    for (const [i] of queues.store.shards.entries())
+      workers.push(
+        startWorker<StoreJobData, StoreJobResult>({
+          name: storeShardName(i),
+          connection: redis.worker,
+          prefix: config.queuePrefix,
+          concurrency: 1,
+          logger,
+          metrics,
+          process: (job) =>
+            processStore(job, {
+              archive,
+              quota: config,
+              logger: logger.child({ module: 'store' }),
+              metrics,
+              notifier: {
+                receipt: (j) => conn.send(receiptStanza(j.replyTo, j.stanzaId, j.messageId)),
+                refused: (j, err) => conn.send(refusalStanza(j.replyTo, j.stanzaId, j.messageId, err)),
+              },
+              // Committed: an available device gets it now; one offline gets it at its next presence.
+              listener: delivery,
+            }),
+        }),
+      );
     workers.push(
       startWorker<DeliverJobData, DeliverJobResult>({
         name: QUEUE.deliver,
@@ -258,9 +291,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
       perMinute: config.senderRatePerMinute,
     });
     const ingestLog = logger.child({ module: 'ingest' });
+    const perSender = keyedSerializer();
     conn.on('stanza', (stanza) => {
       if (!isSubmission(stanza)) return;
-      handleSubmission(stanza, {
+      const from = typeof stanza.attrs.from === 'string' ? stanza.attrs.from.split('/')[0] ?? '' : '';
+      perSender(from, () => handleSubmission(stanza, {
         conn,
         directory,
         senderLimiter,
@@ -268,11 +303,9 @@ export async function startService(config: Config, options: StartOptions = {}): 
         metrics,
         limits: { ...config, maxPayloadBytes: config.maxPayloadBytes, maxOpksPerUpload: config.maxOneTimePrekeys, maxItemsPerStanza: 64 },
         queue: {
-          enqueue: async (jobId, data) => {
-            await queues.store.add(QUEUE.store, data, { ...STORE_JOB_OPTIONS, jobId });
-          },
+          enqueue: (jobId, data) => enqueueStore(queues.store.for(data.recipient), jobId, data, (receipt) => conn.send(receipt)),
         },
-      }).catch((err: unknown) => ingestLog.error({ err }, 'submission handling failed'));
+      })).catch((err: unknown) => ingestLog.error({ err }, 'submission handling failed'));
     });
     // Initial presence: the XMPP server flushes submissions it kept while the vault was down.
     await conn.send(xml('presence', {}, xml('priority', {}, '1')));
@@ -302,7 +335,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
           },
           ...(config.opsToken === undefined
             ? {}
-            : { mounts: { [DASHBOARD_PATH]: createDashboard([queues.store, queues.deliver, retention.queue], config.opsToken) } }),
+            : { mounts: { [DASHBOARD_PATH]: createDashboard([...queues.store.shards, queues.deliver, retention.queue], config.opsToken) } }),
         });
 
   let stopping: Promise<void> | undefined;

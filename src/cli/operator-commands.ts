@@ -37,7 +37,7 @@ export function operatorCommands(program: Command, out: Output): void {
       const config = loadConfig();
       const logger = quietLogger();
       const redis = await connectRedis(config, logger);
-      const queues = createQueues(redis.producer, config.queuePrefix);
+      const queues = createQueues(redis.producer, config.queuePrefix, config.storeShards);
       const { archive, directory } = await openStores(config, logger);
       try {
         const counts = {
@@ -73,9 +73,10 @@ export function operatorCommands(program: Command, out: Output): void {
       const config = loadConfig();
       const logger = quietLogger();
       const redis = await connectRedis(config, logger);
-      const queues = createQueues(redis.producer, config.queuePrefix);
+      const queues = createQueues(redis.producer, config.queuePrefix, config.storeShards);
       try {
-        const store = await retryFailed(queues.store);
+        let store = 0;
+        for (const shard of queues.store.shards) store += await retryFailed(shard);
         const deliver = await retryFailed(queues.deliver);
         out.result(`retried ${store} store job(s) and ${deliver} delivery job(s)`);
       } finally {

@@ -203,6 +203,12 @@ export const SETTINGS = {
     default: '17 3 * * *',
     doc: 'when the retention job runs (cron)',
   },
+  storeShards: {
+    env: 'SEALPOST_STORE_SHARDS',
+    schema: int(1, 1024),
+    default: '8',
+    doc: 'store queues; each recipient maps to one, stored in order by one worker (per-sender order)',
+  },
   deliveryWindow: {
     env: 'SEALPOST_DELIVERY_WINDOW',
     schema: int(1, 100_000),

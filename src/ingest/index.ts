@@ -13,3 +13,4 @@ export {
 } from './presence.js';
 export { registerMam, historyWire, fitPage, MAX_MAM_PAGE, MAX_MAM_PAGE_BYTES, type MamDeps } from './mam.js';
 export { parseMamQuery, MAM_FIELDS, type MamLimits, type MamQuery } from './mam-query.js';
+export { keyedSerializer, type Serializer } from './serial.js';

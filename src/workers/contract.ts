@@ -50,6 +50,17 @@ export function storeJobId(sender: string, messageId: string): string {
   return `s-${Buffer.from(blake2b(16, input)).toString('hex')}`;
 }
 
+/** Name of store shard `i`: each recipient's submissions go to one shard, processed in order. */
+export function storeShardName(i: number): string {
+  return `${QUEUE.store}-${i}`;
+}
+
+/** The shard that owns `recipient` (a stable hash of the bare JID modulo the shard count). */
+export function storeShardOf(recipient: string, shards: number): number {
+  const h = blake2b(8, new TextEncoder().encode(`sealpost/v1/store-shard\u0000${recipient}`));
+  return new DataView(h.buffer, h.byteOffset, 8).getUint32(0) % shards;
+}
+
 /** One delivery job per (user, device) while one is waiting or running. */
 export function deliverJobId(jid: string, device: number): string {
   const input = new TextEncoder().encode(`sealpost/v1/deliver-job\u0000${jid}\u0000${device}`);

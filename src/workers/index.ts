@@ -10,6 +10,7 @@ export {
   DELIVER_JOB_OPTIONS,
   type Queues,
   type StoreQueue,
+  type StoreShards,
   type DeliverQueue,
 } from './queues.js';
 export { createRedis, redisReady, checkRedisPolicy, type Redis } from './bullmq.js';

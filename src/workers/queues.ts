@@ -6,7 +6,15 @@ import { AppError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { Queue, UnrecoverableError, Worker, type JobsOptions, type Redis } from './bullmq.js';
-import { QUEUE, type DeliverJobData, type DeliverJobResult, type StoreJobData, type StoreJobResult } from './contract.js';
+import {
+  QUEUE,
+  storeShardName,
+  storeShardOf,
+  type DeliverJobData,
+  type DeliverJobResult,
+  type StoreJobData,
+  type StoreJobResult,
+} from './contract.js';
 
 export const STORE_JOB_OPTIONS: JobsOptions = {
   attempts: 12,
@@ -25,20 +33,52 @@ export const DELIVER_JOB_OPTIONS: JobsOptions = {
 export type StoreQueue = Queue<StoreJobData, StoreJobResult>;
 export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult>;
 
+/**
+ * The store queue, sharded by recipient (design.md "Deployment": a user's jobs go to the shard
+ * that owns the user's file). One worker with concurrency 1 per shard keeps each recipient's
+ * submissions in arrival order, so per-(sender, recipient) order holds (invariant 3).
+ */
+export interface StoreShards {
+  readonly shards: readonly StoreQueue[];
+  /** The shard queue of `recipient`. */
+  for(recipient: string): StoreQueue;
+  /** Job counts summed over the shards. */
+  getJobCounts(...states: JobState[]): Promise<Record<string, number>>;
+  getFailedCount(): Promise<number>;
+}
+
 export interface Queues {
-  store: StoreQueue;
+  store: StoreShards;
   deliver: DeliverQueue;
   close(): Promise<void>;
 }
 
-export function createQueues(connection: Redis, prefix: string): Queues {
-  const store: StoreQueue = new Queue<StoreJobData, StoreJobResult>(QUEUE.store, { connection, prefix });
+type JobState = Parameters<Queue['getJobCounts']>[0];
+
+export function createQueues(connection: Redis, prefix: string, storeShards = 1): Queues {
+  const shards: StoreQueue[] = Array.from(
+    { length: storeShards },
+    (_, i) => new Queue<StoreJobData, StoreJobResult>(storeShardName(i), { connection, prefix }),
+  );
+  const store: StoreShards = {
+    shards,
+    for: (recipient) => shards[storeShardOf(recipient, shards.length)] ?? (shards[0] as StoreQueue),
+    async getJobCounts(...states) {
+      const all = await Promise.all(shards.map((q) => q.getJobCounts(...states)));
+      const sum: Record<string, number> = {};
+      for (const counts of all) for (const [k, n] of Object.entries(counts)) sum[k] = (sum[k] ?? 0) + n;
+      return sum;
+    },
+    async getFailedCount() {
+      return (await Promise.all(shards.map((q) => q.getFailedCount()))).reduce((a, b) => a + b, 0);
+    },
+  };
   const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult>(QUEUE.deliver, { connection, prefix });
   return {
     store,
     deliver,
     async close() {
-      await Promise.all([store.close(), deliver.close()]);
+      await Promise.all([...shards.map((q) => q.close()), deliver.close()]);
     },
   };
 }
