@@ -7,24 +7,13 @@ import type { ArchiveStore, PendingItem } from '../archive/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { DeliverJobData, DeliverJobResult } from './contract.js';
+import type { DeliveryItem } from '../protocol/delivery.js';
 import type { DeliveryScheduler } from './deliver-schedule.js';
 import type { DeliveryHub, DeliverySession } from './deliver-hub.js';
 import type { PresenceRegistry } from './presence.js';
 
-/** One device's copy of a stored message, as it goes out (the shape of protocol's DeliveryItem). */
-export interface DeliveryCopy {
-  /** Recipient bare JID (the archive's owner). */
-  recipient: string;
-  sender: string;
-  senderDevice: number;
-  messageId: string;
-  suite: string;
-  receivedAt: number;
-  payload: Uint8Array;
-  /** The recipient device and the key block sealed to it: no other device's block. */
-  device: number;
-  prekeyId: number;
-  keyBlock: Uint8Array;
+/** One device's copy of a stored message, as it goes out, with its earlier sends counted. */
+export interface DeliveryCopy extends DeliveryItem {
   /** Earlier sends of this copy. */
   attempts: number;
 }

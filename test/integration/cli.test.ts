@@ -1,34 +1,13 @@
 // The `sealpost` command end to end, as a person or a script uses it: child processes, real
 // Prosody, Redis and service; output and exit codes checked (0 ok, 1 error, 2 usage).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createAccount, services } from './helpers.js';
+import { createAccount, runNode, services, type ProcessRun } from './helpers.js';
 import { startAgent, startTestService } from './service-fixture.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/sealpost.js', ...args], {
-      cwd: process.cwd(),
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>): Promise<ProcessRun> => runNode(['bin/sealpost.js', ...args], env);
 
 describe('sealpost CLI', () => {
   it('inits keys, sends to an offline agent, listens, and shows history, with exit codes', async () => {

@@ -1,5 +1,6 @@
 // Reusable helpers for integration tests: the services the global setup started (via inject),
 // unique names, fresh XMPP accounts and connections that close themselves when the test ends.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inject, onTestFinished } from 'vitest';
@@ -115,5 +116,24 @@ export function waitForStanza(
       off();
       resolve(stanza);
     });
+  });
+}
+
+export interface ProcessRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node <args>` from the project root with extra environment, capturing its output. */
+export function runNode(args: readonly string[], env: Record<string, string> = {}): Promise<ProcessRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
