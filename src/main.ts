@@ -17,7 +17,8 @@ import { startOpsServer, type OpsServer } from './ops/index.js';
 import { createDashboard, DASHBOARD_PATH } from './ops/dashboard.js';
 import { receiptStanza, refusalStanza } from './protocol/replies.js';
 import { expiryNoticeStanza } from './protocol/archive.js';
-import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
+import { deliveryStanza } from './protocol/delivery.js';
+import { deliveryBatchStanza, parseDeliveryReceipts, storedReceiptsStanza } from './protocol/batches.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
   checkRedisPolicy,
@@ -82,17 +83,23 @@ export async function connectRedis(config: Config, log: Logger): Promise<{ produ
   const producer = createRedis(config.redisUrl, 'producer', { connectionName: 'sealpost:producer' });
   const worker = createRedis(config.redisUrl, 'worker', { connectionName: 'sealpost:worker' });
   for (const r of [producer, worker]) r.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
-  await redisReady(producer, 10_000);
-  const policy = await checkRedisPolicy(producer).catch((err: unknown) => {
-    log.warn({ error: (err as Error).message }, 'cannot check Redis maxmemory-policy');
-    return undefined;
-  });
-  if (policy !== undefined && !policy.ok) {
-    const text = `Redis maxmemory-policy is ${policy.maxmemoryPolicy}; queued jobs may be evicted (set noeviction)`;
-    if (config.strict) throw new AppError(ErrorCode.Config, text);
-    log.warn({ maxmemoryPolicy: policy.maxmemoryPolicy }, text);
+  try {
+    await redisReady(producer, 10_000);
+    const policy = await checkRedisPolicy(producer).catch((err: unknown) => {
+      log.warn({ error: (err as Error).message }, 'cannot check Redis maxmemory-policy');
+      return undefined;
+    });
+    if (policy !== undefined && !policy.ok) {
+      const text = `Redis maxmemory-policy is ${policy.maxmemoryPolicy}; queued jobs may be evicted (set noeviction)`;
+      if (config.strict) throw new AppError(ErrorCode.Config, text);
+      log.warn({ maxmemoryPolicy: policy.maxmemoryPolicy }, text);
+    }
+    return { producer, worker };
+  } catch (err) {
+    producer.disconnect();
+    worker.disconnect();
+    throw err;
   }
-  return { producer, worker };
 }
 
 /**
@@ -164,7 +171,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const metrics = createMetrics();
   const { archive, directory } = await openStores(config, logger);
 
-  const redis = await connectRedis(config, log);
+  const redis = await connectRedis(config, log).catch((err: unknown) => {
+    archive.close();
+    directory.close();
+    throw err;
+  });
   const queues = createQueues(redis.producer, config.queuePrefix, config.storeShards);
   // A worker-only process is one more connection of the vault account: it takes a resource of its
   // own (two sessions on one resource would keep replacing each other) and never sends available
@@ -178,6 +189,13 @@ export async function startService(config: Config, options: StartOptions = {}): 
     password: config.vaultPassword,
     resource: workerOnly ? `${config.vaultResource}-w${process.pid}` : config.vaultResource,
     logger,
+  }).catch(async (err: unknown) => {
+    await queues.close().catch(() => undefined);
+    redis.producer.disconnect();
+    redis.worker.disconnect();
+    archive.close();
+    directory.close();
+    throw err;
   });
   log.info({ jid: conn.jid, roles: [...roles] }, 'vault connected');
 
@@ -194,11 +212,15 @@ export async function startService(config: Config, options: StartOptions = {}): 
     ...(options.delivery === undefined ? {} : { timing: options.delivery }),
   });
   conn.on('stanza', (stanza) => {
-    const r = parseDeliveryReceipt(stanza);
-    if (r === undefined) return;
-    delivery
-      .receipt({ jid: r.from.bare, resource: r.from.resource, sender: r.sender, messageId: r.messageId })
-      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
+    // One stanza may carry the receipts for a whole delivery batch: one archive commit for them all.
+    const rs = parseDeliveryReceipts(stanza);
+    const first = rs[0];
+    if (first === undefined) return;
+    const from = { jid: first.from.bare, resource: first.from.resource };
+    (rs.length === 1
+      ? delivery.receipt({ ...from, sender: first.sender, messageId: first.messageId })
+      : delivery.receipts({ ...from, receipts: rs.map((r) => ({ sender: r.sender, messageId: r.messageId })) })
+    ).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
   });
 
   const workers: { close(): Promise<void> }[] = [];
@@ -238,7 +260,10 @@ export async function startService(config: Config, options: StartOptions = {}): 
         concurrency: 64,
         logger,
         metrics,
-        process: delivery.processor({ send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)) }),
+        process: delivery.processor({
+          send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)),
+          sendMany: (to, copies) => conn.send(deliveryBatchStanza(to, conn.bareJid, copies)),
+        }),
       }),
     );
   }

@@ -1,0 +1,77 @@
+// Queue behaviour the write path relies on, on real Redis: a poison store job ends in the failed
+// set (never silently dropped), is counted, and an operator's retry runs it again; a Redis that
+// may evict keys is refused in strict mode and warned about otherwise.
+import { Writable } from 'node:stream';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { AppError, ErrorCode } from '../../src/errors/index.js';
+import { startRedisServer } from '../../src/localdev/index.js';
+import { createLogger, silentLogger } from '../../src/log/index.js';
+import { startService } from '../../src/main.js';
+import { createMetrics } from '../../src/metrics/index.js';
+import { createQueues, createRedis, redisReady, retryFailed, startWorker, STORE_JOB_OPTIONS, storeShardName } from '../../src/workers/index.js';
+import { services, uniqueQueueName } from './helpers.js';
+import { testServiceEnv } from './service-fixture.js';
+
+describe('store queue', () => {
+  it('keeps a poison job in the failed set, counts it, and runs it again on an operator retry', async () => {
+    const { redisUrl } = services();
+    const prefix = uniqueQueueName();
+    const producer = createRedis(redisUrl, 'producer');
+    const consumer = createRedis(redisUrl, 'worker');
+    await redisReady(producer);
+    const queues = createQueues(producer, prefix, 1);
+    const metrics = createMetrics({ defaultMetrics: false });
+    let healed = false;
+    const runs: boolean[] = [];
+    const worker = startWorker<{ n: number }, string>({
+      name: storeShardName(0),
+      connection: consumer,
+      prefix,
+      concurrency: 1,
+      logger: silentLogger(),
+      metrics,
+      process: () => {
+        runs.push(healed);
+        if (!healed) return Promise.reject(new AppError(ErrorCode.Corrupt, 'archive page damaged'));
+        return Promise.resolve('stored');
+      },
+    });
+    onTestFinished(async () => {
+      await worker.close();
+      for (const q of queues.store.shards) await q.obliterate({ force: true });
+      await queues.close();
+      await Promise.all([producer.quit(), consumer.quit()]);
+    });
+    const shard = queues.store.shards[0]!;
+    await shard.add('store', { n: 1 } as never, { ...STORE_JOB_OPTIONS, jobId: 's-poison' });
+    await expect.poll(() => queues.store.getFailedCount(), { timeout: 10_000 }).toBe(1);
+    expect(runs).toEqual([false]); // a permanent error is not retried with backoff
+    const failed = await shard.getFailed();
+    expect(failed[0]?.failedReason).toMatch(/corrupt: archive page damaged/);
+    expect(await metrics.registry.getSingleMetricAsString('sealpost_failed_jobs_total')).toMatch(/queue="store-0"} 1/);
+
+    healed = true;
+    expect(await retryFailed(shard)).toBe(1);
+    await expect.poll(() => queues.store.getFailedCount(), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => runs.length, { timeout: 10_000 }).toBe(2);
+    expect(runs).toEqual([false, true]);
+  });
+});
+
+describe('Redis eviction policy at start', () => {
+  it('refuses a Redis that may evict keys in strict mode, and warns otherwise', async () => {
+    const redis = await startRedisServer({ maxmemoryPolicy: 'allkeys-lru' });
+    onTestFinished(() => redis.stop());
+    const se = await testServiceEnv({ REDIS_URL: redis.url });
+    await expect(startService(loadConfig({ ...se.env, SEALPOST_STRICT: 'true' }), { ops: false, logger: silentLogger() })).rejects.toMatchObject({
+      code: ErrorCode.Config,
+      message: expect.stringMatching(/maxmemory-policy is allkeys-lru/) as unknown,
+    });
+    let logged = '';
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((logged += chunk.toString()), done()) });
+    const service = await startService(loadConfig(se.env), { ops: false, logger: createLogger({ level: 'warn', destination: sink }) });
+    await service.stop();
+    expect(logged).toMatch(/queued jobs may be evicted/);
+  });
+});
