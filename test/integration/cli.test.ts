@@ -63,6 +63,13 @@ describe('sealpost CLI', () => {
     const items = history.stdout.trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; direction: string; text: string });
     expect(items).toEqual([expect.objectContaining({ messageId, direction: 'in', text: 'blood pressure 120/80' })]);
 
+    const rotate = await cli(['keys', 'rotate', ...b.args], b.env);
+    expect(rotate.code, rotate.stderr).toBe(0);
+    const rotatedId = Number(/published signed prekey (\d+)/.exec(rotate.stderr)?.[1]);
+    const shown = JSON.parse((await cli(['keys', 'show', ...b.args, '--json'], b.env)).stdout) as { signedPrekey: { id: number } };
+    expect(shown.signedPrekey.id).toBe(rotatedId);
+    expect(rotatedId).not.toBe((JSON.parse(show.stdout) as { signedPrekey: { id: number } }).signedPrekey.id);
+
     const table = await cli(['history', ...b.args], b.env);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/stored\s+dir\s+with\s+content/);
