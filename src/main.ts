@@ -35,6 +35,7 @@ import {
   startWorker,
   storeShardName,
   STORE_JOB_OPTIONS,
+  STORE_WORKER_LOCK,
   shred,
   startRetention,
   type RetentionService,
@@ -234,6 +235,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
           connection: redis.worker,
           prefix: config.queuePrefix,
           concurrency: 1,
+          lock: STORE_WORKER_LOCK,
           logger,
           metrics,
           process: (job) =>

@@ -7,6 +7,7 @@ export {
   retryFailed,
   unrecoverableOnPermanent,
   STORE_JOB_OPTIONS,
+  STORE_WORKER_LOCK,
   DELIVER_JOB_OPTIONS,
   type Queues,
   type StoreQueue,

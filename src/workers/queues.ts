@@ -30,6 +30,15 @@ export const DELIVER_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { count: 1000 },
 };
 
+/**
+ * Lock and stall settings of the store workers. A store job takes milliseconds and is idempotent,
+ * so a job whose worker died (kill -9, a lost host) goes back to waiting after a short lock instead
+ * of BullMQ's 30 s (its sender waits for the receipt meanwhile), and may go back many times: with
+ * BullMQ's default of once, a job caught in two crashes sat in the failed set while its sender's
+ * resends were dropped as duplicates of that job id.
+ */
+export const STORE_WORKER_LOCK: WorkerLock = { lockDurationMs: 5_000, stalledIntervalMs: 2_500, maxStalledCount: 20 };
+
 export type StoreQueue = Queue<StoreJobData, StoreJobResult>;
 export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult>;
 
@@ -103,6 +112,14 @@ export interface StartWorkerOptions<D, R> {
   process: (data: D) => Promise<R>;
   logger: Logger;
   metrics?: Metrics;
+  /** Job lock and stalled-job recovery; BullMQ's defaults (30 s, 30 s, once) when absent. */
+  lock?: WorkerLock;
+}
+
+export interface WorkerLock {
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
 }
 
 export function startWorker<D, R>(options: StartWorkerOptions<D, R>): Worker<D, R> {
@@ -112,6 +129,13 @@ export function startWorker<D, R>(options: StartWorkerOptions<D, R>): Worker<D, 
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
+    ...(options.lock === undefined
+      ? {}
+      : {
+          lockDuration: options.lock.lockDurationMs,
+          stalledInterval: options.lock.stalledIntervalMs,
+          maxStalledCount: options.lock.maxStalledCount,
+        }),
   });
   worker.on('failed', (job, err) => {
     const final = job === undefined || err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);

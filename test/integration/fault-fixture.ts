@@ -1,0 +1,199 @@
+// Helpers for the fault tests (issue 9, "Fault tests"): service roles run as child processes
+// (`bin/sealpost.js ingest|worker`, configured by SEALPOST_* variables) that a test SIGKILLs and
+// starts again, a seeded random source whose seed is printed, a TCP proxy that can hold a client's
+// Redis commands (so a process can die with work received but not yet queued), and polling.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+import { SETTINGS, type Config, type SettingName } from '../../src/config/index.js';
+
+const BIN = fileURLToPath(new URL('../../bin/sealpost.js', import.meta.url));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The SEALPOST_* environment that makes a child process load `config` again. */
+export function envOf(config: Config): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, { env: string }][]) {
+    const value: unknown = config[name];
+    if (Array.isArray(value)) env[setting.env] = value.join(',');
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[setting.env] = String(value);
+  }
+  return env;
+}
+
+/** Polls `check` until it returns true; rejects with `describe()` after `timeoutMs`. */
+export async function waitUntil(label: string, check: () => boolean | Promise<boolean>, timeoutMs: number, describe?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`${label}: not reached within ${timeoutMs} ms${describe ? ` (${describe()})` : ''}`);
+    await sleep(25);
+  }
+}
+
+/** mulberry32: a small seeded generator, so a failing schedule can be replayed (SEALPOST_FAULT_SEED). */
+export function seededRandom(label: string): { seed: number; next(): number; between(lo: number, hi: number): number } {
+  const fromEnv = Number(process.env.SEALPOST_FAULT_SEED);
+  const seed = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : Math.floor(Math.random() * 2 ** 31) + 1;
+  process.stderr.write(`[${label}] seed ${seed} (SEALPOST_FAULT_SEED=${seed} replays the schedule)\n`);
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { seed, next, between: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)) };
+}
+
+export interface RoleProcess {
+  readonly pid: number | undefined;
+  /** How many times a process was started. */
+  readonly starts: number;
+  /** Spawns the role and resolves once it logged that it runs (online and taking work). */
+  start(): Promise<void>;
+  /** SIGKILL (a crash) by default; resolves once the process is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** The log file every start appends to (pino JSON lines, then stderr). */
+  readonly logFile: string;
+}
+
+/** `sealpost <role>` as a child process with exactly `env` (plus PATH/HOME), logging to `dir`. */
+export function roleProcess(role: 'ingest' | 'worker' | 'serve', env: Record<string, string>, dir: string): RoleProcess {
+  const logFile = join(dir, `${role}-process.log`);
+  const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let starts = 0;
+
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const c = child;
+    if (c === undefined) return;
+    if (c.exitCode === null && c.signalCode === null) c.kill(signal);
+    await exited;
+    if (child === c) child = undefined;
+  };
+  onTestFinished(async () => {
+    await kill('SIGKILL');
+    await new Promise<void>((resolve) => log.end(resolve));
+  });
+
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    get starts() {
+      return starts;
+    },
+    logFile,
+    kill,
+    async start() {
+      if (child !== undefined) throw new Error(`${role} process already running`);
+      starts++;
+      const c = spawn(process.execPath, [BIN, role], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', SEALPOST_LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = c;
+      exited = new Promise((resolve) => c.once('exit', () => resolve()));
+      let tail = '';
+      const ready = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${role} process not running after 30 s:\n${tail.slice(-2000)}`)), 30_000);
+        const onData = (chunk: Buffer): void => {
+          log.write(chunk);
+          tail = (tail + chunk.toString('utf8')).slice(-8000);
+          if (tail.includes('"sealpost service running"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        c.stdout.on('data', onData);
+        c.stderr.on('data', onData);
+        c.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          reject(new Error(`${role} process exited (${code ?? signal}) before it ran:\n${tail.slice(-2000)}`));
+        });
+      });
+      await ready;
+    },
+  };
+}
+
+export interface HoldingProxy {
+  /** redis:// URL of the proxy. */
+  readonly url: string;
+  /** From now on, client → server bytes are kept back (server → client still flows). */
+  hold(): void;
+  /** Sends what was kept back and lets traffic flow again. */
+  release(): void;
+  /** Bytes kept back since the last hold(), over all connections (those of dead clients count too). */
+  readonly heldBytes: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of Redis. While held, a client's commands reach the proxy but not Redis; a
+ * client killed meanwhile loses them with its sockets, exactly as if it died just before sending.
+ */
+export async function holdingProxy(upstreamUrl: string): Promise<HoldingProxy> {
+  const up = new URL(upstreamUrl);
+  let holding = false;
+  let heldBytes = 0;
+  const pipes = new Set<{ client: Socket; server: Socket; kept: Buffer[] }>();
+  const server: Server = createServer((client) => {
+    const upstream = createConnection({ host: up.hostname, port: Number(up.port || 6379) });
+    const pipe = { client, server: upstream, kept: [] as Buffer[] };
+    pipes.add(pipe);
+    const end = (): void => {
+      pipes.delete(pipe);
+      pipe.kept = [];
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('data', (chunk: Buffer) => {
+      if (holding) {
+        heldBytes += chunk.length;
+        pipe.kept.push(chunk);
+      } else upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const proxy: HoldingProxy = {
+    url: `redis://127.0.0.1:${port}`,
+    hold() {
+      holding = true;
+      heldBytes = 0;
+    },
+    release() {
+      holding = false;
+      for (const p of pipes) {
+        for (const chunk of p.kept) p.server.write(chunk);
+        p.kept = [];
+      }
+    },
+    get heldBytes() {
+      return heldBytes;
+    },
+    async close() {
+      for (const p of pipes) {
+        p.client.destroy();
+        p.server.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  onTestFinished(() => proxy.close());
+  return proxy;
+}
