@@ -83,6 +83,9 @@ export function createQueues(connection: Redis, prefix: string, storeShards = 1)
     },
   };
   const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult>(QUEUE.deliver, { connection, prefix });
+  // A queue re-emits its connection's errors, which the connection's owner logs (main.ts); unheard,
+  // BullMQ prints each one to stderr (seen while Redis restarts).
+  for (const q of [...shards, deliver]) q.on('error', () => undefined);
   return {
     store,
     deliver,

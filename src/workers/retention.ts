@@ -217,6 +217,7 @@ const JOB_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, r
 /** Registers the repeatable sweep (idempotent across processes) and, with `worker`, runs it. */
 export async function startRetention(o: StartRetentionOptions): Promise<RetentionService> {
   const queue = new Queue<RetentionJobData, RetentionJobResult>(QUEUE.retention, { connection: o.producer, prefix: o.prefix });
+  queue.on('error', () => undefined); // the connection's owner logs its errors (see createQueues)
   await queue.upsertJobScheduler(SCHEDULER_ID, { pattern: o.cron }, { name: 'sweep', data: { trigger: 'schedule' }, opts: JOB_OPTS });
   let closing = false;
   const log = o.deps.logger.child({ module: 'retention' });

@@ -135,6 +135,15 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
     },
     ...(options.resource === undefined ? {} : { resource: options.resource }),
   });
+  // xmpp.js 0.14 writes each socket chunk to `this.parser`, which it sets to null once the stream is
+  // closed; a chunk arriving after a close that timed out (the server still flushing stanzas to us)
+  // then throws in the socket's 'data' handler, an uncaught exception (seen in the fault tests when
+  // a busy connection stops). Such chunks belong to a closed stream: drop them.
+  const raw = entity as unknown as { _onData(data: Buffer): void; parser: unknown };
+  const onData = raw._onData.bind(entity);
+  raw._onData = (data) => {
+    if (raw.parser !== null && raw.parser !== undefined) onData(data);
+  };
   const events = new EventEmitter();
   let fullJid = '';
   let stopped = false;
