@@ -157,6 +157,13 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
       const errorEl = stanza.getChild('error');
       if (typeof id !== 'string' || errorEl === undefined) return false;
       const se = StanzaError.fromElement(errorEl);
+      if (stanza.getChild('rejected', NS.sealed) === undefined) {
+        // Not the vault's answer (its refusals carry <rejected/>): the XMPP server bounced the
+        // submission, e.g. recipient-unavailable when the vault's session ended with it unread
+        // (a crash). It stays in the outbox and goes again (invariant 2).
+        this.o.logger.info({ stanzaId: id, condition: se.condition }, 'submission bounced by the XMPP server; will resend');
+        return true;
+      }
       if (se.type === 'wait') {
         this.o.logger.info({ messageId: id, condition: se.condition }, 'vault asked to wait; will resend');
         return true;

@@ -14,11 +14,15 @@ export function receiptStanza(to: string, stanzaId: string, messageId: string): 
   );
 }
 
-/** `<message type='error'>` naming the refused item, with the RFC 6120 condition and text. */
+/**
+ * `<message type='error'>` naming the refused item, with the RFC 6120 condition and text. It always
+ * carries `<rejected/>` (with the item's id when one was refused): that marks the vault's own answer,
+ * which the SDK tells apart from the XMPP server bouncing a submission the vault never read.
+ */
 export function refusalStanza(to: string, stanzaId: string | undefined, messageId: string | undefined, err: unknown): Element {
   const spec = toStanzaError(err);
   const reply = xml('message', { to, type: 'error', ...(stanzaId ? { id: stanzaId } : {}) });
-  if (messageId !== undefined) reply.append(xml('rejected', { xmlns: NS.sealed, id: messageId }));
+  reply.append(xml('rejected', { xmlns: NS.sealed, ...(messageId === undefined ? {} : { id: messageId }) }));
   reply.append(stanzaError(spec.type, spec.condition, spec.text));
   return reply;
 }

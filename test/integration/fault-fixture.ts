@@ -131,6 +131,8 @@ export interface HoldingProxy {
   hold(): void;
   /** Sends what was kept back and lets traffic flow again. */
   release(): void;
+  /** Closes every connection, discarding what was kept back (its client died), and stops holding. */
+  dropAll(): void;
   /** Bytes kept back since the last hold(), over all connections (those of dead clients count too). */
   readonly heldBytes: number;
   close(): Promise<void>;
@@ -182,6 +184,15 @@ export async function holdingProxy(upstreamUrl: string): Promise<HoldingProxy> {
         for (const chunk of p.kept) p.server.write(chunk);
         p.kept = [];
       }
+    },
+    dropAll() {
+      for (const p of pipes) {
+        p.kept = [];
+        p.client.destroy();
+        p.server.destroy();
+      }
+      pipes.clear();
+      holding = false;
     },
     get heldBytes() {
       return heldBytes;

@@ -1,0 +1,84 @@
+// Fault test (issue 9): the ingest process dies between receiving submission stanzas and queueing
+// them (invariant 2: until its receipt the sender's SDK keeps and resends). The ingest runs as a
+// child process (`sealpost ingest`) whose Redis traffic passes through a proxy the test can hold:
+// with the proxy held, the ingest has the stanzas and its queue commands are stuck in the proxy;
+// then it is SIGKILLed, those commands are discarded, and a new ingest process starts. The workers
+// run in this process. Every one of 2,000 messages must end with its receipt and one row.
+import { describe, expect, it } from 'vitest';
+import { services } from './helpers.js';
+import { envOf, holdingProxy, roleProcess, seededRandom, sleep, waitUntil } from './fault-fixture.js';
+import { startAgent, startTestService } from './service-fixture.js';
+
+const N = 2000;
+const KILLS = 2;
+
+describe('fault: the ingest process is killed', () => {
+  it('kill -9 of the ingest between receiving stanzas and queueing them: the SDK resends until its receipt, none lost', async () => {
+    const rnd = seededRandom('faults-ingest');
+    const ts = await startTestService({ SEALPOST_SENDER_RATE: '1000000' }, { roles: ['worker'] });
+    const proxy = await holdingProxy(services().redisUrl);
+    const ingest = roleProcess('ingest', { ...envOf(ts.config), REDIS_URL: proxy.url }, ts.dataDir);
+    await ingest.start();
+    const alice = await startAgent(ts, 'alice', { resendAfterMs: 1500 });
+    const bob = await startAgent(ts, 'bob');
+    await bob.agent.stop();
+    const archive = ts.service.archive;
+    const rowsOf = (id: string): number => archive.deliveryState(bob.account.jid, alice.account.jid, id)?.length ?? 0;
+
+    const receipted = new Set<string>();
+    const early: string[] = [];
+    alice.agent.on('receipt', (id) => {
+      if (rowsOf(id) !== 1) early.push(id);
+      receipted.add(id);
+    });
+    const refused: string[] = [];
+    alice.agent.on('refused', (id, err) => refused.push(`${id}: ${err.message}`));
+
+    const t0 = Date.now();
+    const first = await alice.agent.send(bob.account.jid, 'm0');
+    const rest = Promise.all(Array.from({ length: N - 1 }, (_, i) => alice.agent.send(bob.account.jid, `m${i + 1}`)));
+    let done = false;
+    rest.then(
+      () => (done = true),
+      () => (done = true),
+    );
+
+    const marks = Array.from({ length: KILLS }, () => rnd.between(50, N - 500)).sort((a, b) => a - b);
+    const kills: { atReceipts: number; heldBytes: number; restartMs: number }[] = [];
+    for (const mark of marks) {
+      await waitUntil(`${mark} receipts`, () => done || receipted.size >= mark, 45_000, () => `${receipted.size} receipts`);
+      if (done) break;
+      proxy.hold();
+      // The ingest goes on reading stanzas; each one's Redis commands now stop at the proxy.
+      await waitUntil('ingest commands held', () => proxy.heldBytes > 0, 10_000);
+      await sleep(rnd.between(20, 300));
+      const held = proxy.heldBytes;
+      const at = receipted.size;
+      await ingest.kill('SIGKILL');
+      proxy.dropAll(); // what the dead ingest had not queued is gone
+      const t = Date.now();
+      await ingest.start();
+      kills.push({ atReceipts: at, heldBytes: held, restartMs: Date.now() - t });
+    }
+    const ids = [first.messageId, ...(await rest).map((r) => r.messageId)];
+    const sentMs = Date.now() - t0;
+    const queue = ts.service.queues.store;
+    await waitUntil('store queue drained', async () => {
+      const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+      return Object.values(c).every((n) => n === 0);
+    }, 30_000);
+    process.stderr.write(
+      `[faults-ingest] ${N} stored in ${sentMs} ms across ${kills.length} ingest kills: ${kills.map((k) => `at ${k.atReceipts} receipts with ${k.heldBytes} bytes of Redis commands held, back in ${k.restartMs} ms`).join('; ')}\n`,
+    );
+
+    expect(kills.length).toBe(KILLS);
+    expect(refused).toEqual([]);
+    expect(early).toEqual([]);
+    expect(new Set(ids).size).toBe(N);
+    expect(ids.filter((id) => !receipted.has(id))).toEqual([]);
+    expect(ids.filter((id) => rowsOf(id) !== 1)).toEqual([]);
+    expect(archive.pendingCounts(bob.account.jid).messages).toBe(N);
+    expect(alice.agent.outbox.size).toBe(0);
+    expect(await queue.getFailedCount()).toBe(0);
+  });
+});
