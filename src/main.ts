@@ -336,6 +336,12 @@ export async function startService(config: Config, options: StartOptions = {}): 
     });
     // Initial presence: the XMPP server flushes submissions it kept while the vault was down.
     await conn.send(xml('presence', {}, xml('priority', {}, '1')));
+    // A new session after a reconnect (the server restarted; a resumed one keeps its presence) is
+    // unavailable until it says otherwise: without this, submissions went to offline storage and
+    // agents' announcements were dropped until the service restarted (seen in the fault tests).
+    conn.on('online', () => {
+      conn.send(xml('presence', {}, xml('priority', {}, '1'))).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'presence after reconnect not sent'));
+    });
   }
 
   const ops =

@@ -196,6 +196,11 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private wire(): void {
+    // A new session after a reconnect (the server restarted; a resumed one keeps its presence) is
+    // unavailable until it says otherwise: without this, the vault's presence never reached the
+    // agent again (so it never re-announced itself to a restarted vault) and notices to its bare
+    // JID waited in offline storage.
+    this.conn.on('online', () => void this.conn.send(xml('presence', {}, xml('priority', {}, '0'))).catch(() => undefined));
     this.sender.on('receipt', (id) => this.emit('receipt', id));
     this.sender.on('refused', (id, err) => this.emit('refused', id, err));
     this.conn.on('stanza', (stanza) => {

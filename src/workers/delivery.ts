@@ -78,7 +78,12 @@ export function createDelivery(o: DeliveryOptions): Delivery {
     receipt: (r) =>
       handleReceipt(r, { archive: o.archive, registry, hub, logger: log, metrics: o.metrics, onDelivered: (jid) => pending.touch(jid) }),
     async available(jid, device, moved) {
-      if (moved) hub.kick(jid, device);
+      // Every verified announcement kicks a running job, not only a move: the SDK announces when its
+      // session starts (or the vault's reappears), and copies in flight to an earlier session at the
+      // same resource may be lost (a server crash sends no unavailable); they go again at once
+      // instead of after the receipt timeout. Duplicates are dropped by the recipient's SDK.
+      void moved;
+      hub.kick(jid, device);
       await scheduler.request(jid, device);
     },
     unavailable: (jid, device) => hub.gone(jid, device),

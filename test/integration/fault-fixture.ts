@@ -1,14 +1,23 @@
 // Helpers for the fault tests (issue 9, "Fault tests"): service roles run as child processes
 // (`bin/sealpost.js ingest|worker`, configured by SEALPOST_* variables) that a test SIGKILLs and
 // starts again, a seeded random source whose seed is printed, a TCP proxy that can hold a client's
-// Redis commands (so a process can die with work received but not yet queued), and polling.
+// Redis commands (so a process can die with work received but not yet queued), a service and
+// agents on a private Prosody that a test may crash, and polling.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
-import { SETTINGS, type Config, type SettingName } from '../../src/config/index.js';
+import { inject, onTestFinished } from 'vitest';
+import { createAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
+import { loadConfig, SETTINGS, type Config, type SettingName } from '../../src/config/index.js';
+import { startProsody, type ProsodyHandle } from '../../src/localdev/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { startService, type Service, type StartOptions } from '../../src/main.js';
+import { createRedis } from '../../src/workers/index.js';
+import './helpers.js'; // the ProvidedContext declaration behind inject('localServices')
 
 const BIN = fileURLToPath(new URL('../../bin/sealpost.js', import.meta.url));
 
@@ -207,4 +216,87 @@ export async function holdingProxy(upstreamUrl: string): Promise<HoldingProxy> {
   };
   onTestFinished(() => proxy.close());
   return proxy;
+}
+
+/** A service and agents on a Prosody of their own, which a test may crash without disturbing others. */
+export interface PrivateWorld {
+  prosody: ProsodyHandle;
+  service: Service;
+  config: Config;
+  vault: string;
+  dataDir: string;
+  /** A new account on the private Prosody with the real SDK (its own temp dir). */
+  agent(prefix: string, overrides?: Partial<AgentOptions>): Promise<{ agent: Agent; jid: string; reopen(more?: Partial<AgentOptions>): Promise<Agent> }>;
+}
+
+export async function privateWorld(env: Record<string, string> = {}, options: StartOptions = {}): Promise<PrivateWorld> {
+  const prosody = await startProsody({ smacksHibernationSeconds: 10 });
+  onTestFinished(() => prosody.stop());
+  const account = async (prefix: string): Promise<{ username: string; password: string; jid: string }> => {
+    const username = `${prefix}-${randomUUID().slice(0, 8)}`;
+    const password = randomUUID();
+    await prosody.createAccount(username, password);
+    return { username, password, jid: `${username}@${prosody.domain}` };
+  };
+  const vault = await account('vault');
+  const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-private-'));
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const redisUrl = inject('localServices').redisUrl;
+  onTestFinished(async () => {
+    const redis = createRedis(redisUrl, 'worker');
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    if (process.env.SEALPOST_TEST_KEEP === undefined) rmSync(dataDir, { recursive: true, force: true });
+    else process.stderr.write(`kept ${dataDir}\n`);
+  });
+  const config = loadConfig({
+    SEALPOST_XMPP_SERVICE: prosody.service,
+    SEALPOST_XMPP_DOMAIN: prosody.domain,
+    SEALPOST_VAULT_USER: vault.username,
+    SEALPOST_VAULT_PASSWORD: vault.password,
+    SEALPOST_VAULT_RESOURCE: 'vault',
+    REDIS_URL: redisUrl,
+    SEALPOST_QUEUE_PREFIX: prefix,
+    SEALPOST_DATA_DIR: dataDir,
+    SEALPOST_MASTER_KEY: randomBytes(32).toString('base64'),
+    SEALPOST_HTTP_PORT: '0',
+    SEALPOST_ALLOWED_DOMAINS: prosody.domain,
+    ...env,
+  });
+  const stream = createWriteStream(join(dataDir, 'service.log'), { flags: 'a' });
+  const service = await startService(config, { ops: false, logger: createLogger({ level: 'debug', destination: stream }), ...options });
+  onTestFinished(async () => {
+    await service.stop();
+    await new Promise<void>((resolve) => stream.end(resolve));
+  });
+  return {
+    prosody,
+    service,
+    config,
+    vault: vault.jid,
+    dataDir,
+    async agent(prefix, overrides = {}) {
+      const acc = await account(prefix);
+      const dir = mkdtempSync(join(tmpdir(), 'sealpost-agent-'));
+      const opened: Agent[] = [];
+      onTestFinished(async () => {
+        for (const a of opened) await a.stop().catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+      });
+      const base: AgentOptions = {
+        xmpp: { service: prosody.service, domain: prosody.domain, username: acc.username, password: acc.password },
+        vault: vault.jid,
+        dir,
+        secret: { key: new Uint8Array(randomBytes(32)) },
+        ...overrides,
+      };
+      const reopen = async (more: Partial<AgentOptions> = {}): Promise<Agent> => {
+        const a = await createAgent({ ...base, ...more });
+        opened.push(a);
+        return a;
+      };
+      return { agent: await reopen(), jid: acc.jid, reopen };
+    },
+  };
 }
