@@ -17,8 +17,7 @@ import { startOpsServer, type OpsServer } from './ops/index.js';
 import { createDashboard, DASHBOARD_PATH } from './ops/dashboard.js';
 import { receiptStanza, refusalStanza } from './protocol/replies.js';
 import { expiryNoticeStanza } from './protocol/archive.js';
-import { deliveryStanza } from './protocol/delivery.js';
-import { deliveryBatchStanza, parseDeliveryReceipts, storedReceiptsStanza } from './protocol/batches.js';
+import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
   checkRedisPolicy,
@@ -213,15 +212,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
     ...(options.delivery === undefined ? {} : { timing: options.delivery }),
   });
   conn.on('stanza', (stanza) => {
-    // One stanza may carry the receipts for a whole delivery batch: one archive commit for them all.
-    const rs = parseDeliveryReceipts(stanza);
-    const first = rs[0];
-    if (first === undefined) return;
-    const from = { jid: first.from.bare, resource: first.from.resource };
-    (rs.length === 1
-      ? delivery.receipt({ ...from, sender: first.sender, messageId: first.messageId })
-      : delivery.receipts({ ...from, receipts: rs.map((r) => ({ sender: r.sender, messageId: r.messageId })) })
-    ).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
+    const r = parseDeliveryReceipt(stanza);
+    if (r === undefined) return;
+    delivery
+      .receipt({ jid: r.from.bare, resource: r.from.resource, sender: r.sender, messageId: r.messageId })
+      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
   });
 
   const workers: { close(): Promise<void> }[] = [];
@@ -262,10 +257,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
         concurrency: 64,
         logger,
         metrics,
-        process: delivery.processor({
-          send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)),
-          sendMany: (to, copies) => conn.send(deliveryBatchStanza(to, conn.bareJid, copies)),
-        }),
+        process: delivery.processor({ send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)) }),
       }),
     );
   }
