@@ -23,6 +23,9 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench-out' },
     users: { type: 'string' },
     pending: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    // Run the service from the sources through tsx instead of a build (its RSS then includes tsx).
+    'from-sources': { type: 'boolean', default: false },
   },
 });
 
@@ -36,10 +39,11 @@ const positive = (name: string, v: string | undefined): number | undefined => {
 async function compare(): Promise<void> {
   const n = positive('n', args.n) ?? 2000;
   const rounds = positive('rounds', args.rounds) ?? 20;
-  const ctx = await setUp(args.out);
+  const ctx = await setUp(args.out, { fromSources: args['from-sources'] });
   try {
     progress(`bench: N=${n} messages of 1 KiB; Prosody ${ctx.server.service}; work dir ${ctx.work}`);
-    const svc = await ctx.startService();
+    // --profile: the service writes a V8 CPU profile (bench-out/profile/*.cpuprofile) when it stops.
+    const svc = await ctx.startService({}, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.out, 'profile')}`] : []);
     const agents = agentFactory(ctx.server, ctx.vault.jid, ctx.work);
 
     progress('prosody: store (mod_offline) and drain ...');

@@ -17,7 +17,8 @@ import { startOpsServer, type OpsServer } from './ops/index.js';
 import { createDashboard, DASHBOARD_PATH } from './ops/dashboard.js';
 import { receiptStanza, refusalStanza } from './protocol/replies.js';
 import { expiryNoticeStanza } from './protocol/archive.js';
-import { deliveryStanza, parseDeliveryReceipt } from './protocol/delivery.js';
+import { deliveryStanza } from './protocol/delivery.js';
+import { deliveryBatchStanza, parseDeliveryReceipts, storedReceiptsStanza } from './protocol/batches.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
   checkRedisPolicy,
@@ -44,6 +45,7 @@ import {
   type StoreJobData,
   type StoreQueue,
   type StoreJobResult,
+  jobItems,
 } from './workers/index.js';
 import { connectXmpp, xml, type XmppConnection } from './xmpp/index.js';
 
@@ -159,7 +161,9 @@ export async function enqueueStore(
       state = await job.getState();
     }
     // Completed jobs are removed at once, so 'unknown' here means the earlier one finished.
-    if (state === 'completed' || state === 'unknown') await sendReceipt(receiptStanza(data.replyTo, data.stanzaId, data.messageId));
+    // A batch job (issue 9) answers for every item in it.
+    if (state === 'completed' || state === 'unknown')
+      await sendReceipt(storedReceiptsStanza(data.replyTo, data.stanzaId, jobItems(data).map((i) => i.messageId)));
   })().catch(() => undefined); // no receipt: the sender resends
 }
 
@@ -212,11 +216,15 @@ export async function startService(config: Config, options: StartOptions = {}): 
     ...(options.delivery === undefined ? {} : { timing: options.delivery }),
   });
   conn.on('stanza', (stanza) => {
-    const r = parseDeliveryReceipt(stanza);
-    if (r === undefined) return;
-    delivery
-      .receipt({ jid: r.from.bare, resource: r.from.resource, sender: r.sender, messageId: r.messageId })
-      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
+    // One stanza may carry the receipts for a whole delivery batch: one archive commit for them all.
+    const rs = parseDeliveryReceipts(stanza);
+    const first = rs[0];
+    if (first === undefined) return;
+    const from = { jid: first.from.bare, resource: first.from.resource };
+    (rs.length === 1
+      ? delivery.receipt({ ...from, sender: first.sender, messageId: first.messageId })
+      : delivery.receipts({ ...from, receipts: rs.map((r) => ({ sender: r.sender, messageId: r.messageId })) })
+    ).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'receipt handling failed'));
   });
 
   const workers: { close(): Promise<void> }[] = [];
@@ -242,6 +250,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
               notifier: {
                 receipt: (j) => conn.send(receiptStanza(j.replyTo, j.stanzaId, j.messageId)),
                 refused: (j, err) => conn.send(refusalStanza(j.replyTo, j.stanzaId, j.messageId, err)),
+                receipts: (j, ids) => conn.send(storedReceiptsStanza(j.replyTo, j.stanzaId, ids)),
               },
               // Committed: an available device gets it now; one offline gets it at its next presence.
               listener: delivery,
@@ -257,7 +266,10 @@ export async function startService(config: Config, options: StartOptions = {}): 
         concurrency: 64,
         logger,
         metrics,
-        process: delivery.processor({ send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)) }),
+        process: delivery.processor({
+          send: (to, copy) => conn.send(deliveryStanza(to, conn.bareJid, copy)),
+          sendMany: (to, copies) => conn.send(deliveryBatchStanza(to, conn.bareJid, copies)),
+        }),
       }),
     );
   }

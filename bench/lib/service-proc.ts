@@ -1,5 +1,6 @@
-// The sealpost service under test as a child process (`bin/sealpost.js serve`, configured by
-// SEALPOST_* variables like any deployment), so its memory is its own: /proc/<pid>/status is
+// The sealpost service under test as a child process (`sealpost serve` from a build, as deployed,
+// or from the sources through tsx; configured by SEALPOST_* variables), so its memory is its own
+// (a tsx loader thread would add tens of MB that a deployment does not have): /proc/<pid>/status is
 // sampled for VmRSS (current) and VmHWM (the kernel's peak). Ready when the service logs that it
 // runs; its counters come from the ops endpoint's Prometheus text.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -48,18 +49,22 @@ export interface StartServiceOptions {
   /** The service's log (pino JSON) goes here. */
   logFile: string;
   opsPort: number;
+  /** The CLI to run: a built `dist/src/cli/index.js` (default: bin/sealpost.js, sources through tsx). */
+  entry?: string;
+  /** Extra node options, e.g. `--cpu-prof` (NODE_OPTIONS may not carry those). */
+  nodeArgs?: readonly string[];
   sampleMs?: number;
   readyTimeoutMs?: number;
 }
 
 export async function startServiceProcess(o: StartServiceOptions): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry ?? BIN, 'serve'], {
     env: { ...process.env, ...o.env, SEALPOST_HTTP_HOST: '127.0.0.1', SEALPOST_HTTP_PORT: String(o.opsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('cannot start the service process');
-  const log = createWriteStream(o.logFile, { flags: 'a' });
+  const log = createWriteStream(o.logFile);
   const ready = deferred('the service to start', o.readyTimeoutMs ?? 60_000);
   let buffered = '';
   child.stdout?.on('data', (chunk: Buffer) => {

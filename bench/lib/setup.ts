@@ -1,10 +1,14 @@
 // The shared set-up of a benchmark run: local Redis and a private Prosody (src/localdev), fresh
 // accounts, a work folder, the service's environment (its own queue prefix, data dir and master
-// key), and the clean-up of all of it, Redis keys included.
+// key), a build of the service to run (as deployed), and the clean-up of all of it, Redis keys
+// included.
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ensureLocalServices, freePort, type LocalServices } from '../../src/localdev/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { createRedis } from '../../src/workers/index.js';
@@ -19,16 +23,37 @@ export interface BenchContext {
   vault: XmppAccount;
   env: Record<string, string>;
   account(prefix: string): Promise<XmppAccount>;
-  startService(extraEnv?: Record<string, string>): Promise<ServiceProcess>;
+  startService(extraEnv?: Record<string, string>, nodeArgs?: readonly string[]): Promise<ServiceProcess>;
   close(): Promise<void>;
 }
 
 /** Progress lines go to stderr, so `--json` leaves stdout to the one JSON object. */
 export const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 
-export async function setUp(outDir: string): Promise<BenchContext> {
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Compiles the service (tsconfig.build.json) into <repo>/bench-out/dist — inside the repository,
+ * so its imports find node_modules — and returns the CLI's path.
+ */
+export function buildService(): string {
+  const dist = join(ROOT, 'bench-out', 'dist');
+  rmSync(dist, { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dist], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the service failed:\n${r.stdout}${r.stderr}`);
+  return join(dist, 'src', 'cli', 'index.js');
+}
+
+export interface SetUpOptions {
+  /** Run the service from the TypeScript sources through tsx (quicker start, more memory) instead of a build. */
+  fromSources?: boolean;
+}
+
+export async function setUp(outDir: string, options: SetUpOptions = {}): Promise<BenchContext> {
   const out = resolve(outDir);
   mkdirSync(out, { recursive: true });
+  const entry = options.fromSources === true ? undefined : buildService();
   const work = mkdtempSync(join(tmpdir(), 'sealpost-bench-'));
   const local = await ensureLocalServices({ logger: createLogger({ level: 'warn', name: 'localdev' }) });
   const server: XmppServer = { service: local.prosody.service, domain: local.prosody.domain };
@@ -64,8 +89,14 @@ export async function setUp(outDir: string): Promise<BenchContext> {
     vault,
     env,
     account,
-    async startService(extraEnv = {}) {
-      const svc = await startServiceProcess({ env: { ...env, ...extraEnv }, logFile: join(out, `service-${++n}.log`), opsPort: await freePort() });
+    async startService(extraEnv = {}, nodeArgs = []) {
+      const svc = await startServiceProcess({
+        env: { ...env, ...extraEnv },
+        nodeArgs,
+        ...(entry === undefined ? {} : { entry }),
+        logFile: join(out, `service-${++n}.log`),
+        opsPort: await freePort(),
+      });
       running.add(svc);
       const stop = svc.stop.bind(svc);
       svc.stop = async (graceMs) => {

@@ -21,6 +21,8 @@ import {
 import { silentLogger, type Logger } from '../log/index.js';
 import { parseExpiryNotice } from '../protocol/archive.js';
 import { announcementToXml } from '../protocol/delivery.js';
+import { MAX_DELIVERY_BATCH } from './receiver.js';
+import { withBatchCapability } from '../protocol/batches.js';
 import { NS } from '../protocol/namespaces.js';
 import { uintAttr } from '../protocol/xml-codec.js';
 import { bareJid, connectXmpp, parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
@@ -141,7 +143,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     const link = linkVault(conn, options.vault, () => {
       const resource = parseJid(conn.jid).resource;
       if (!takesMessages || resource === undefined) return undefined;
-      return announcementToXml(signAnnouncement(keys.state.identity, resource, now()));
+      // The receiver takes delivery batches: the vault may send several copies in one stanza.
+      return withBatchCapability(announcementToXml(signAnnouncement(keys.state.identity, resource, now())), MAX_DELIVERY_BATCH);
     });
     const startDelivery = (): void => {
       if (takesMessages) return;
@@ -284,8 +287,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.startDelivery();
   }
 
+  /**
+   * Seals and sends one message; resolves on the vault's receipt (after its commit). Concurrent
+   * sends to one recipient share submission stanzas (batches), each acknowledged on its own.
+   */
   send(to: string, data: Uint8Array | string, options?: SendOptions): Promise<SendResult> {
     return this.sender.send(to, data, options);
+  }
+
+  /** Sends several messages to one recipient, in order, batched; resolves when all have receipts. */
+  sendMany(to: string, data: readonly (Uint8Array | string)[], options?: SendOptions): Promise<SendResult[]> {
+    return this.sender.sendMany(to, data, options);
   }
 
   /** Uploads a fresh bundle (new one-time prekeys). */

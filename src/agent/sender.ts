@@ -4,14 +4,15 @@
 // on the vault's receipt — sent only after the archive commit. Resends on reconnect and on a timer.
 import { EventEmitter } from 'node:events';
 import { AppError, ErrorCode } from '../errors/index.js';
-import { envelopeToWire, ownArchiveTarget, seal, targetsFromBundles, type KeyRing, type Limits } from '../keys/index.js';
+import { envelopeToWire, ownArchiveTarget, seal, targetsFromBundles, type KeyRing, type Limits, type SealedEnvelope } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { NS } from '../protocol/namespaces.js';
+import { storedIds } from '../protocol/batches.js';
+import { NS, noPermanentStore } from '../protocol/namespaces.js';
 import { fromStanzaError } from '../protocol/stanza-errors.js';
 import { envelopeToXml } from '../protocol/xml-codec.js';
 import { bareJid, parseXml, StanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { DirectoryClient, FetchedBundle } from './directory-client.js';
-import type { Outbox } from './outbox.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
 import type { VaultLink } from './vault-link.js';
 
 export interface SendOptions {
@@ -43,8 +44,34 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+interface SendRequest extends Waiter {
+  recipient: string;
+  plaintext: Uint8Array;
+  contentType: string;
+}
+
+interface Sealed {
+  request: SendRequest;
+  envelope: SealedEnvelope;
+}
+
+/** Items in one submission stanza at most (the vault takes 64). */
+export const SUBMIT_BATCH_ITEMS = 64;
+/** Estimated stanza bytes of one batch at most (well under a 256 KiB stanza limit). */
+export const SUBMIT_BATCH_BYTES = 128 * 1024;
+
+/** A sealed item's share of a stanza: base64 of the payload plus key blocks and element overhead. */
+const estimatedSize = (plaintextBytes: number): number => Math.ceil((plaintextBytes + 40) / 3) * 4 + 2048;
+
 export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError] }> {
   private readonly waiters = new Map<string, Waiter>();
+  /** Sends waiting to be sealed, in call order. */
+  private readonly queue: SendRequest[] = [];
+  private pumping = false;
+  private closed = false;
+  /** Batch stanza id → its message ids, and back (a refusal of the whole stanza settles them all). */
+  private readonly batches = new Map<string, readonly string[]>();
+  private readonly batchOf = new Map<string, string>();
   private readonly cache = new Map<string, { bundles: FetchedBundle[]; at: number }>();
   private readonly fetching = new Map<string, Promise<FetchedBundle[]>>();
   private readonly now: () => number;
@@ -81,60 +108,164 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     }
   }
 
-  /** Seals `data` to `to`, stores it in the outbox, sends it; resolves on the vault's receipt. */
+  /**
+   * Seals `data` to `to`, stores it in the outbox, sends it; resolves on the vault's receipt.
+   * Concurrent sends are coalesced (issue 9): they are sealed in call order, and those to one
+   * recipient go out together in one submission stanza (at most SUBMIT_BATCH_ITEMS items and
+   * about SUBMIT_BATCH_BYTES), written to the outbox with one fsync; each is acknowledged on its
+   * own. Between batches the event loop runs, so sealing overlaps the sending and the receipts.
+   */
   async send(to: string, data: Uint8Array | string, options: SendOptions = {}): Promise<SendResult> {
     const recipient = bareJid(to);
     const plaintext = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     if (plaintext.length > this.o.limits.maxPayloadBytes)
       throw new AppError(ErrorCode.ResourceLimit, `message of ${plaintext.length} bytes is over the ${this.o.limits.maxPayloadBytes}-byte limit`);
+    if (this.closed) throw new AppError(ErrorCode.Unavailable, 'agent stopped');
     const contentType = options.contentType ?? (typeof data === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream');
-    const fetched = await this.bundlesFor(recipient);
+    return new Promise<SendResult>((resolve, reject) => {
+      this.queue.push({ recipient, plaintext, contentType, resolve, reject });
+      this.startPump();
+    });
+  }
+
+  /** Sends many messages to one recipient; resolves when each has its receipt (see send). */
+  sendMany(to: string, data: readonly (Uint8Array | string)[], options: SendOptions = {}): Promise<SendResult[]> {
+    return Promise.all(data.map((d) => this.send(to, d, options)));
+  }
+
+  private startPump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    void this.pump()
+      .catch((err: unknown) => this.o.logger.error({ error: (err as Error).message }, 'send pump failed'))
+      .finally(() => {
+        this.pumping = false;
+        if (this.queue.length > 0 && !this.closed) this.startPump();
+      });
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0 && !this.closed) {
+      const recipient = (this.queue[0] as SendRequest).recipient;
+      let fetched: FetchedBundle[];
+      try {
+        fetched = await this.bundlesFor(recipient);
+      } catch (err) {
+        // Every send to this recipient waiting now would fail the same way.
+        for (const r of this.take(recipient, Number.POSITIVE_INFINITY)) r.reject(err as Error);
+        continue;
+      }
+      const sealed: Sealed[] = [];
+      for (const r of this.take(recipient, SUBMIT_BATCH_ITEMS)) {
+        try {
+          sealed.push({ request: r, envelope: this.sealOne(recipient, fetched, r) });
+        } catch (err) {
+          r.reject(err as Error);
+        }
+      }
+      if (sealed.length > 0) void this.dispatch(recipient, sealed);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Takes, in call order, up to `max` waiting sends to `recipient` that fit one stanza. */
+  private take(recipient: string, max: number): SendRequest[] {
+    const out: SendRequest[] = [];
+    let bytes = 0;
+    for (let i = 0; i < this.queue.length && out.length < max; ) {
+      const r = this.queue[i] as SendRequest;
+      if (r.recipient !== recipient) {
+        i++;
+        continue;
+      }
+      const size = estimatedSize(r.plaintext.length);
+      if (out.length > 0 && bytes + size > SUBMIT_BATCH_BYTES && max !== Number.POSITIVE_INFINITY) break;
+      out.push(r);
+      bytes += size;
+      this.queue.splice(i, 1);
+    }
+    return out;
+  }
+
+  private sealOne(recipient: string, fetched: FetchedBundle[], r: SendRequest): SealedEnvelope {
     const now = this.now();
-    // A claimed one-time prekey is good for one message only: the first send to read the cache
-    // after the fetch takes it (no await in between, so concurrent sends cannot take it twice);
-    // later ones use the signed prekey.
+    // A claimed one-time prekey is good for one message only: the first message sealed after the
+    // fetch takes it; later ones use the signed prekey.
     const entry = this.cache.get(recipient);
     const current = entry?.bundles ?? fetched;
     if (entry !== undefined) entry.bundles = entry.bundles.map((f) => ({ ...f, bundle: { ...f.bundle, oneTimePrekeys: [] } }));
     const targets = targetsFromBundles(recipient, current.map((f) => f.bundle), now);
     const own = ownArchiveTarget(this.o.keyring.state);
-    const envelope = seal({
+    return seal({
       from: this.o.keyring.state.identity,
       to: recipient,
       devices: targets.devices,
       ...(targets.archive === undefined ? {} : { recipientArchive: targets.archive }),
       ...(own === undefined ? {} : { senderArchive: own }),
-      plaintext,
-      contentType,
+      plaintext: r.plaintext,
+      contentType: r.contentType,
       now: () => now,
       limits: this.o.limits,
     });
-    const stanza = xml(
-      'message',
-      { to: this.o.link.bare, id: envelope.messageId, type: 'normal' },
-      envelopeToXml(envelopeToWire(envelope)),
-      xml('request', { xmlns: NS.receipts }),
-    );
-    const result = new Promise<SendResult>((resolve, reject) => this.waiters.set(envelope.messageId, { resolve, reject }));
-    await this.o.outbox.put({ messageId: envelope.messageId, recipient, stanza: stanza.toString(), createdAt: now });
-    await this.o.conn.send(stanza).catch((err: unknown) => {
-      // Not lost: the outbox resends it once the connection is back.
-      this.o.logger.warn({ messageId: envelope.messageId, error: (err as Error).message }, 'send failed; kept in the outbox');
-    });
-    return result;
   }
 
-  /** Resends outbox entries (all, or those older than `olderThanMs`). */
+  /** Writes the batch to the outbox (one file, one fsync), then sends it as one stanza. */
+  private async dispatch(recipient: string, sealed: readonly Sealed[]): Promise<void> {
+    const now = this.now();
+    // Offline storage at the server may keep a submission while the vault is down; its archive not.
+    const request = (): Element[] => [xml('request', { xmlns: NS.receipts }), noPermanentStore()];
+    const parts = sealed.map(({ request: r, envelope }) => {
+      const el = envelopeToXml(envelopeToWire(envelope));
+      const single = xml('message', { to: this.o.link.bare, id: envelope.messageId, type: 'normal' }, el, ...request());
+      this.waiters.set(envelope.messageId, { resolve: r.resolve, reject: r.reject });
+      return { el, entry: { messageId: envelope.messageId, recipient, stanza: single.toString(), createdAt: now } };
+    });
+    try {
+      await this.o.outbox.putMany(parts.map((p) => p.entry));
+    } catch (err) {
+      for (const p of parts) {
+        this.waiters.get(p.entry.messageId)?.reject(err as Error);
+        this.waiters.delete(p.entry.messageId);
+      }
+      return;
+    }
+    const ids = parts.map((p) => p.entry.messageId);
+    await this.sendStanza(ids.length === 1 ? parseXml((parts[0] as { entry: OutboxEntry }).entry.stanza) : this.batchStanza(ids, parts.map((p) => p.el)), ids);
+  }
+
+  private batchStanza(ids: readonly string[], sealed: readonly Element[]): Element {
+    const id = `b-${ids[0] as string}`;
+    this.batches.set(id, ids);
+    for (const m of ids) this.batchOf.set(m, id);
+    return xml('message', { to: this.o.link.bare, id, type: 'normal' }, ...sealed, xml('request', { xmlns: NS.receipts }), noPermanentStore());
+  }
+
+  private async sendStanza(stanza: Element, ids: readonly string[]): Promise<void> {
+    await this.o.conn.send(stanza).catch((err: unknown) => {
+      // Not lost: the outbox resends it once the connection is back.
+      this.o.logger.warn({ messages: ids.length, first: ids[0], error: (err as Error).message }, 'send failed; kept in the outbox');
+    });
+  }
+
+  /** Resends outbox entries (all, or those older than `olderThanMs`), batched per recipient. */
   async resend(olderThanMs = 0): Promise<number> {
     if (this.o.conn.status !== 'online') return 0;
     const cutoff = this.now() - olderThanMs;
-    let n = 0;
-    for (const entry of this.o.outbox.list()) {
-      if (entry.createdAt > cutoff && olderThanMs > 0) continue;
-      await this.o.conn.send(parseXml(entry.stanza));
-      n++;
-    }
-    return n;
+    const due = this.o.outbox.list().filter((e) => !(e.createdAt > cutoff && olderThanMs > 0));
+    const byRecipient = new Map<string, OutboxEntry[]>();
+    for (const e of due) byRecipient.set(e.recipient, [...(byRecipient.get(e.recipient) ?? []), e]);
+    for (const entries of byRecipient.values())
+      for (let i = 0; i < entries.length; i += SUBMIT_BATCH_ITEMS) {
+        const chunk = entries.slice(i, i + SUBMIT_BATCH_ITEMS);
+        const stanzas = chunk.map((e) => parseXml(e.stanza));
+        const sealed = stanzas.map((st) => st.getChild('sealed', NS.sealed));
+        if (chunk.length === 1 || sealed.some((x) => x === undefined)) {
+          for (const st of stanzas) await this.o.conn.send(st);
+          continue;
+        }
+        await this.o.conn.send(this.batchStanza(chunk.map((e) => e.messageId), sealed as Element[]));
+      }
+    return due.length;
   }
 
   /** Feeds the sender every stanza; returns true when it was a receipt or refusal for us. */
@@ -147,9 +278,10 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     }
     const received = stanza.getChild('received', NS.receipts);
     if (received !== undefined && stanza.attrs.type !== 'error') {
-      const id: unknown = stanza.getChild('stored', NS.sealed)?.attrs.id ?? received.attrs.id;
-      if (typeof id !== 'string') return false;
-      this.settle(id, undefined);
+      const ids = storedIds(stanza);
+      if (ids.length === 0 && typeof received.attrs.id === 'string') ids.push(received.attrs.id);
+      if (ids.length === 0) return false;
+      for (const id of ids) this.settle(id, undefined);
       return true;
     }
     if (stanza.attrs.type === 'error') {
@@ -168,7 +300,9 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
         this.o.logger.info({ messageId: id, condition: se.condition }, 'vault asked to wait; will resend');
         return true;
       }
-      this.settle(id, fromStanzaError(se.condition, se.text));
+      // A refusal of a whole batch stanza (before its items were looked at) settles every item.
+      const error = fromStanzaError(se.condition, se.text);
+      for (const m of this.batches.get(id) ?? [id]) this.settle(m, error);
       return true;
     }
     return false;
@@ -178,6 +312,9 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     this.o.outbox.remove(messageId);
     const w = this.waiters.get(messageId);
     this.waiters.delete(messageId);
+    const batch = this.batchOf.get(messageId);
+    this.batchOf.delete(messageId);
+    if (batch !== undefined && (this.batches.get(batch) ?? []).every((m) => !this.batchOf.has(m))) this.batches.delete(batch);
     if (error === undefined) {
       w?.resolve({ messageId });
       this.emit('receipt', messageId);
@@ -188,7 +325,9 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.timer);
+    for (const r of this.queue.splice(0)) r.reject(new AppError(ErrorCode.Unavailable, 'agent stopped before the message was sealed'));
     for (const [id, w] of this.waiters) w.reject(new AppError(ErrorCode.Unavailable, `agent stopped before the receipt for ${id}; it stays in the outbox`));
     this.waiters.clear();
   }

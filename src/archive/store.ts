@@ -177,6 +177,16 @@ export class ArchiveStore {
     return this.must(sender, (u) => transit.storeOutgoing(u, checked, this.now()));
   }
 
+  /**
+   * Commits several own-AK copies in the sender's archive in one transaction (one fsync): the
+   * store worker's batches. Each is checked and deduplicated as by storeOutgoing.
+   */
+  storeOutgoingMany(sender: string, items: readonly t.OutgoingItem[]): t.StoreResult[] {
+    if (items.length > this.limits.maxPage) throw t.bad(`storeOutgoingMany: at most ${this.limits.maxPage} items`);
+    const checked = items.map((item) => t.checkOutgoing(item, this.limits));
+    return this.must(sender, (u) => u.tx(() => checked.map((item) => transit.storeOutgoing(u, item, this.now()))));
+  }
+
   /** Undelivered copies for one device in arrival order, after `afterSeq`. */
   pendingFor(jid: string, deviceId: number, opts: { afterSeq?: number; limit: number }): transit.PendingItem[] {
     t.checkUint('deviceId', deviceId, 1, 0x7fffffff);
@@ -199,6 +209,20 @@ export class ArchiveStore {
     const id = t.checkMessageId(messageId, this.limits);
     const none = { found: false, changed: false, fullyDelivered: false };
     return this.use(jid, false, (u) => transit.markDelivered(u, deviceId, from, id, this.now())) ?? none;
+  }
+
+  /**
+   * Several receipts of one device in one transaction (one fsync): a group commit of the receipts
+   * that came in one stanza. Results in the order given; each as markDelivered would answer.
+   */
+  markDeliveredMany(jid: string, deviceId: number, receipts: readonly { sender: string; messageId: string }[]): transit.DeliveryResult[] {
+    t.checkUint('deviceId', deviceId, 1, 0x7fffffff);
+    if (receipts.length > this.limits.maxPage) throw t.bad(`markDeliveredMany: at most ${this.limits.maxPage} receipts`);
+    const checked = receipts.map((r) => ({ sender: normaliseBareJid(r.sender), messageId: t.checkMessageId(r.messageId, this.limits) }));
+    const none = checked.map(() => ({ found: false, changed: false, fullyDelivered: false }));
+    if (checked.length === 0) return [];
+    const now = this.now();
+    return this.use(jid, false, (u) => u.tx(() => checked.map((r) => transit.markDelivered(u, deviceId, r.sender, r.messageId, now)))) ?? none;
   }
 
   deliveryState(jid: string, sender: string, messageId: string): transit.DeviceState[] | undefined {

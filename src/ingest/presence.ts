@@ -3,6 +3,7 @@
 // or broadcast) with directed presence from its full JID, so the agent knows where to send IQs.
 import { verifyAnnouncement } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
+import { batchCapability } from '../protocol/batches.js';
 import { announcementFromPresence } from '../protocol/delivery.js';
 import { parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 
@@ -69,7 +70,8 @@ export interface DeviceKeyLookup {
 
 /** Which resource is which device (the Redis registry in the service). */
 export interface DeviceRegistry {
-  available(jid: string, resource: string, device: number): Promise<string | undefined>;
+  /** `batch`: the most copies per delivery stanza this session takes (none: single deliveries). */
+  available(jid: string, resource: string, device: number, batch?: number): Promise<string | undefined>;
   unavailable(jid: string, resource: string): Promise<number | undefined>;
   /** Forgets every resource of `jid`; returns the devices that were registered. */
   offline(jid: string): Promise<number[]>;
@@ -132,7 +134,7 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
         return;
       }
       serial(jid, async () => {
-        const before = await deps.registry.available(jid, resource, check.device);
+        const before = await deps.registry.available(jid, resource, check.device, batchCapability(stanza));
         log.debug({ device: check.device }, 'device available');
         await deps.listener.available(jid, check.device, before !== undefined);
       });

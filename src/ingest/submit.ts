@@ -11,7 +11,8 @@ import { toStanzaError } from '../protocol/stanza-errors.js';
 import { refusalStanza } from '../protocol/replies.js';
 import { envelopeFromXml } from '../protocol/xml-codec.js';
 import type { RateLimiter } from '../ratelimit/index.js';
-import { storeJobId, type StoreJobData } from '../workers/contract.js';
+import type { StoreJobData } from '../workers/contract.js';
+import { batchJob } from '../workers/store-batch.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface IngestLimits extends Limits {
@@ -96,6 +97,10 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
     return;
   }
 
+  // Each item is checked on its own; the good ones go to the store queue as one job per
+  // recipient (issue 9 batches: one commit and one receipt stanza for them), in stanza order.
+  const good: StoreJobData[] = [];
+  const receivedAt = now();
   for (const el of items) {
     const messageId = typeof el.attrs.id === 'string' ? el.attrs.id.slice(0, 64) : undefined;
     let envelope: EnvelopeWire;
@@ -105,21 +110,28 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
       await refuse(err, messageId);
       continue;
     }
-    const data: StoreJobData = {
+    good.push({
       sender,
       replyTo: from,
       stanzaId: items.length === 1 && stanzaId ? stanzaId : envelope.id,
       recipient: envelope.to,
       messageId: envelope.id,
-      receivedAt: now(),
+      receivedAt,
       envelope,
-    };
+    });
+  }
+  const byRecipient = new Map<string, StoreJobData[]>();
+  for (const item of good) byRecipient.set(item.recipient, [...(byRecipient.get(item.recipient) ?? []), item]);
+  for (const group of byRecipient.values()) {
+    // A batch answers with one receipt that echoes the submission stanza's id.
+    const { jobId, data } = batchJob(group.length > 1 && stanzaId ? group.map((g) => ({ ...g, stanzaId })) : group);
     try {
-      await deps.queue.enqueue(storeJobId(sender, envelope.id), data);
-      deps.metrics?.submissions.inc({ result: 'accepted' });
+      await deps.queue.enqueue(jobId, data);
+      deps.metrics?.submissions.inc({ result: 'accepted' }, group.length);
     } catch (err) {
       // Redis down: the sender gets no receipt and resends; tell it to wait.
-      await refuse(new AppError(ErrorCode.Unavailable, 'the vault cannot queue submissions right now; retry later', { cause: err }), envelope.id);
+      const unavailable = new AppError(ErrorCode.Unavailable, 'the vault cannot queue submissions right now; retry later', { cause: err });
+      for (const item of group) await refuse(unavailable, item.messageId);
     }
   }
 }

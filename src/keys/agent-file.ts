@@ -13,7 +13,9 @@ export class AgentKeyFile {
   readonly keyring: KeyRing;
   readonly replay: ReplayStore;
   private readonly seen: MemoryReplayStore;
-  private saving: Promise<void> = Promise.resolve();
+  /** The write under way, and the one queued behind it (shared by every save asked for meanwhile). */
+  private writing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
 
   private constructor(
     private readonly file: KeyStoreFile,
@@ -66,19 +68,46 @@ export class AgentKeyFile {
     return this.keyring.state;
   }
 
-  /** Saves the current state; saves are serialised, each writes the newest state. */
+  /**
+   * Saves the current state (group commit). Writes are serialised; a save asked for while one is
+   * being written joins the next write, which encodes the state when it starts, so every change
+   * made before `save()` was called is on disk when the returned promise resolves. Concurrent
+   * saves (many received messages) then cost one write, not one each.
+   */
   save(): Promise<void> {
-    this.saving = this.saving
-      .catch(() => undefined)
-      .then(async () => {
-        const bytes = encodeAgentSecrets({ keys: this.keyring.state, seen: this.seen.entries() });
-        try {
-          await this.file.write(bytes);
-        } finally {
-          wipe(bytes);
-        }
-      });
-    return this.saving;
+    if (this.queued !== undefined) return this.queued;
+    if (this.writing === undefined) return (this.writing = this.writeNow());
+    const queued = this.writing.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      return (this.writing = this.writeNow());
+    });
+    this.queued = queued;
+    return queued;
+  }
+
+  /** Resolves when every save asked for so far has finished (rejects if the last one failed). */
+  flushed(): Promise<void> {
+    return this.queued ?? this.writing ?? Promise.resolve();
+  }
+
+  private writeNow(): Promise<void> {
+    const bytes = encodeAgentSecrets({ keys: this.keyring.state, seen: this.seen.entries() });
+    const done = (async () => {
+      try {
+        await this.file.write(bytes);
+      } finally {
+        wipe(bytes);
+      }
+    })();
+    void done.then(
+      () => this.settled(done),
+      () => this.settled(done),
+    );
+    return done;
+  }
+
+  private settled(write: Promise<void>): void {
+    if (this.writing === write) this.writing = undefined;
   }
 
   /** Wipes the key state and the file key from memory. */

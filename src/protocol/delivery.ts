@@ -5,7 +5,7 @@
 import type { AnnouncementWire, EnvelopeWire } from '../keys/index.js';
 import { toBase64 } from '../keys/index.js';
 import { parseJid, xml, type Element, type Jid } from '../xmpp/index.js';
-import { NS } from './namespaces.js';
+import { NS, noPermanentStore } from './namespaces.js';
 import { envelopeToXml, strAttr, uintAttr } from './xml-codec.js';
 
 /** `<announce xmlns='urn:sealpost:1' device fp ts sig/>`: sealpost support, device, IK fingerprint, signed. */
@@ -90,7 +90,7 @@ export function deliveryStanza(to: string, vault: string, item: DeliveryItem): E
 
 /** The device's XEP-0184 receipt for a delivery (type normal: kept offline if the vault is away). */
 export function deliveryReceipt(to: string, deliveryId: string): Element {
-  return xml('message', { to }, xml('received', { xmlns: NS.receipts, id: deliveryId }));
+  return xml('message', { to }, xml('received', { xmlns: NS.receipts, id: deliveryId }), noPermanentStore());
 }
 
 export interface DeliveryReceipt {

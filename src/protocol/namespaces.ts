@@ -1,4 +1,6 @@
 // XML namespaces of sealpost's XMPP surfaces and of the standards it reuses (design: "XMPP surfaces").
+import { xml, type Element } from '../xmpp/index.js';
+
 export const NS = {
   /** Service feature and presence announcement. */
   sealpost: 'urn:sealpost:1',
@@ -8,6 +10,8 @@ export const NS = {
   sealed: 'urn:sealpost:sealed:1',
   /** XEP-0184 message delivery receipts. */
   receipts: 'urn:xmpp:receipts',
+  /** XEP-0334 message processing hints. */
+  hints: 'urn:xmpp:hints',
   /** XEP-0203 delayed delivery. */
   delay: 'urn:xmpp:delay',
   /** XEP-0297 stanza forwarding. */
@@ -23,3 +27,12 @@ export const NS = {
   /** RFC 6120 §8.3 stanza error conditions. */
   stanzas: 'urn:ietf:params:xml:ns:xmpp-stanzas',
 } as const;
+
+/**
+ * XEP-0334 `<no-permanent-store/>`: the server may keep the stanza for offline delivery but must
+ * not archive it. sealpost's protocol stanzas (submissions, receipts) carry ciphertext that the
+ * vault archives itself; a second copy in the server's MAM would outlive retention and shredding.
+ */
+export function noPermanentStore(): Element {
+  return xml('no-permanent-store', { xmlns: NS.hints });
+}

@@ -1,7 +1,9 @@
 // Replies to a submitter, shared by ingest (refusals before queueing) and the store worker
 // (the XEP-0184 receipt after commit, refusals after queueing): one shape for both.
+// Each carries XEP-0334 <no-permanent-store/>: the XMPP server keeps it offline if need be, but
+// does not archive it (Prosody's MAM stores any message with a receipt element otherwise).
 import { xml, stanzaError, type Element } from '../xmpp/index.js';
-import { NS } from './namespaces.js';
+import { NS, noPermanentStore } from './namespaces.js';
 import { toStanzaError } from './stanza-errors.js';
 
 /** XEP-0184 receipt for a stored submission; `stanzaId` is the submission's id. */
@@ -11,6 +13,7 @@ export function receiptStanza(to: string, stanzaId: string, messageId: string): 
     { to, type: 'normal' },
     xml('received', { xmlns: NS.receipts, id: stanzaId }),
     xml('stored', { xmlns: NS.sealed, id: messageId }),
+    noPermanentStore(),
   );
 }
 
@@ -24,5 +27,6 @@ export function refusalStanza(to: string, stanzaId: string | undefined, messageI
   const reply = xml('message', { to, type: 'error', ...(stanzaId ? { id: stanzaId } : {}) });
   reply.append(xml('rejected', { xmlns: NS.sealed, ...(messageId === undefined ? {} : { id: messageId }) }));
   reply.append(stanzaError(spec.type, spec.condition, spec.text));
+  reply.append(noPermanentStore());
   return reply;
 }

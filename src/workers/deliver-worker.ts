@@ -21,6 +21,37 @@ export interface DeliveryCopy extends DeliveryItem {
 /** Sends one copy to the device's full JID `to` (an XMPP connection of the vault account). */
 export interface DeliveryTransport {
   send(to: string, copy: DeliveryCopy): Promise<void>;
+  /**
+   * Sends several copies in one stanza (issue 9 batches; each still acknowledged on its own).
+   * Without it every copy goes alone.
+   */
+  sendMany?(to: string, copies: readonly DeliveryCopy[]): Promise<void>;
+}
+
+/** Copies per batch stanza, and their estimated encoded size, at most (well under a 256 KiB stanza). */
+export const BATCH_MAX_COPIES = 64;
+export const BATCH_MAX_BYTES = 128 * 1024;
+
+/** Base64 of the payload and key block plus the element overhead: the copy's share of a stanza. */
+const encodedSize = (c: DeliveryCopy): number => Math.ceil((c.payload.length + c.keyBlock.length) / 3) * 4 + 1024;
+
+/** Splits copies (in order) into batches within `maxCopies` and BATCH_MAX_BYTES; a large copy goes alone. */
+export function batchCopies(copies: readonly DeliveryCopy[], maxCopies = BATCH_MAX_COPIES): DeliveryCopy[][] {
+  const out: DeliveryCopy[][] = [];
+  let current: DeliveryCopy[] = [];
+  let bytes = 0;
+  for (const c of copies) {
+    const size = encodedSize(c);
+    if (current.length > 0 && (current.length >= Math.min(maxCopies, BATCH_MAX_COPIES) || bytes + size > BATCH_MAX_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(c);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 function copyOf(recipient: string, item: PendingItem): DeliveryCopy {
@@ -41,7 +72,7 @@ function copyOf(recipient: string, item: PendingItem): DeliveryCopy {
 
 export interface DeliverWorkerDeps {
   archive: Pick<ArchiveStore, 'pendingFor' | 'markAttempted'>;
-  registry: Pick<PresenceRegistry, 'resourceOf'>;
+  registry: Pick<PresenceRegistry, 'resourceOf' | 'batchOf'>;
   scheduler: Pick<DeliveryScheduler, 'begin' | 'finish' | 'release' | 'refresh'>;
   transport: DeliveryTransport;
   hub: DeliveryHub;
@@ -78,6 +109,8 @@ async function round(data: DeliverJobData, s: DeliverySession, deps: DeliverWork
   const log = deps.logger;
   let resource = await deps.registry.resourceOf(jid, device);
   if (resource === undefined) return { end: 'gone', sent: 0 };
+  // Batches only to a session that said it takes them (its announcement), else one copy a stanza.
+  let perStanza = deps.transport.sendMany === undefined ? 1 : ((await deps.registry.batchOf?.(jid, device)) ?? 1);
   const inflight = new Map<string, Flight>();
   let cursor = 0;
   let sent = 0;
@@ -94,6 +127,7 @@ async function round(data: DeliverJobData, s: DeliverySession, deps: DeliverWork
       s.kicked = false;
       resource = await deps.registry.resourceOf(jid, device);
       if (resource === undefined) return { end: 'gone', sent };
+      if (deps.transport.sendMany !== undefined) perStanza = (await deps.registry.batchOf?.(jid, device)) ?? 1;
       inflight.clear();
       cursor = 0;
       stalls = 0;
@@ -115,16 +149,20 @@ async function round(data: DeliverJobData, s: DeliverySession, deps: DeliverWork
       const batch = deps.archive.pendingFor(jid, device, { afterSeq: cursor, limit: Math.min(PAGE, deps.window - inflight.size) });
       more = batch.length > 0;
       const seqs: number[] = [];
+      const batched: DeliveryCopy[] = [];
       for (const item of batch) {
         if (s.gone || s.stopped || s.kicked) break;
         inflight.set(keyOf(item.sender, item.messageId), { seq: item.seq, sentAt: now() });
-        await deps.transport.send(to, copyOf(jid, item));
+        if (perStanza <= 1) await deps.transport.send(to, copyOf(jid, item));
+        else batched.push(copyOf(jid, item));
         seqs.push(item.seq);
         cursor = item.seq;
         sent++;
         deps.metrics?.deliveries.inc({ result: 'sent' });
         if (item.attempts > 0) deps.metrics?.redeliveries.inc();
       }
+      const sendMany = deps.transport.sendMany?.bind(deps.transport);
+      if (sendMany !== undefined) for (const copies of batchCopies(batched, perStanza)) await sendMany(to, copies);
       if (seqs.length > 0) deps.archive.markAttempted(jid, device, seqs);
       if (s.kicked) break;
     }
@@ -183,7 +221,7 @@ export async function processDeliver(data: DeliverJobData, deps: DeliverWorkerDe
 }
 
 export interface ReceiptDeps {
-  archive: Pick<ArchiveStore, 'markDelivered'>;
+  archive: Pick<ArchiveStore, 'markDelivered'> & Partial<Pick<ArchiveStore, 'markDeliveredMany'>>;
   registry: Pick<PresenceRegistry, 'deviceAt' | 'touch'>;
   hub: DeliveryHub;
   logger: Logger;
@@ -215,4 +253,43 @@ export async function handleReceipt(
   deps.onDelivered?.(r.jid);
   await deps.registry.touch(r.jid);
   return 'delivered';
+}
+
+/**
+ * Several receipts of one device (one stanza from one full JID): one registry look-up, one
+ * archive transaction (a group commit), then each acknowledged copy is signalled as by
+ * handleReceipt. Outcomes in the order given.
+ */
+export async function handleReceipts(
+  r: { jid: string; resource: string; receipts: readonly { sender: string; messageId: string }[] },
+  deps: ReceiptDeps,
+): Promise<ReceiptOutcome[]> {
+  if (r.receipts.length === 0) return [];
+  const markMany = deps.archive.markDeliveredMany?.bind(deps.archive);
+  if (r.receipts.length === 1 || markMany === undefined) {
+    const out: ReceiptOutcome[] = [];
+    for (const x of r.receipts) out.push(await handleReceipt({ jid: r.jid, resource: r.resource, ...x }, deps));
+    return out;
+  }
+  const device = await deps.registry.deviceAt(r.jid, r.resource);
+  if (device === undefined) {
+    deps.logger.debug('receipts from a resource with no registered device ignored');
+    return r.receipts.map(() => 'unknown-resource');
+  }
+  const results = markMany(r.jid, device, r.receipts);
+  let delivered = 0;
+  const out = r.receipts.map((x, i): ReceiptOutcome => {
+    deps.hub.acked(r.jid, device, x.sender, x.messageId);
+    const result = results[i];
+    if (result === undefined || !result.found) return 'not-addressed';
+    if (!result.changed) return 'repeat';
+    delivered++;
+    return 'delivered';
+  });
+  if (delivered > 0) {
+    deps.metrics?.deliveries.inc({ result: 'acked' }, delivered);
+    deps.onDelivered?.(r.jid);
+    await deps.registry.touch(r.jid);
+  }
+  return out;
 }

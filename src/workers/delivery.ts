@@ -9,7 +9,7 @@ import type { Redis } from './bullmq.js';
 import type { DeliverJobData, DeliverJobResult } from './contract.js';
 import { DeliveryHub } from './deliver-hub.js';
 import { createDeliveryScheduler, type DeliveryScheduler } from './deliver-schedule.js';
-import { handleReceipt, processDeliver, type DeliveryTransport, type ReceiptOutcome } from './deliver-worker.js';
+import { handleReceipt, handleReceipts, processDeliver, type DeliveryTransport, type ReceiptOutcome } from './deliver-worker.js';
 import { createPendingSampler, type PendingSampler } from './pending-sampler.js';
 import { createPresenceRegistry, type PresenceRegistry } from './presence.js';
 import type { DeliverQueue } from './queues.js';
@@ -45,6 +45,8 @@ export interface Delivery {
   stored(recipient: string, devices: readonly number[]): Promise<void>;
   /** A device's receipt, from its stamped full JID. */
   receipt(r: { jid: string; resource: string; sender: string; messageId: string }): Promise<ReceiptOutcome>;
+  /** Several receipts from one stamped full JID (one stanza): recorded in one archive transaction. */
+  receipts(r: { jid: string; resource: string; receipts: readonly { sender: string; messageId: string }[] }): Promise<ReceiptOutcome[]>;
   /** A verified device announcement (`moved`: it was at another resource) or its unavailable. */
   available(jid: string, device: number, moved: boolean): Promise<void>;
   unavailable(jid: string, device: number): void;
@@ -77,6 +79,8 @@ export function createDelivery(o: DeliveryOptions): Delivery {
     },
     receipt: (r) =>
       handleReceipt(r, { archive: o.archive, registry, hub, logger: log, metrics: o.metrics, onDelivered: (jid) => pending.touch(jid) }),
+    receipts: (r) =>
+      handleReceipts(r, { archive: o.archive, registry, hub, logger: log, metrics: o.metrics, onDelivered: (jid) => pending.touch(jid) }),
     async available(jid, device, moved) {
       // Every verified announcement kicks a running job, not only a move: the SDK announces when its
       // session starts (or the vault's reappears), and copies in flight to an earlier session at the

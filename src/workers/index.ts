@@ -18,6 +18,8 @@ export { createRedis, redisReady, checkRedisPolicy, type Redis } from './bullmq.
 export {
   processDeliver,
   handleReceipt,
+  handleReceipts,
+  batchCopies,
   type DeliverWorkerDeps,
   type DeliveryCopy,
   type DeliveryTransport,
@@ -44,3 +46,4 @@ export {
   type ShredReport,
   type StartRetentionOptions,
 } from './retention.js';
+export { batchJob, jobItems, type StoreBatchItem, type StoreBatchJobData } from './store-batch.js';

@@ -8,8 +8,11 @@ import type { Redis } from './bullmq.js';
 export const DEFAULT_PRESENCE_TTL_SECONDS = 24 * 60 * 60;
 
 export interface PresenceRegistry {
-  /** Records `resource` as `device`; returns the resource the device had before, if another. */
-  available(jid: string, resource: string, device: number): Promise<string | undefined>;
+  /**
+   * Records `resource` as `device`; returns the resource the device had before, if another.
+   * `batch`: the most copies per delivery stanza the session takes (issue 9); none: singles.
+   */
+  available(jid: string, resource: string, device: number, batch?: number): Promise<string | undefined>;
   /** Forgets `resource`; returns the device it was, if any. */
   unavailable(jid: string, resource: string): Promise<number | undefined>;
   /** Forgets every resource of `jid` (the account went offline); returns the devices. */
@@ -18,11 +21,13 @@ export interface PresenceRegistry {
   deviceAt(jid: string, resource: string): Promise<number | undefined>;
   /** The resource where this device is available. */
   resourceOf(jid: string, device: number): Promise<string | undefined>;
+  /** The most copies per delivery stanza the device's current session takes; undefined: one. */
+  batchOf?(jid: string, device: number): Promise<number | undefined>;
   /** Pushes the expiry of the user's entries out again (activity seen). */
   touch(jid: string): Promise<void>;
 }
 
-// KEYS[1] the user's hash; ARGV resource, device, ttl.
+// KEYS[1] the user's hash; ARGV resource, device, ttl, batch ('' for none).
 const AVAILABLE = `
 local oldDev = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
 if oldDev and oldDev ~= ARGV[2] and redis.call('HGET', KEYS[1], 'd:' .. oldDev) == ARGV[1] then
@@ -31,6 +36,8 @@ end
 local oldRes = redis.call('HGET', KEYS[1], 'd:' .. ARGV[2])
 if oldRes and oldRes ~= ARGV[1] then redis.call('HDEL', KEYS[1], 'r:' .. oldRes) end
 redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], ARGV[2], 'd:' .. ARGV[2], ARGV[1])
+if ARGV[4] ~= nil and ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'b:' .. ARGV[2], ARGV[4])
+else redis.call('HDEL', KEYS[1], 'b:' .. ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if oldRes and oldRes ~= ARGV[1] then return oldRes end
 return false`;
@@ -40,7 +47,7 @@ const UNAVAILABLE = `
 local dev = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
 if not dev then return false end
 redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])
-if redis.call('HGET', KEYS[1], 'd:' .. dev) == ARGV[1] then redis.call('HDEL', KEYS[1], 'd:' .. dev) end
+if redis.call('HGET', KEYS[1], 'd:' .. dev) == ARGV[1] then redis.call('HDEL', KEYS[1], 'd:' .. dev, 'b:' .. dev) end
 return dev`;
 
 // KEYS[1] the user's hash. Returns the devices that were registered.
@@ -73,8 +80,9 @@ export function createPresenceRegistry(
   const ttl = options.ttlSeconds ?? DEFAULT_PRESENCE_TTL_SECONDS;
   const key = (jid: string): string => presenceKey(prefix, jid);
   return {
-    async available(jid, resource, device) {
-      const old: unknown = await redis.eval(AVAILABLE, 1, key(jid), resource, String(device), String(ttl));
+    async available(jid, resource, device, batch) {
+      const b = batch !== undefined && Number.isInteger(batch) && batch > 1 ? String(batch) : '';
+      const old: unknown = await redis.eval(AVAILABLE, 1, key(jid), resource, String(device), String(ttl), b);
       return typeof old === 'string' ? old : undefined;
     },
     async unavailable(jid, resource) {
@@ -89,6 +97,10 @@ export function createPresenceRegistry(
     },
     async resourceOf(jid, device) {
       return (await redis.hget(key(jid), `d:${device}`)) ?? undefined;
+    },
+    async batchOf(jid, device) {
+      const v = await redis.hget(key(jid), `b:${device}`);
+      return v !== null && /^[1-9][0-9]{0,3}$/.test(v) ? Number(v) : undefined;
     },
     async touch(jid) {
       await redis.expire(key(jid), ttl);

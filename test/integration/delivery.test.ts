@@ -69,9 +69,11 @@ function tapDeliveries(ts: TestService): { to: string; devices: string[]; id: st
   const conn = ts.service.conn as { send(stanza: Element): Promise<void> };
   const send = conn.send.bind(conn);
   conn.send = (stanza: Element) => {
-    const sealed = stanza.is('message') ? stanza.getChild('sealed', NS.sealed) : undefined;
-    if (sealed !== undefined)
-      out.push({ to: String(stanza.attrs.to), devices: sealed.getChildren('key').map((k) => String(k.attrs.device)), id: String(sealed.attrs.id) });
+    // A delivery carries one copy, or (a batch, issue 9) several copies in <item/>s.
+    const items = stanza.is('message') ? [stanza, ...stanza.getChildren('item', NS.sealed)] : [];
+    for (const sealed of items.map((i) => i.getChild('sealed', NS.sealed)))
+      if (sealed !== undefined)
+        out.push({ to: String(stanza.attrs.to), devices: sealed.getChildren('key').map((k) => String(k.attrs.device)), id: String(sealed.attrs.id) });
     return send(stanza);
   };
   return out;
