@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench-out' },
     users: { type: 'string' },
     pending: { type: 'string' },
+    live: { type: 'string' },
     profile: { type: 'boolean', default: false },
     // Run the service from the sources through tsx instead of a build (its RSS then includes tsx).
     'from-sources': { type: 'boolean', default: false },
@@ -129,8 +130,10 @@ async function main(): Promise<void> {
     await runScale({
       out: args.out,
       json: args.json,
-      ...(args.users === undefined ? {} : { users: positive('users', args.users) }),
-      ...(args.pending === undefined ? {} : { pending: positive('pending', args.pending) }),
+      fromSources: args['from-sources'],
+      users: positive('users', args.users),
+      pending: positive('pending', args.pending),
+      live: positive('live', args.live),
     });
   } else await compare();
 }

@@ -69,6 +69,8 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   private readonly queue: SendRequest[] = [];
   private pumping = false;
   private closed = false;
+  /** The last batch's send: the next one goes after it. */
+  private sendTail: Promise<void> = Promise.resolve();
   /** Batch stanza id → its message ids, and back (a refusal of the whole stanza settles them all). */
   private readonly batches = new Map<string, readonly string[]>();
   private readonly batchOf = new Map<string, string>();
@@ -220,17 +222,27 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
       this.waiters.set(envelope.messageId, { resolve: r.resolve, reject: r.reject });
       return { el, entry: { messageId: envelope.messageId, recipient, stanza: single.toString(), createdAt: now } };
     });
-    try {
-      await this.o.outbox.putMany(parts.map((p) => p.entry));
-    } catch (err) {
-      for (const p of parts) {
-        this.waiters.get(p.entry.messageId)?.reject(err as Error);
-        this.waiters.delete(p.entry.messageId);
+    // Outbox writes of several batches may overlap; the stanzas go out in the order the batches
+    // were sealed (per-recipient order, invariant 3).
+    const written = this.o.outbox.putMany(parts.map((p) => p.entry));
+    const previous = this.sendTail;
+    const turn = (async () => {
+      try {
+        await written;
+      } catch (err) {
+        for (const p of parts) {
+          this.waiters.get(p.entry.messageId)?.reject(err as Error);
+          this.waiters.delete(p.entry.messageId);
+        }
+        return;
+      } finally {
+        await previous;
       }
-      return;
-    }
-    const ids = parts.map((p) => p.entry.messageId);
-    await this.sendStanza(ids.length === 1 ? parseXml((parts[0] as { entry: OutboxEntry }).entry.stanza) : this.batchStanza(ids, parts.map((p) => p.el)), ids);
+      const ids = parts.map((p) => p.entry.messageId);
+      await this.sendStanza(ids.length === 1 ? parseXml((parts[0] as { entry: OutboxEntry }).entry.stanza) : this.batchStanza(ids, parts.map((p) => p.el)), ids);
+    })();
+    this.sendTail = turn.catch(() => undefined);
+    await turn;
   }
 
   private batchStanza(ids: readonly string[], sealed: readonly Element[]): Element {
