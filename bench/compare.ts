@@ -6,8 +6,10 @@
 // `npm run bench -- --scale` runs the 100,000-pending RSS check instead (bench/scale.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { renderChart } from './lib/chart.js';
+import { cpuMeter, type CpuSplit } from './lib/cpu.js';
 import { prosodyFirstDelivery, runProsodyPath } from './lib/prosody-path.js';
 import { agentFactory, firstDelivery, runSealpostPath } from './lib/sealpost-path.js';
 import { progress, setUp } from './lib/setup.js';
@@ -37,6 +39,11 @@ const positive = (name: string, v: string | undefined): number | undefined => {
   return n;
 };
 
+/** CPU µs per message of each process over a phase. */
+function perMessage(split: CpuSplit | undefined, n: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(split ?? {}).map(([k, ms]) => [k, Math.round((ms * 1000) / n)]));
+}
+
 async function compare(): Promise<void> {
   const n = positive('n', args.n) ?? 2000;
   const rounds = positive('rounds', args.rounds) ?? 20;
@@ -48,11 +55,12 @@ async function compare(): Promise<void> {
     const agents = agentFactory(ctx.server, ctx.vault.jid, ctx.work);
 
     progress('prosody: store (mod_offline) and drain ...');
-    const prosody = await runProsodyPath(ctx.server, await ctx.account('p-sender'), await ctx.account('p-recipient'), n);
+    const meter = () => cpuMeter({ prosody: ctx.local.prosody.pid, service: svc.pid });
+    const prosody = await runProsodyPath(ctx.server, await ctx.account('p-sender'), await ctx.account('p-recipient'), n, meter);
     progress(`  store ${round(prosody.storePerS)}/s, drain ${round(prosody.drainPerS)}/s`);
 
     progress('sealpost: store (until the last receipt) and drain (until the vault has every receipt) ...');
-    const sealpost = await runSealpostPath(svc, agents, await ctx.account('s-sender'), await ctx.account('s-recipient'), n);
+    const sealpost = await runSealpostPath(svc, agents, await ctx.account('s-sender'), await ctx.account('s-recipient'), n, meter);
     progress(`  store ${round(sealpost.storePerS)}/s, drain ${round(sealpost.drainPerS)}/s`);
 
     progress(`first delivery after presence, ${rounds} reconnects each ...`);
@@ -75,6 +83,14 @@ async function compare(): Promise<void> {
       prosody_first_delivery_ms_p50: round(percentile(prosodyFirst, 50)),
       prosody_first_delivery_ms_p99: round(percentile(prosodyFirst, 99)),
       rounds,
+      // Where the cycles went: CPU µs per message of Prosody, the service and the clients (agents).
+      cpu_us_per_msg: {
+        prosody_store: perMessage(prosody.storeCpu, n),
+        sealpost_store: perMessage(sealpost.storeCpu, n),
+        prosody_drain: perMessage(prosody.drainCpu, n),
+        sealpost_drain: perMessage(sealpost.drainCpu, n),
+      },
+      cores: availableParallelism(),
     };
     const targets = [
       ['store_ratio >= 3', result.store_ratio >= 3],
@@ -94,7 +110,7 @@ async function compare(): Promise<void> {
           { group: 'drain', values: [{ label: 'Prosody', color: '#999', value: prosody.drainPerS }, { label: 'sealpost', color: '#2a7', value: sealpost.drainPerS }] },
         ],
         store: [
-          { label: 'Prosody mod_offline (sent; last = ping)', color: '#999', times: prosody.storeTimes },
+          { label: 'Prosody (sent; last: ping answered)', color: '#999', times: prosody.storeTimes },
           { label: 'sealpost (receipts)', color: '#2a7', times: sealpost.storeTimes },
         ],
         drain: [
@@ -117,6 +133,9 @@ async function compare(): Promise<void> {
         ['service peak RSS', `${result.service_rss_mb} MB`],
       ];
       for (const [k, v] of rows) process.stdout.write(`${k.padEnd(28)} ${v}\n`);
+      process.stdout.write(`CPU µs per message (${result.cores} cores): prosody / service / clients\n`);
+      for (const [phase, split] of Object.entries(result.cpu_us_per_msg))
+        process.stdout.write(`  ${phase.padEnd(26)} ${['prosody', 'service', 'clients'].map((k) => String(split[k] ?? '-')).join(' / ')}\n`);
       for (const [name, ok] of targets) process.stdout.write(`${ok ? 'met    ' : 'NOT MET'} ${name}\n`);
       process.stdout.write(`chart: ${svg}\n`);
     }

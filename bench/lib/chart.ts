@@ -31,8 +31,8 @@ function niceMax(x: number): number {
   return ([1, 2, 5, 10].find((m) => m * p >= x) ?? 10) * p;
 }
 
-function text(x: number, y: number, s: string, extra = ''): string {
-  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${FONT} font-size="12" ${extra}>${esc(s)}</text>`;
+function text(x: number, y: number, s: string, extra = '', size = 12): string {
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${FONT} font-size="${size}" ${extra}>${esc(s)}</text>`;
 }
 
 function barPanel(top: number, left: number, width: number, input: ChartInput['bars']): string {
@@ -53,7 +53,7 @@ function barPanel(top: number, left: number, width: number, input: ChartInput['b
       const x = gx + vi * barW;
       out.push(
         `<rect x="${x.toFixed(1)}" y="${(y0 - bh).toFixed(1)}" width="${(barW - 6).toFixed(1)}" height="${bh.toFixed(1)}" fill="${v.color}"><title>${esc(`${v.label}: ${fmt(v.value)}/s`)}</title></rect>`,
-        text(x + (barW - 6) / 2, y0 - bh - 4, fmt(v.value), 'text-anchor="middle" font-size="11"'),
+        text(x + (barW - 6) / 2, y0 - bh - 4, fmt(v.value), 'text-anchor="middle"', 11),
       );
     });
     out.push(text(gx + (barW * g.values.length) / 2, y0 + 16, g.group, 'text-anchor="middle"'));
@@ -87,7 +87,9 @@ function linePanel(top: number, left: number, width: number, title: string, seri
     const last = times.at(-1);
     if (last !== undefined) pts.push(`${(x0 + (pw * last) / maxT).toFixed(1)},${(y0 - (h * times.length) / maxN).toFixed(1)}`);
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    out.push(`<rect x="${x0 + pw - 200}" y="${top + 32 + si * 18}" width="12" height="12" fill="${s.color}"/>`, text(x0 + pw - 182, top + 43 + si * 18, s.label));
+    // Legend in the lower right, which rising cumulative lines leave empty.
+    const ly = y0 - 12 - (series.length - si) * 18;
+    out.push(`<rect x="${x0 + pw - 250}" y="${ly}" width="12" height="12" fill="${s.color}"/>`, text(x0 + pw - 232, ly + 11, s.label));
   });
   return out.join('\n');
 }
@@ -99,7 +101,7 @@ export function renderChart(input: ChartInput): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}">`,
     `<rect width="${W}" height="${height}" fill="#fff"/>`,
-    text(20, 26, input.title, 'font-size="18" font-weight="bold"'),
+    text(20, 26, input.title, 'font-weight="bold"', 18),
     text(20, 46, input.subtitle, 'fill="#555"'),
     barPanel(60, 20, half, input.bars),
     linePanel(60, 40 + half, half, 'stored over time (messages, seconds)', input.store),

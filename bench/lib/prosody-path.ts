@@ -5,6 +5,7 @@
 // the count is verified when the account logs in, sends initial presence and gets all N back.
 import { randomBytes } from 'node:crypto';
 import { connectXmpp, xml, type XmppConnection } from '../../src/xmpp/index.js';
+import type { CpuSplit } from './cpu.js';
 import { deferred, perSecond } from './stats.js';
 
 export interface XmppAccount {
@@ -27,7 +28,13 @@ export interface PathResult {
   storeTimes: number[];
   /** ms after presence at which each message reached the application. */
   drainTimes: number[];
+  /** CPU ms per process over each phase, when a meter was given. */
+  storeCpu?: CpuSplit;
+  drainCpu?: CpuSplit;
 }
+
+/** Starts a CPU measurement; calling the result ends it. */
+export type Meter = () => () => CpuSplit;
 
 /** A printable 1 KiB body (base64 of random bytes): as large on the wire as 1 KiB of ciphertext. */
 export function body1k(): string {
@@ -42,14 +49,16 @@ function ping(conn: XmppConnection, domain: string): Promise<unknown> {
   return conn.sendReceive(xml('iq', { type: 'get', to: domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 120_000);
 }
 
-export async function runProsodyPath(server: XmppServer, sender: XmppAccount, recipient: XmppAccount, n: number): Promise<PathResult> {
+export async function runProsodyPath(server: XmppServer, sender: XmppAccount, recipient: XmppAccount, n: number, meter?: Meter): Promise<PathResult> {
   const from = await login(server, sender, 'bench-sender');
   const bodies = Array.from({ length: n }, () => body1k());
   let storeMs: number;
+  let storeCpu: CpuSplit | undefined;
   const storeTimes: number[] = [];
   try {
     await from.send(xml('presence'));
     await ping(from, server.domain);
+    const cpu = meter?.();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       await from.send(xml('message', { to: recipient.jid, type: 'chat', id: `p${i}` }, xml('body', {}, bodies[i] as string)));
@@ -59,6 +68,7 @@ export async function runProsodyPath(server: XmppServer, sender: XmppAccount, re
     }
     await ping(from, server.domain);
     storeMs = performance.now() - t0;
+    storeCpu = cpu?.();
     storeTimes[storeTimes.length - 1] = storeMs;
   } finally {
     await from.stop();
@@ -66,6 +76,7 @@ export async function runProsodyPath(server: XmppServer, sender: XmppAccount, re
 
   const to = await login(server, recipient, 'bench-recipient');
   const drainTimes: number[] = [];
+  let drainCpu: CpuSplit | undefined;
   try {
     const all = deferred(`${n} offline messages from Prosody`, 300_000);
     let t0 = 0;
@@ -77,14 +88,25 @@ export async function runProsodyPath(server: XmppServer, sender: XmppAccount, re
       drainTimes.push(performance.now() - t0);
       if (expected.size === 0) all.resolve();
     });
+    const cpu = meter?.();
     t0 = performance.now();
     await to.send(xml('presence'));
     await all.promise;
+    drainCpu = cpu?.();
   } finally {
     await to.stop();
   }
   const drainMs = drainTimes.at(-1) ?? 0;
-  return { storeMs, drainMs, storePerS: perSecond(n, storeMs), drainPerS: perSecond(n, drainMs), storeTimes, drainTimes };
+  return {
+    storeMs,
+    drainMs,
+    storePerS: perSecond(n, storeMs),
+    drainPerS: perSecond(n, drainMs),
+    storeTimes,
+    drainTimes,
+    ...(storeCpu === undefined ? {} : { storeCpu }),
+    ...(drainCpu === undefined ? {} : { drainCpu }),
+  };
 }
 
 /** Presence → first offline message, over `rounds` logins, each with one message waiting. */

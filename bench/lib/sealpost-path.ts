@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAgent, type Agent, type AgentOptions, type ReceivedMessage } from '../../src/agent/index.js';
-import type { PathResult, XmppAccount, XmppServer } from './prosody-path.js';
+import type { CpuSplit } from './cpu.js';
+import type { Meter, PathResult, XmppAccount, XmppServer } from './prosody-path.js';
 import type { ServiceProcess } from './service-proc.js';
 import { deferred, percentile, perSecond, sleep, until } from './stats.js';
 
@@ -40,6 +41,7 @@ export async function runSealpostPath(
   senderAccount: XmppAccount,
   recipientAccount: XmppAccount,
   n: number,
+  meter?: Meter,
 ): Promise<PathResult> {
   // The recipient publishes its keys once, then goes offline.
   await (await agents(recipientAccount)).stop();
@@ -47,7 +49,9 @@ export async function runSealpostPath(
   const payloads = Array.from({ length: n }, () => new Uint8Array(randomBytes(1024)));
   const storeTimes: number[] = [];
   let storeMs: number;
+  let storeCpu: CpuSplit | undefined;
   try {
+    const cpu = meter?.();
     const t0 = performance.now();
     await Promise.all(
       payloads.map((p) =>
@@ -57,6 +61,7 @@ export async function runSealpostPath(
       ),
     );
     storeMs = performance.now() - t0;
+    storeCpu = cpu?.();
   } finally {
     await sender.stop();
   }
@@ -73,16 +78,28 @@ export async function runSealpostPath(
   };
   const recipient = await agents(recipientAccount);
   let drainMs: number;
+  let drainCpu: CpuSplit | undefined;
   try {
+    const cpu = meter?.();
     t0 = performance.now();
     recipient.onMessage(onMessage); // announces the device: delivery starts
     await all.promise;
     await until(async () => (await acked(svc)) - before >= n, `the vault to record ${n} receipts`, 120_000, 10);
     drainMs = performance.now() - t0;
+    drainCpu = cpu?.();
   } finally {
     await recipient.stop();
   }
-  return { storeMs, drainMs, storePerS: perSecond(n, storeMs), drainPerS: perSecond(n, drainMs), storeTimes, drainTimes };
+  return {
+    storeMs,
+    drainMs,
+    storePerS: perSecond(n, storeMs),
+    drainPerS: perSecond(n, drainMs),
+    storeTimes,
+    drainTimes,
+    ...(storeCpu === undefined ? {} : { storeCpu }),
+    ...(drainCpu === undefined ? {} : { drainCpu }),
+  };
 }
 
 export interface FirstDelivery {

@@ -65,6 +65,8 @@ const estimatedSize = (plaintextBytes: number): number => Math.ceil((plaintextBy
 
 export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError] }> {
   private readonly waiters = new Map<string, Waiter>();
+  /** Per unacknowledged message: when the timer last sent it again, and the wait before the next time. */
+  private readonly resent = new Map<string, { at: number; gap: number }>();
   /** Sends waiting to be sealed, in call order. */
   private readonly queue: SendRequest[] = [];
   private pumping = false;
@@ -262,8 +264,21 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   /** Resends outbox entries (all, or those older than `olderThanMs`), batched per recipient. */
   async resend(olderThanMs = 0): Promise<number> {
     if (this.o.conn.status !== 'online') return 0;
-    const cutoff = this.now() - olderThanMs;
-    const due = this.o.outbox.list().filter((e) => !(e.createdAt > cutoff && olderThanMs > 0));
+    // The timer sends a message again `resendAfterMs` after it went out, then after twice that,
+    // and so on up to eight times that: a backlog larger than the vault takes in that time is not
+    // sent over and over (a resend storm that kept a slow vault from ever catching up).
+    // `resend()` without an age (a reconnect, the vault back) sends everything at once.
+    const now = this.now();
+    const after = olderThanMs > 0 ? olderThanMs : (this.o.resendAfterMs ?? 30_000);
+    const due = this.o.outbox.list().filter((e) => {
+      if (olderThanMs === 0) return true;
+      const r = this.resent.get(e.messageId);
+      return r === undefined ? now - e.createdAt >= olderThanMs : now - r.at >= r.gap;
+    });
+    for (const e of due) {
+      const r = this.resent.get(e.messageId);
+      this.resent.set(e.messageId, { at: now, gap: r === undefined ? after : Math.min(r.gap * 2, after * 8) });
+    }
     const byRecipient = new Map<string, OutboxEntry[]>();
     for (const e of due) byRecipient.set(e.recipient, [...(byRecipient.get(e.recipient) ?? []), e]);
     for (const entries of byRecipient.values())
@@ -322,6 +337,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
 
   private settle(messageId: string, error: AppError | undefined): void {
     this.o.outbox.remove(messageId);
+    this.resent.delete(messageId);
     const w = this.waiters.get(messageId);
     this.waiters.delete(messageId);
     const batch = this.batchOf.get(messageId);
