@@ -1,12 +1,11 @@
 // Fault test (issue 9): Redis crashes (SIGKILL) and comes back while 2,000 submissions arrive.
-// The test runs its own redis-server with `appendonly yes` and `appendfsync always`, as a
+// The test runs its own redis-server (and Prosody) with `appendonly yes` and `appendfsync always`, as a
 // deployment must (design.md "Deployment"). While Redis is down the ingest answers `wait` and the
 // SDK keeps and resends; every receipt still means a committed row, the workers resume by
 // themselves, and in the end every message has its receipt and exactly one row.
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startRedisServer } from '../../src/localdev/index.js';
-import { seededRandom, sleep, waitUntil } from './fault-fixture.js';
-import { startAgent, startTestService } from './service-fixture.js';
+import { privateWorld, seededRandom, sleep, waitUntil } from './fault-fixture.js';
 
 const N = 2000;
 const CRASHES = 2;
@@ -16,12 +15,12 @@ describe('fault: Redis restarts', () => {
     const rnd = seededRandom('faults-redis');
     const redis = await startRedisServer({ appendonly: true, appendfsync: 'always' });
     onTestFinished(() => redis.stop());
-    const ts = await startTestService({ REDIS_URL: redis.url, SEALPOST_SENDER_RATE: '1000000' });
-    const alice = await startAgent(ts, 'alice', { resendAfterMs: 1500 });
-    const bob = await startAgent(ts, 'bob');
+    const world = await privateWorld({ REDIS_URL: redis.url, SEALPOST_SENDER_RATE: '1000000' });
+    const alice = await world.agent('alice', { resendAfterMs: 1500 });
+    const bob = await world.agent('bob');
     await bob.agent.stop();
-    const archive = ts.service.archive;
-    const rowsOf = (id: string): number => archive.deliveryState(bob.account.jid, alice.account.jid, id)?.length ?? 0;
+    const archive = world.service.archive;
+    const rowsOf = (id: string): number => archive.deliveryState(bob.jid, alice.jid, id)?.length ?? 0;
 
     const receipted = new Set<string>();
     const early: string[] = [];
@@ -33,8 +32,8 @@ describe('fault: Redis restarts', () => {
     alice.agent.on('refused', (id, err) => refused.push(`${id}: ${err.message}`));
 
     const t0 = Date.now();
-    const first = await alice.agent.send(bob.account.jid, 'm0');
-    const rest = Promise.all(Array.from({ length: N - 1 }, (_, i) => alice.agent.send(bob.account.jid, `m${i + 1}`)));
+    const first = await alice.agent.send(bob.jid, 'm0');
+    const rest = Promise.all(Array.from({ length: N - 1 }, (_, i) => alice.agent.send(bob.jid, `m${i + 1}`)));
     let done = false;
     rest.then(
       () => (done = true),
@@ -47,7 +46,7 @@ describe('fault: Redis restarts', () => {
       await waitUntil(`${mark} receipts`, () => done || receipted.size >= mark, 45_000, () => `${receipted.size} receipts`);
       if (done) break;
       const at = receipted.size;
-      const counts = await ts.service.queues.store.getJobCounts('wait', 'active').catch((): Record<string, number> => ({}));
+      const counts = await world.service.queues.store.getJobCounts('wait', 'active').catch((): Record<string, number> => ({}));
       await redis.kill('SIGKILL');
       const downMs = rnd.between(300, 2000);
       await sleep(downMs);
@@ -56,7 +55,7 @@ describe('fault: Redis restarts', () => {
     }
     const ids = [first.messageId, ...(await rest).map((r) => r.messageId)];
     const sentMs = Date.now() - t0;
-    const queue = ts.service.queues.store;
+    const queue = world.service.queues.store;
     await waitUntil('store queue drained', async () => {
       const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
       return Object.values(c).every((n) => n === 0);
@@ -71,7 +70,7 @@ describe('fault: Redis restarts', () => {
     expect(new Set(ids).size).toBe(N);
     expect(ids.filter((id) => !receipted.has(id))).toEqual([]);
     expect(ids.filter((id) => rowsOf(id) !== 1)).toEqual([]);
-    expect(archive.pendingCounts(bob.account.jid).messages).toBe(N);
+    expect(archive.pendingCounts(bob.jid).messages).toBe(N);
     expect(alice.agent.outbox.size).toBe(0);
     expect(await queue.getFailedCount()).toBe(0);
   });

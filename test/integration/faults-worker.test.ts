@@ -1,10 +1,10 @@
 // Fault test (issue 9): the worker process is SIGKILLed at random moments while 2,000 submissions
 // are stored (invariant 2). The ingest runs in this process, the workers in a child process
-// (`sealpost worker`) that is killed and started again. Each receipt must mean a committed row;
-// in the end every message has its receipt and exactly one row (idempotent store, no loss).
+// (`sealpost worker`) that is killed and started again, all on a Prosody of their own. Each
+// receipt must mean a committed row; in the end every message has its receipt and exactly one
+// row (idempotent store, no loss).
 import { describe, expect, it } from 'vitest';
-import { envOf, roleProcess, seededRandom, sleep, waitUntil } from './fault-fixture.js';
-import { startAgent, startTestService } from './service-fixture.js';
+import { envOf, privateWorld, roleProcess, seededRandom, sleep, waitUntil } from './fault-fixture.js';
 
 const N = 2000;
 const KILLS = 4;
@@ -12,14 +12,14 @@ const KILLS = 4;
 describe('fault: the worker process is killed', () => {
   it('kill -9 of the worker at random moments during 2,000 stores: every receipt has its row, none lost, none doubled', async () => {
     const rnd = seededRandom('faults-worker');
-    const ts = await startTestService({ SEALPOST_SENDER_RATE: '1000000' }, { roles: ['ingest'] });
-    const worker = roleProcess('worker', envOf(ts.config), ts.dataDir);
+    const world = await privateWorld({ SEALPOST_SENDER_RATE: '1000000' }, { roles: ['ingest'] });
+    const worker = roleProcess('worker', envOf(world.config), world.dataDir);
     await worker.start();
-    const alice = await startAgent(ts, 'alice', { resendAfterMs: 2000 });
-    const bob = await startAgent(ts, 'bob');
+    const alice = await world.agent('alice', { resendAfterMs: 2000 });
+    const bob = await world.agent('bob');
     await bob.agent.stop(); // offline: every message stays pending in his archive
-    const archive = ts.service.archive;
-    const rowsOf = (id: string): number => archive.deliveryState(bob.account.jid, alice.account.jid, id)?.length ?? 0;
+    const archive = world.service.archive;
+    const rowsOf = (id: string): number => archive.deliveryState(bob.jid, alice.jid, id)?.length ?? 0;
 
     // At each receipt (first or repeated), the row is already committed, once.
     const receipted = new Set<string>();
@@ -30,8 +30,8 @@ describe('fault: the worker process is killed', () => {
     });
 
     const t0 = Date.now();
-    const first = await alice.agent.send(bob.account.jid, 'm0'); // claims the bundles
-    const rest = Promise.all(Array.from({ length: N - 1 }, (_, i) => alice.agent.send(bob.account.jid, `m${i + 1}`)));
+    const first = await alice.agent.send(bob.jid, 'm0'); // claims the bundles
+    const rest = Promise.all(Array.from({ length: N - 1 }, (_, i) => alice.agent.send(bob.jid, `m${i + 1}`)));
     let done = false;
     rest.then(
       () => (done = true),
@@ -55,7 +55,7 @@ describe('fault: the worker process is killed', () => {
     const sentMs = Date.now() - t0;
 
     // Jobs of resends that came after a receipt may still run: wait for the queues to empty.
-    const queue = ts.service.queues.store;
+    const queue = world.service.queues.store;
     await waitUntil('store queue drained', async () => {
       const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
       return Object.values(c).every((n) => n === 0);
@@ -69,7 +69,7 @@ describe('fault: the worker process is killed', () => {
     expect(new Set(ids).size).toBe(N);
     expect(ids.filter((id) => !receipted.has(id))).toEqual([]);
     expect(ids.filter((id) => rowsOf(id) !== 1)).toEqual([]);
-    expect(archive.pendingCounts(bob.account.jid).messages).toBe(N);
+    expect(archive.pendingCounts(bob.jid).messages).toBe(N);
     expect(alice.agent.outbox.size).toBe(0);
     expect(await queue.getFailedCount()).toBe(0);
   });
