@@ -251,8 +251,10 @@ describe('history in the SDK', () => {
     const prekeysUsed: number[] = [];
     const send = ts.service.conn.send.bind(ts.service.conn);
     (ts.service.conn as { send: typeof send }).send = (stanza: Element) => {
-      const sealed = stanza.is('message') ? stanza.getChild('sealed', NS.sealed) : undefined;
-      for (const k of sealed?.getChildren('key') ?? []) if (k.attrs.device !== undefined) prekeysUsed.push(Number(k.attrs.prekey));
+      // A delivery carries one <sealed/>, or (batched) one per <item/>.
+      const items = stanza.is('message') ? [stanza, ...stanza.getChildren('item', NS.sealed)] : [];
+      for (const sealed of items.flatMap((i) => i.getChildren('sealed', NS.sealed)))
+        for (const k of sealed.getChildren('key')) if (k.attrs.device !== undefined) prekeysUsed.push(Number(k.attrs.prekey));
       return send(stanza);
     };
     const sent: string[] = [];
