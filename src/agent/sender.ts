@@ -13,6 +13,7 @@ import { envelopeToXml } from '../protocol/xml-codec.js';
 import { bareJid, parseXml, StanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { DirectoryClient, FetchedBundle } from './directory-client.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { chunks, estimatedSize, SUBMIT_BATCH_BYTES, SUBMIT_BATCH_ITEMS } from './submit-batch.js';
 import type { VaultLink } from './vault-link.js';
 
 export interface SendOptions {
@@ -55,13 +56,10 @@ interface Sealed {
   envelope: SealedEnvelope;
 }
 
-/** Items in one submission stanza at most (the vault takes 64). */
-export const SUBMIT_BATCH_ITEMS = 64;
-/** Estimated stanza bytes of one batch at most (well under a 256 KiB stanza limit). */
-export const SUBMIT_BATCH_BYTES = 128 * 1024;
-
-/** A sealed item's share of a stanza: base64 of the payload plus key blocks and element overhead. */
-const estimatedSize = (plaintextBytes: number): number => Math.ceil((plaintextBytes + 40) / 3) * 4 + 2048;
+interface Part {
+  el: Element;
+  entry: OutboxEntry;
+}
 
 export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError] }> {
   private readonly waiters = new Map<string, Waiter>();
@@ -167,7 +165,8 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
           r.reject(err as Error);
         }
       }
-      if (sealed.length > 0) void this.dispatch(recipient, sealed);
+      // Cut by the real encoded size (many devices make large items), then send in order.
+      for (const parts of this.stanzaSized(this.encode(recipient, sealed))) void this.dispatch(parts);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
@@ -213,17 +212,26 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     });
   }
 
-  /** Writes the batch to the outbox (one file, one fsync), then sends it as one stanza. */
-  private async dispatch(recipient: string, sealed: readonly Sealed[]): Promise<void> {
+  /** The wire forms of sealed messages: the sealed element, and the entry (its own stanza) for the outbox. */
+  private encode(recipient: string, sealed: readonly Sealed[]): Part[] {
     const now = this.now();
-    // Offline storage at the server may keep a submission while the vault is down; its archive not.
-    const request = (): Element[] => [xml('request', { xmlns: NS.receipts }), noPermanentStore()];
-    const parts = sealed.map(({ request: r, envelope }) => {
+    return sealed.map(({ request: r, envelope }) => {
       const el = envelopeToXml(envelopeToWire(envelope));
-      const single = xml('message', { to: this.o.link.bare, id: envelope.messageId, type: 'normal' }, el, ...request());
+      // Offline storage at the server may keep a submission while the vault is down; its archive not.
+      const single = xml('message', { to: this.o.link.bare, id: envelope.messageId, type: 'normal' }, el, xml('request', { xmlns: NS.receipts }), noPermanentStore());
       this.waiters.set(envelope.messageId, { resolve: r.resolve, reject: r.reject });
       return { el, entry: { messageId: envelope.messageId, recipient, stanza: single.toString(), createdAt: now } };
     });
+  }
+
+  /** Splits parts (in order) into stanzas within the batch limits; a large one goes alone. */
+  private stanzaSized(parts: readonly Part[]): Part[][] {
+    const byId = new Map(parts.map((p) => [p.entry.messageId, p]));
+    return chunks(parts.map((p) => p.entry)).map((c) => c.map((e) => byId.get(e.messageId) as Part));
+  }
+
+  /** Writes the batch to the outbox (one file, one fsync), then sends it as one stanza. */
+  private async dispatch(parts: readonly Part[]): Promise<void> {
     // Outbox writes of several batches may overlap; the stanzas go out in the order the batches
     // were sealed (per-recipient order, invariant 3).
     const written = this.o.outbox.putMany(parts.map((p) => p.entry));
@@ -241,7 +249,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
         await previous;
       }
       const ids = parts.map((p) => p.entry.messageId);
-      await this.sendStanza(ids.length === 1 ? parseXml((parts[0] as { entry: OutboxEntry }).entry.stanza) : this.batchStanza(ids, parts.map((p) => p.el)), ids);
+      await this.sendStanza(ids.length === 1 ? parseXml((parts[0] as Part).entry.stanza) : this.batchStanza(ids, parts.map((p) => p.el)), ids);
     })();
     this.sendTail = turn.catch(() => undefined);
     await turn;
@@ -282,8 +290,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     const byRecipient = new Map<string, OutboxEntry[]>();
     for (const e of due) byRecipient.set(e.recipient, [...(byRecipient.get(e.recipient) ?? []), e]);
     for (const entries of byRecipient.values())
-      for (let i = 0; i < entries.length; i += SUBMIT_BATCH_ITEMS) {
-        const chunk = entries.slice(i, i + SUBMIT_BATCH_ITEMS);
+      for (const chunk of chunks(entries)) {
         const stanzas = chunk.map((e) => parseXml(e.stanza));
         const sealed = stanzas.map((st) => st.getChild('sealed', NS.sealed));
         if (chunk.length === 1 || sealed.some((x) => x === undefined)) {
