@@ -31,53 +31,85 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Builds length-prefixed byte strings. */
+/**
+ * Builds length-prefixed byte strings in one growing buffer (headers, signed inputs and the key
+ * store's state are written per message: no allocation per field).
+ */
 export class ByteWriter {
-  private readonly parts: Uint8Array[] = [];
+  private buf: Uint8Array;
+  private view: DataView;
+  private at = 0;
+
+  constructor(initialBytes = 256) {
+    this.buf = new Uint8Array(initialBytes);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.at + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.at));
+    this.buf.fill(0); // the old buffer may hold secrets (key store state)
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
 
   /** A length-prefixed byte field. */
   bytes(value: Uint8Array): this {
     this.u32(value.length);
-    this.parts.push(value);
-    return this;
+    return this.raw(value);
   }
 
   /** A length-prefixed UTF-8 string field. */
   str(value: string): this {
-    return this.bytes(utf8(value));
+    // At most 3 bytes per UTF-16 unit; encodeInto writes in place after the 4-byte length.
+    this.room(4 + value.length * 3);
+    const { written } = encoder.encodeInto(value, this.buf.subarray(this.at + 4));
+    this.view.setUint32(this.at, written);
+    this.at += 4 + written;
+    return this;
   }
 
   u8(value: number): this {
-    this.parts.push(Uint8Array.of(value & 0xff));
+    this.room(1);
+    this.buf[this.at++] = value & 0xff;
     return this;
   }
 
   u32(value: number): this {
     if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
       throw new RangeError(`u32: out of range: ${value}`);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, value);
-    this.parts.push(b);
+    this.room(4);
+    this.view.setUint32(this.at, value);
+    this.at += 4;
     return this;
   }
 
   /** A non-negative safe integer (timestamps in ms) as 8 bytes big-endian. */
   u64(value: number): this {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`u64: out of range: ${value}`);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(value));
-    this.parts.push(b);
+    this.room(8);
+    this.view.setUint32(this.at, Math.floor(value / 0x1_0000_0000));
+    this.view.setUint32(this.at + 4, value >>> 0);
+    this.at += 8;
     return this;
   }
 
   /** Raw bytes without a prefix (fixed-size fields only). */
   raw(value: Uint8Array): this {
-    this.parts.push(value);
+    this.room(value.length);
+    this.buf.set(value, this.at);
+    this.at += value.length;
     return this;
   }
 
+  /** The bytes written (a copy); the writer's own buffer is wiped. */
   finish(): Uint8Array {
-    return concatBytes(...this.parts);
+    const out = this.buf.slice(0, this.at);
+    this.buf.fill(0, 0, this.at);
+    return out;
   }
 }
 
@@ -158,11 +190,10 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
-function isB64Char(c: number): boolean {
-  return (
-    (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47
-  );
-}
+/** Padded standard base64: data characters, then at most two '=' (length checked apart). */
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const B64_VALUE = (c: number): number =>
+  c >= 97 ? c - 71 : c >= 65 ? c - 65 : c >= 48 ? c + 4 : c === 43 ? 62 : 63;
 
 /** Characters of padded base64 for n bytes. */
 export function base64Length(n: number): number {
@@ -180,14 +211,18 @@ export function fromBase64(label: string, value: unknown, min: number, max: numb
   if (typeof value !== 'string') return bad('expected a base64 string');
   if (value.length > base64Length(max)) return bad(`too long (more than ${max} bytes)`);
   if (value.length % 4 !== 0) return bad('base64 length not a multiple of 4');
-  let pad = 0;
-  if (value.endsWith('==')) pad = 2;
-  else if (value.endsWith('=')) pad = 1;
-  for (let i = 0; i < value.length - pad; i++)
-    if (!isB64Char(value.charCodeAt(i))) return bad(`invalid base64 character at ${i}`);
-  const buf = Buffer.from(value, 'base64');
-  if (buf.toString('base64') !== value) return bad('non-canonical base64');
-  if (buf.length < min || buf.length > max)
-    return bad(min === max ? `expected ${min} bytes, got ${buf.length}` : `length ${buf.length} not in ${min}..${max}`);
-  return new Uint8Array(buf); // a copy outside Buffer's shared pool, so wipe() touches only it
+  if (!B64.test(value)) {
+    const at = value.search(/[^A-Za-z0-9+/=]|=[^=]|=.*=[^=]/);
+    return bad(`invalid base64 character at ${at < 0 ? value.indexOf('=') : at}`);
+  }
+  const pad = value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0;
+  // Canonical: the bits the padding leaves over in the last data character are zero.
+  if (pad > 0 && (B64_VALUE(value.charCodeAt(value.length - pad - 1)) & (pad === 1 ? 0b11 : 0b1111)) !== 0)
+    return bad('non-canonical base64');
+  const n = (value.length / 4) * 3 - pad;
+  if (n < min || n > max) return bad(min === max ? `expected ${min} bytes, got ${n}` : `length ${n} not in ${min}..${max}`);
+  // Its own memory, outside Buffer's shared pool, so wipe() touches only it.
+  const out = new Uint8Array(n);
+  Buffer.from(out.buffer, out.byteOffset, n).write(value, 'base64');
+  return out;
 }

@@ -1,5 +1,6 @@
 // Byte encodings and field rules: strict canonical base64, length-prefixed reading, JID and id
 // shapes, fingerprints (src/keys encoding.ts, fields.ts, identity.ts).
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteReader, ByteWriter, fromBase64, toBase64 } from '../../../src/keys/encoding.js';
 import { jidProblem, messageIdProblem, contentTypeProblem, idProblem } from '../../../src/keys/fields.js';
@@ -46,6 +47,46 @@ describe('strict base64', () => {
     expect(err.message).toMatch(/too long/);
   });
 
+  // Reference: a string is accepted exactly when it only holds the standard alphabet with padding,
+  // Node decodes it to bytes whose padded encoding is that string again, and the length fits.
+  const reference = (s: string, max: number): Uint8Array | undefined => {
+    if (!/^[A-Za-z0-9+/=]*$/.test(s) || s.length % 4 !== 0) return undefined;
+    const b = Buffer.from(s, 'base64');
+    return b.toString('base64') === s && b.length <= max ? new Uint8Array(b) : undefined;
+  };
+  const accepts = (s: string, max: number): Uint8Array | undefined => {
+    try {
+      return fromBase64('x', s, 0, max);
+    } catch (err) {
+      expect(err).toMatchObject({ code: ErrorCode.BadInput });
+      return undefined;
+    }
+  };
+
+  it('agrees with decode-and-re-encode on encodings and their one-character mutations', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n';
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat(), fc.nat(alphabet.length - 1), (bytes, at, c) => {
+        const good = toBase64(bytes);
+        expect(accepts(good, 64)).toEqual(new Uint8Array(bytes));
+        if (good.length === 0) return;
+        const i = at % good.length;
+        const mutated = good.slice(0, i) + alphabet.charAt(c) + good.slice(i + 1);
+        expect(accepts(mutated, 64)).toEqual(reference(mutated, 64));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('agrees with decode-and-re-encode on short random strings', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9+/=]{0,12}$/), (s) => {
+        expect(accepts(s, 16)).toEqual(reference(s, 16));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('returns a copy outside the shared Buffer pool', () => {
     const out = fromBase64('x', 'QUJD', 3);
     expect(out.buffer.byteLength).toBe(3);
@@ -62,6 +103,31 @@ describe('length-prefixed fields', () => {
     expect(r.bytes('b', 3)).toEqual(Uint8Array.of(1, 2, 3));
     expect(r.u64('t')).toBe(2 ** 40);
     r.end();
+  });
+
+  it('reads back any sequence of fields, across buffer growth', () => {
+    type Field = { t: 'u8' | 'u32' | 'u64'; v: number } | { t: 'str'; v: string } | { t: 'bytes'; v: Uint8Array };
+    const field = fc.oneof(
+      fc.record({ t: fc.constant('u8' as const), v: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ t: fc.constant('u32' as const), v: fc.integer({ min: 0, max: 0xffffffff }) }),
+      fc.record({ t: fc.constant('u64' as const), v: fc.maxSafeNat() }),
+      fc.record({ t: fc.constant('str' as const), v: fc.string({ unit: 'grapheme', maxLength: 300 }) }),
+      fc.record({ t: fc.constant('bytes' as const), v: fc.uint8Array({ maxLength: 700 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 30 }), (fields: Field[]) => {
+        const w = new ByteWriter(8);
+        for (const f of fields) (w[f.t] as (v: unknown) => ByteWriter)(f.v);
+        const r = new ByteReader(w.finish(), 'test');
+        for (const f of fields) {
+          if (f.t === 'str') expect(r.str('s', 0, 10_000)).toBe(f.v);
+          else if (f.t === 'bytes') expect(r.bytes('b', 0, 10_000)).toEqual(f.v);
+          else expect(r[f.t]('n')).toBe(f.v);
+        }
+        r.end();
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('refuses every truncation', async () => {
