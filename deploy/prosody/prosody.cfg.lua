@@ -43,6 +43,11 @@ allow_registration = false
 -- Stanza limit: sealpost's SEALPOST_MAX_STANZA_BYTES defaults to the same 256 KiB.
 c2s_stanza_size_limit = 256 * 1024
 
+-- Large stanzas (sealpost's batches): Prosody 0.12 reads 8 KiB at a time and, when bytes are left
+-- in its read buffer, comes back after a timer that waits at least min_wait (default 1 ms). With
+-- 10 µs, 64-item batches pass 3-4x faster; nothing else changes (npm run bench, issue 9).
+network_settings = { min_wait = 0.00001 }
+
 -- Rate limits for clients; the vault delivers to everyone and must not be throttled.
 limits = { c2s = { rate = "256kb/s"; burst = "2s" } }
 unlimited_jids = { vault }
