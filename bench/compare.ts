@@ -8,13 +8,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { cryptoCost, relayFloor } from './lib/bounds.js';
 import { renderChart } from './lib/chart.js';
 import { cpuMeter, type CpuSplit } from './lib/cpu.js';
 import { prosodyFirstDelivery, runProsodyPath } from './lib/prosody-path.js';
+import type { XmppAccount } from './lib/prosody-path.js';
 import { agentFactory, firstDelivery, runSealpostPath } from './lib/sealpost-path.js';
 import { progress, setUp } from './lib/setup.js';
 import { percentile, round } from './lib/stats.js';
 import { runScale } from './scale.js';
+import { SUBMIT_BATCH_ITEMS } from '../src/agent/submit-batch.js';
+import { BATCH_MAX_COPIES } from '../src/workers/deliver-worker.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -69,6 +73,13 @@ async function compare(): Promise<void> {
     const rss = svc.peakRssMb();
     await svc.stop();
 
+    progress('bounds: the agent\'s crypto per message; Prosody relaying the same stanza shapes with nothing else ...');
+    const crypto = await cryptoCost();
+    const relayPair = async (): Promise<[XmppAccount, XmppAccount]> => [await ctx.account('r-a'), await ctx.account('r-b')];
+    const relayMeter = () => cpuMeter({ prosody: ctx.local.prosody.pid });
+    const relayIn = await relayFloor(ctx.server, ...(await relayPair()), 'submission', n, SUBMIT_BATCH_ITEMS, relayMeter);
+    const relayOut = await relayFloor(ctx.server, ...(await relayPair()), 'delivery', n, BATCH_MAX_COPIES, relayMeter);
+
     const result = {
       n,
       prosody_store_per_s: round(prosody.storePerS),
@@ -89,6 +100,17 @@ async function compare(): Promise<void> {
         sealpost_store: perMessage(sealpost.storeCpu, n),
         prosody_drain: perMessage(prosody.drainCpu, n),
         sealpost_drain: perMessage(sealpost.drainCpu, n),
+      },
+      // What bounds each path (bench/lib/bounds.ts): the agent's crypto per message on one core, and
+      // Prosody relaying stanzas of the same shape as the submission and delivery batches with
+      // nothing else; its CPU per item is its floor in each path.
+      bounds: {
+        seal_us: round(crypto.sealUs),
+        open_us: round(crypto.openUs),
+        relay_submission_per_s: round(relayIn.perS),
+        relay_submission_prosody_us: round(relayIn.prosodyUs),
+        relay_delivery_per_s: round(relayOut.perS),
+        relay_delivery_prosody_us: round(relayOut.prosodyUs),
       },
       cores: availableParallelism(),
     };
@@ -136,6 +158,10 @@ async function compare(): Promise<void> {
       process.stdout.write(`CPU µs per message (${result.cores} cores): prosody / service / clients\n`);
       for (const [phase, split] of Object.entries(result.cpu_us_per_msg))
         process.stdout.write(`  ${phase.padEnd(26)} ${['prosody', 'service', 'clients'].map((k) => String(split[k] ?? '-')).join(' / ')}\n`);
+      const b = result.bounds;
+      process.stdout.write(`bounds: seal ${b.seal_us} µs (1 device + 2 archive keys), open ${b.open_us} µs, per message on one core\n`);
+      process.stdout.write(`  Prosody relaying submission batches alone ${b.relay_submission_per_s}/s (${b.relay_submission_prosody_us} µs of Prosody per item)\n`);
+      process.stdout.write(`  Prosody relaying delivery batches alone   ${b.relay_delivery_per_s}/s (${b.relay_delivery_prosody_us} µs of Prosody per item)\n`);
       for (const [name, ok] of targets) process.stdout.write(`${ok ? 'met    ' : 'NOT MET'} ${name}\n`);
       process.stdout.write(`chart: ${svg}\n`);
     }
