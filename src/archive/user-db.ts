@@ -2,7 +2,7 @@
 // statements. The operations (transit.ts, history.ts, retention.ts) take this handle.
 // Follows design.md "Storage": one file per user, per-user raw key, schema via migrations.
 import { AppError, ErrorCode } from '../errors/index.js';
-import { randomBytes } from '../keys/index.js';
+import { randomFillSync } from 'node:crypto';
 import { migrate, openEncryptedDb, type Db, type DbCipher, type Statement } from '../sqlite/index.js';
 import { USER_MIGRATIONS } from './schema.js';
 
@@ -79,6 +79,17 @@ export function openUserDb(
 }
 
 /** Stable, unguessable archive id: 128 random bits, base64url (22 characters). */
+/** Random bytes for archive ids (public identifiers) drawn 4 KiB at a time: one CSPRNG call per 256 ids, not one each. */
+const idPool = Buffer.alloc(4096);
+let idAt = idPool.length;
+
 export function newArchiveId(): string {
-  return Buffer.from(randomBytes(16)).toString('base64url');
+  if (idAt + 16 > idPool.length) {
+    randomFillSync(idPool);
+    idAt = 0;
+  }
+  const id = idPool.toString('base64url', idAt, idAt + 16);
+  idPool.fill(0, idAt, idAt + 16); // an id is drawn once
+  idAt += 16;
+  return id;
 }
