@@ -129,10 +129,22 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
   private readonly held: HeldReceipt[] = [];
   private closed = false;
   private readonly log: Logger;
+  /** Shown fingerprints of the senders' identity keys (a hash each), by key: a batch is mostly one sender. */
+  private readonly fingerprints = new Map<string, string>();
 
   constructor(private readonly o: ReceiverOptions) {
     super();
     this.log = o.logger.child({ module: 'receiver' });
+  }
+
+  private fingerprintOf(identityKey: Uint8Array): string {
+    const k = Buffer.from(identityKey).toString('base64');
+    let shown = this.fingerprints.get(k);
+    if (shown === undefined) {
+      if (this.fingerprints.size >= 256) this.fingerprints.clear();
+      this.fingerprints.set(k, (shown = displayFingerprint(identityKey)));
+    }
+    return shown;
   }
 
   /** Sets (or clears) the application's handler; deliveries held so far are handed over. */
@@ -264,7 +276,7 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
         messageId: opened.messageId,
         from: opened.sender.jid,
         device: opened.sender.device,
-        fingerprint: displayFingerprint(opened.sender.identityKey),
+        fingerprint: this.fingerprintOf(opened.sender.identityKey),
         trust: opened.trust,
         contentType: opened.contentType,
         data,
