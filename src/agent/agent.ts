@@ -64,6 +64,8 @@ export interface AgentOptions {
   /** How long fetched bundles are reused before claiming again (default 30 s). */
   bundleCacheMs?: number;
   resendAfterMs?: number;
+  /** The XMPP server's stanza limit in bytes (default 256 KiB, Prosody's); a larger message is refused by send(). */
+  maxStanzaBytes?: number;
   /** The application's message handler; can also be set later with `onMessage`. */
   onMessage?: MessageHandler;
   /** How often the signed device announcement is sent to the vault again (default 6 h). */
@@ -163,6 +165,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       now,
       ...(options.bundleCacheMs === undefined ? {} : { bundleCacheMs: options.bundleCacheMs }),
       ...(options.resendAfterMs === undefined ? {} : { resendAfterMs: options.resendAfterMs }),
+      ...(options.maxStanzaBytes === undefined ? {} : { maxStanzaBytes: options.maxStanzaBytes }),
     });
     const receiver = new Receiver({
       conn,

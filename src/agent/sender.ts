@@ -9,6 +9,7 @@ import type { Logger } from '../log/index.js';
 import { storedIds } from '../protocol/batches.js';
 import { NS, noPermanentStore } from '../protocol/namespaces.js';
 import { fromStanzaError } from '../protocol/stanza-errors.js';
+import { DEFAULT_MAX_STANZA_BYTES, maxItemBytes } from '../protocol/stanza-size.js';
 import { envelopeToXml } from '../protocol/xml-codec.js';
 import { bareJid, parseXml, StanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { DirectoryClient, FetchedBundle } from './directory-client.js';
@@ -37,6 +38,8 @@ export interface SenderOptions {
   bundleCacheMs?: number;
   /** Unacknowledged submissions older than this are sent again. */
   resendAfterMs?: number;
+  /** The XMPP server's stanza limit (Prosody's default 256 KiB): larger messages are refused before they are kept. */
+  maxStanzaBytes?: number;
   now?: () => number;
 }
 
@@ -215,13 +218,29 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   /** The wire forms of sealed messages: the sealed element, and the entry (its own stanza) for the outbox. */
   private encode(recipient: string, sealed: readonly Sealed[]): Part[] {
     const now = this.now();
-    return sealed.map(({ request: r, envelope }) => {
+    const maxStanza = this.o.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
+    const parts: Part[] = [];
+    for (const { request: r, envelope } of sealed) {
       const el = envelopeToXml(envelopeToWire(envelope));
       // Offline storage at the server may keep a submission while the vault is down; its archive not.
       const single = xml('message', { to: this.o.link.bare, id: envelope.messageId, type: 'normal' }, el, xml('request', { xmlns: NS.receipts }), noPermanentStore());
+      const stanza = single.toString();
+      // A stanza over the server's limit ends the sender's stream, and a resend would do it again:
+      // a message that could not be delivered once wrapped is refused here, before it is kept.
+      const size = Buffer.byteLength(stanza);
+      if (size > maxItemBytes(maxStanza)) {
+        r.reject(
+          new AppError(
+            ErrorCode.ResourceLimit,
+            `message too large: sealed for ${envelope.blocks.length} key blocks it takes ${size} bytes, and a ${maxStanza}-byte stanza holds at most ${maxItemBytes(maxStanza)} once wrapped for delivery`,
+          ),
+        );
+        continue;
+      }
       this.waiters.set(envelope.messageId, { resolve: r.resolve, reject: r.reject });
-      return { el, entry: { messageId: envelope.messageId, recipient, stanza: single.toString(), createdAt: now } };
-    });
+      parts.push({ el, entry: { messageId: envelope.messageId, recipient, stanza, createdAt: now } });
+    }
+    return parts;
   }
 
   /** Splits parts (in order) into stanzas within the batch limits; a large one goes alone. */

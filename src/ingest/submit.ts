@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics/index.js';
 import { NS } from '../protocol/namespaces.js';
 import { toStanzaError } from '../protocol/stanza-errors.js';
 import { refusalStanza } from '../protocol/replies.js';
+import { itemWireBytes, maxItemBytes } from '../protocol/stanza-size.js';
 import { envelopeFromXml } from '../protocol/xml-codec.js';
 import type { RateLimiter } from '../ratelimit/index.js';
 import type { StoreJobData } from '../workers/contract.js';
@@ -50,6 +51,13 @@ export function isSubmission(stanza: Element): boolean {
 function checkItem(el: Element, sender: string, deps: SubmitDeps): EnvelopeWire {
   const { limits } = deps;
   const wire = envelopeFromXml(el, limits.maxDevices + 2);
+  // Stored only if it can go out again: wrapped in a delivery or a MAM result, under the stanza limit.
+  const size = itemWireBytes(wire);
+  if (size > maxItemBytes(limits.maxStanzaBytes))
+    throw new AppError(
+      ErrorCode.ResourceLimit,
+      `sealed item of about ${size} bytes: it would not fit a ${limits.maxStanzaBytes}-byte stanza once wrapped for delivery (at most ${maxItemBytes(limits.maxStanzaBytes)})`,
+    );
   const { envelope, shape } = checkEnvelopeShape(wire, { limits, expectFrom: sender });
   const known = deps.directory.devices(shape.to);
   if (known.length === 0) throw new AppError(ErrorCode.NotFound, `unknown recipient ${shape.to}: no published devices`);
