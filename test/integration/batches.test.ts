@@ -6,12 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import type { ReceivedMessage } from '../../src/agent/index.js';
 import { isSubmission } from '../../src/ingest/index.js';
-import { createAgentKeys, decodeBundle, envelopeToWire, initSodium, seal, targetsFromBundles, type EnvelopeWire } from '../../src/keys/index.js';
+import { envelopeToWire, seal, type EnvelopeWire } from '../../src/keys/index.js';
 import { NS } from '../../src/protocol/namespaces.js';
-import { bundleFromXml, envelopeToXml } from '../../src/protocol/xml-codec.js';
+import { envelopeToXml } from '../../src/protocol/xml-codec.js';
 import { xml, type Element } from '../../src/xmpp/index.js';
-import { connectFreshAccount, goOnline, waitForStanza } from './helpers.js';
-import { startAgent, startTestService } from './service-fixture.js';
+import { waitForStanza } from './helpers.js';
+import { rawSenderTo, startAgent, startTestService } from './service-fixture.js';
 
 describe('batches', () => {
   it('concurrent sends go out in a few submission stanzas; each is acknowledged and stored once, in call order', async () => {
@@ -38,18 +38,9 @@ describe('batches', () => {
   });
 
   it('a raw batch with one bad item: the good ones are stored and named in one receipt, the bad one refused alone', async () => {
-    await initSodium();
     const ts = await startTestService();
     const bob = await startAgent(ts, 'bob');
-    const { account, conn } = await connectFreshAccount('raw');
-    await goOnline(conn);
-    const keys = createAgentKeys({ jid: account.jid, now: Date.now(), oneTimePrekeys: 1 });
-    const reply = await conn.sendReceive(xml('iq', { type: 'set', to: ts.service.conn.jid }, xml('fetch', { xmlns: NS.keys, jid: bob.account.jid })));
-    const bundles = reply
-      .getChild('bundles', NS.keys)!
-      .getChildren('entry')
-      .map((e) => decodeBundle(bundleFromXml(e.getChild('bundle', NS.keys)!, 1), { expectJid: bob.account.jid }));
-    const targets = targetsFromBundles(bob.account.jid, bundles, Date.now());
+    const { conn, keys, targets } = await rawSenderTo(ts, bob.account.jid);
     const sealed = (text: string): EnvelopeWire =>
       envelopeToWire(seal({ from: keys.identity, to: bob.account.jid, devices: targets.devices, plaintext: new TextEncoder().encode(text), contentType: 'text/plain' }));
     const [one, two, three] = [sealed('one'), sealed('two'), sealed('three')];

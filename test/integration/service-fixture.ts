@@ -12,7 +12,11 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { startService, type Service, type StartOptions } from '../../src/main.js';
 import { createRedis } from '../../src/workers/index.js';
-import { createAccount, services, type Account } from './helpers.js';
+import { createAgentKeys, decodeBundle, initSodium, targetsFromBundles, type AgentKeyState, type SealTargets } from '../../src/keys/index.js';
+import { NS } from '../../src/protocol/namespaces.js';
+import { bundleFromXml } from '../../src/protocol/xml-codec.js';
+import { xml, type XmppConnection } from '../../src/xmpp/index.js';
+import { connectFreshAccount, createAccount, goOnline, services, type Account } from './helpers.js';
 
 export interface TestService {
   service: Service;
@@ -137,4 +141,28 @@ export async function startAgent(ts: Pick<TestService, 'vault'>, prefix = 'agent
   };
   const agent = await open();
   return { agent, account, dir, options, reopen: open };
+}
+
+export interface RawSender {
+  account: Account;
+  conn: XmppConnection;
+  keys: AgentKeyState;
+  /** The recipient's devices and archive key from a fetch (with claim) at the vault, verified. */
+  targets: SealTargets;
+}
+
+/** A fresh account on a plain XMPP connection (no SDK), online, with keys and `recipient`'s fetched bundles: for hand-made submissions. */
+export async function rawSenderTo(ts: Pick<TestService, 'service'>, recipient: string): Promise<RawSender> {
+  await initSodium();
+  const { account, conn } = await connectFreshAccount('raw');
+  await goOnline(conn);
+  const keys = createAgentKeys({ jid: account.jid, now: Date.now(), oneTimePrekeys: 1 });
+  const reply = await conn.sendReceive(xml('iq', { type: 'set', to: ts.service.conn.jid }, xml('fetch', { xmlns: NS.keys, jid: recipient })));
+  const entries = reply.getChild('bundles', NS.keys)?.getChildren('entry') ?? [];
+  const bundles = entries.map((e) => {
+    const bundle = e.getChild('bundle', NS.keys);
+    if (bundle === undefined) throw new Error('fetch answer: entry without a bundle');
+    return decodeBundle(bundleFromXml(bundle, 1), { expectJid: recipient });
+  });
+  return { account, conn, keys, targets: targetsFromBundles(recipient, bundles, Date.now()) };
 }

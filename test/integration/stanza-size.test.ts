@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ReceivedMessage } from '../../src/agent/index.js';
 import { AppError, ErrorCode } from '../../src/errors/index.js';
-import { createAgentKeys, decodeBundle, envelopeToWire, initSodium, seal, targetsFromBundles } from '../../src/keys/index.js';
+import { envelopeToWire, seal } from '../../src/keys/index.js';
 import { NS } from '../../src/protocol/namespaces.js';
-import { bundleFromXml, envelopeToXml } from '../../src/protocol/xml-codec.js';
+import { envelopeToXml } from '../../src/protocol/xml-codec.js';
 import { xml } from '../../src/xmpp/index.js';
-import { connectFreshAccount, goOnline, waitForStanza } from './helpers.js';
-import { startAgent, startTestService } from './service-fixture.js';
+import { waitForStanza } from './helpers.js';
+import { rawSenderTo, startAgent, startTestService } from './service-fixture.js';
 
 describe('message size and the stanza limit', () => {
   it('the largest message that fits is stored, delivered and read back from history; a larger one is refused by send() and not kept', async () => {
@@ -48,18 +48,9 @@ describe('message size and the stanza limit', () => {
   });
 
   it('the vault refuses a raw item that would not fit a delivery stanza, and stores nothing', async () => {
-    await initSodium();
     const ts = await startTestService();
     const bob = await startAgent(ts, 'bob');
-    const { account, conn } = await connectFreshAccount('raw');
-    await goOnline(conn);
-    const keys = createAgentKeys({ jid: account.jid, now: Date.now(), oneTimePrekeys: 1 });
-    const reply = await conn.sendReceive(xml('iq', { type: 'set', to: ts.service.conn.jid }, xml('fetch', { xmlns: NS.keys, jid: bob.account.jid })));
-    const bundles = reply
-      .getChild('bundles', NS.keys)!
-      .getChildren('entry')
-      .map((e) => decodeBundle(bundleFromXml(e.getChild('bundle', NS.keys)!, 1), { expectJid: bob.account.jid }));
-    const targets = targetsFromBundles(bob.account.jid, bundles, Date.now());
+    const { conn, keys, targets } = await rawSenderTo(ts, bob.account.jid);
     // 187 KiB: the stanza (about 250 KiB) passes Prosody's 256 KiB, but wrapped for delivery it may not.
     const wire = envelopeToWire(
       seal({ from: keys.identity, to: bob.account.jid, devices: targets.devices, plaintext: new Uint8Array(randomBytes(187 * 1024)), contentType: 'application/octet-stream' }),
