@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { client, type Client } from '@xmpp/client';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { parseJid } from './jid.js';
+import { parseJid } from '../jid/index.js';
 import { StanzaError } from './stanza-error.js';
 import { isElement, xml, type Element } from './xml.js';
 

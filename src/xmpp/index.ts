@@ -9,6 +9,6 @@ export {
   type XmppConnectOptions,
   type XmppEvents,
 } from './connection.js';
-export { bareJid, parseJid, sameBareJid, type Jid } from './jid.js';
+export { bareJid, parseJid, sameBareJid, type Jid } from '../jid/index.js';
 export { NS_STANZAS, StanzaError, stanzaError, type StanzaErrorType } from './stanza-error.js';
 export { Element, isElement, parseXml, xml } from './xml.js';

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { normaliseBareJid } from '../../../src/archive/index.js';
 import { AppError, ErrorCode } from '../../../src/errors/index.js';
+import { bareJid } from '../../../src/xmpp/index.js';
 
 describe('normaliseBareJid', () => {
   it.each([
@@ -47,6 +48,35 @@ describe('normaliseBareJid', () => {
         expect(normaliseBareJid(once)).toBe(once);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('one normaliser', () => {
+  const outcome = (f: () => string): string => {
+    try {
+      return `ok ${f()}`;
+    } catch (err) {
+      expect(AppError.is(err, ErrorCode.BadInput)).toBe(true);
+      return 'refused';
+    }
+  };
+
+  it("the archive's owners and the XMPP layer's stamped senders agree on every bare JID, and both are fixed points", () => {
+    // Local parts with case pairs whose lower case is not NFC-stable, combining marks, and forbidden characters.
+    const local = fc.string({ unit: fc.constantFrom('a', 'Z', '\u0130', '\u0301', 'e', '\u1E9E', 'ß', '"', ' ', '.', '\u212A', 'İ'), minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(local, fc.domain(), (l, d) => {
+        const jid = `${l}@${d}`;
+        const archive = outcome(() => normaliseBareJid(jid));
+        expect(archive).toBe(outcome(() => bareJid(jid)));
+        if (archive.startsWith('ok ')) {
+          const once = archive.slice(3);
+          expect(bareJid(once)).toBe(once);
+          expect(normaliseBareJid(once)).toBe(once);
+        }
+      }),
+      { numRuns: 2000 },
     );
   });
 });

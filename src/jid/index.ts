@@ -1,8 +1,10 @@
 // JID parsing and normalisation after RFC 7622 (XMPP addresses), simplified: NFC, then lowercase
-// for the localpart (UsernameCaseMapped ~ Unicode lowercase) and the domainpart; the resourcepart
+// for the localpart (UsernameCaseMapped ~ Unicode lowercase) and the domainpart, then NFC again
+// (case folding can leave a non-NFC sequence; the result is a fixed point); the resourcepart
 // keeps its case (OpaqueString). Not a full PRECIS implementation: it rejects what §3.3.1 forbids
 // in localparts and control/space characters anywhere, which is what authorisation needs (the
-// owner is the bare JID the server stamped, compared after this normalisation).
+// owner is the bare JID the server stamped, compared after this normalisation). The one normaliser
+// of the code base: the XMPP layer, the archive's owners and peers and the directory all use it.
 import { AppError, ErrorCode } from '../errors/index.js';
 
 export interface Jid {
@@ -30,6 +32,9 @@ function checkPart(part: string, label: string, input: string): void {
   if (CONTROL.test(part)) bad(`control or unassigned character in ${label}`, input);
 }
 
+/** NFC, lower case, NFC again: a fixed point. */
+const fold = (part: string): string => part.normalize('NFC').toLowerCase().normalize('NFC');
+
 /** Parses and normalises a JID; AppError(BadInput) when it is not a valid address. */
 export function parseJid(input: string): Jid {
   if (typeof input !== 'string') throw new TypeError('parseJid: expected a string');
@@ -38,14 +43,14 @@ export function parseJid(input: string): Jid {
   const resourceRaw = slash === -1 ? undefined : input.slice(slash + 1);
   const at = bareRaw.indexOf('@');
   const localRaw = at === -1 ? undefined : bareRaw.slice(0, at);
-  let domain = (at === -1 ? bareRaw : bareRaw.slice(at + 1)).normalize('NFC').toLowerCase();
+  let domain = fold(at === -1 ? bareRaw : bareRaw.slice(at + 1));
   if (domain.endsWith('.')) domain = domain.slice(0, -1); // RFC 7622 §3.2: strip one trailing dot
   checkPart(domain, 'domainpart', input);
   if (DOMAIN_FORBIDDEN.test(domain)) bad('forbidden character in domainpart', input);
 
   let local: string | undefined;
   if (localRaw !== undefined) {
-    local = localRaw.normalize('NFC').toLowerCase();
+    local = fold(localRaw);
     checkPart(local, 'localpart', input);
     if (LOCAL_FORBIDDEN.test(local)) bad('forbidden character in localpart', input);
   }
