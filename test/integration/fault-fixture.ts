@@ -10,7 +10,7 @@ import { createServer, createConnection, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inject, onTestFinished } from 'vitest';
+import { expect, inject, onTestFinished } from 'vitest';
 import { createAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
 import { loadConfig, SETTINGS, type Config, type SettingName } from '../../src/config/index.js';
 import { startProsody, type ProsodyHandle } from '../../src/localdev/index.js';
@@ -297,6 +297,76 @@ export async function privateWorld(env: Record<string, string> = {}, options: St
         return a;
       };
       return { agent: await reopen(), jid: acc.jid, reopen };
+    },
+  };
+}
+
+/**
+ * The store path under a fault: `n` sends from a new agent to another that stays offline, with
+ * receipts tracked (each one must find its row committed, once). The test drives its fault while
+ * `receipts()` grows, then `finish()` waits for every send and an empty store queue, and
+ * `expectAllStoredOnce()` checks that nothing was lost, doubled, refused or receipted early.
+ */
+export interface StoreRun {
+  /** Messages receipted so far (first or repeated receipts). */
+  receipts(): number;
+  /** True once every send has settled. */
+  done(): boolean;
+  /** Waits for every send and for the store queue to empty; ms from the first send to the last receipt. */
+  finish(): Promise<{ sentMs: number }>;
+  /** After finish(): every message receipted and stored once, none refused, receipted early or failed. */
+  expectAllStoredOnce(): Promise<void>;
+}
+
+export async function storeRun(world: PrivateWorld, n: number, resendAfterMs: number): Promise<StoreRun> {
+  const alice = await world.agent('alice', { resendAfterMs });
+  const bob = await world.agent('bob');
+  await bob.agent.stop(); // offline: every message stays pending in his archive
+  const archive = world.service.archive;
+  const rowsOf = (id: string): number => archive.deliveryState(bob.jid, alice.jid, id)?.length ?? 0;
+
+  const receipted = new Set<string>();
+  const early: string[] = [];
+  alice.agent.on('receipt', (id) => {
+    if (rowsOf(id) !== 1) early.push(id);
+    receipted.add(id);
+  });
+  const refused: string[] = [];
+  alice.agent.on('refused', (id, err) => refused.push(`${id}: ${err.message}`));
+
+  const t0 = Date.now();
+  const first = await alice.agent.send(bob.jid, 'm0'); // claims the bundles
+  const rest = Promise.all(Array.from({ length: n - 1 }, (_, i) => alice.agent.send(bob.jid, `m${i + 1}`)));
+  const queue = world.service.queues.store;
+  let ids: string[] = [];
+  let settled = false;
+  rest.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  return {
+    receipts: () => receipted.size,
+    done: () => settled,
+    async finish() {
+      ids = [first.messageId, ...(await rest).map((r) => r.messageId)];
+      const sentMs = Date.now() - t0;
+      // Jobs of resends that came after a receipt may still run: wait for the queue to empty.
+      await waitUntil('store queue drained', async () => {
+        const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+        return Object.values(c).every((k) => k === 0);
+      }, 30_000);
+      return { sentMs };
+    },
+    async expectAllStoredOnce() {
+      expect(ids).toHaveLength(n);
+      expect(refused).toEqual([]);
+      expect(early).toEqual([]);
+      expect(new Set(ids).size).toBe(n);
+      expect(ids.filter((id) => !receipted.has(id))).toEqual([]);
+      expect(ids.filter((id) => rowsOf(id) !== 1)).toEqual([]);
+      expect(archive.pendingCounts(bob.jid).messages).toBe(n);
+      expect(alice.agent.outbox.size).toBe(0);
+      expect(await queue.getFailedCount()).toBe(0);
     },
   };
 }

@@ -7,7 +7,7 @@
 // resends load the server; other tests must not feel it). Every one of 2,000 messages must end
 // with its receipt and one row.
 import { describe, expect, it } from 'vitest';
-import { envOf, holdingProxy, privateWorld, roleProcess, seededRandom, sleep, waitUntil } from './fault-fixture.js';
+import { envOf, holdingProxy, privateWorld, roleProcess, seededRandom, sleep, waitUntil, storeRun } from './fault-fixture.js';
 
 const N = 2000;
 const KILLS = 2;
@@ -19,66 +19,31 @@ describe('fault: the ingest process is killed', () => {
     const proxy = await holdingProxy(world.config.redisUrl);
     const ingest = roleProcess('ingest', { ...envOf(world.config), REDIS_URL: proxy.url }, world.dataDir);
     await ingest.start();
-    const alice = await world.agent('alice', { resendAfterMs: 1500 });
-    const bob = await world.agent('bob');
-    await bob.agent.stop();
-    const archive = world.service.archive;
-    const rowsOf = (id: string): number => archive.deliveryState(bob.jid, alice.jid, id)?.length ?? 0;
-
-    const receipted = new Set<string>();
-    const early: string[] = [];
-    alice.agent.on('receipt', (id) => {
-      if (rowsOf(id) !== 1) early.push(id);
-      receipted.add(id);
-    });
-    const refused: string[] = [];
-    alice.agent.on('refused', (id, err) => refused.push(`${id}: ${err.message}`));
-
-    const t0 = Date.now();
-    const first = await alice.agent.send(bob.jid, 'm0');
-    const rest = Promise.all(Array.from({ length: N - 1 }, (_, i) => alice.agent.send(bob.jid, `m${i + 1}`)));
-    let done = false;
-    rest.then(
-      () => (done = true),
-      () => (done = true),
-    );
+    const run = await storeRun(world, N, 1500);
 
     const marks = Array.from({ length: KILLS }, () => rnd.between(50, N - 500)).sort((a, b) => a - b);
     const kills: { atReceipts: number; heldBytes: number; restartMs: number }[] = [];
     for (const mark of marks) {
-      await waitUntil(`${mark} receipts`, () => done || receipted.size >= mark, 45_000, () => `${receipted.size} receipts`);
-      if (done) break;
+      await waitUntil(`${mark} receipts`, () => run.done() || run.receipts() >= mark, 45_000, () => `${run.receipts()} receipts`);
+      if (run.done()) break;
       proxy.hold();
       // The ingest goes on reading stanzas; each one's Redis commands now stop at the proxy.
       await waitUntil('ingest commands held', () => proxy.heldBytes > 0, 10_000);
       await sleep(rnd.between(20, 300));
       const held = proxy.heldBytes;
-      const at = receipted.size;
+      const at = run.receipts();
       await ingest.kill('SIGKILL');
       proxy.dropAll(); // what the dead ingest had not queued is gone
       const t = Date.now();
       await ingest.start();
       kills.push({ atReceipts: at, heldBytes: held, restartMs: Date.now() - t });
     }
-    const ids = [first.messageId, ...(await rest).map((r) => r.messageId)];
-    const sentMs = Date.now() - t0;
-    const queue = world.service.queues.store;
-    await waitUntil('store queue drained', async () => {
-      const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized');
-      return Object.values(c).every((n) => n === 0);
-    }, 30_000);
+    const { sentMs } = await run.finish();
     process.stderr.write(
       `[faults-ingest] ${N} stored in ${sentMs} ms across ${kills.length} ingest kills: ${kills.map((k) => `at ${k.atReceipts} receipts with ${k.heldBytes} bytes of Redis commands held, back in ${k.restartMs} ms`).join('; ')}\n`,
     );
 
     expect(kills.length).toBe(KILLS);
-    expect(refused).toEqual([]);
-    expect(early).toEqual([]);
-    expect(new Set(ids).size).toBe(N);
-    expect(ids.filter((id) => !receipted.has(id))).toEqual([]);
-    expect(ids.filter((id) => rowsOf(id) !== 1)).toEqual([]);
-    expect(archive.pendingCounts(bob.jid).messages).toBe(N);
-    expect(alice.agent.outbox.size).toBe(0);
-    expect(await queue.getFailedCount()).toBe(0);
+    await run.expectAllStoredOnce();
   });
 });
