@@ -117,7 +117,12 @@ export class DirectoryClient {
 
   /** Claims and verifies the bundles of every device of `jid`. */
   async fetch(jid: string): Promise<FetchedBundle[]> {
-    const reply = child(await this.options.link.iq('set', xml('fetch', { xmlns: NS.keys, jid })), 'bundles');
+    const reply = child(
+      await this.options.link.iq('set', xml('fetch', { xmlns: NS.keys, jid })).catch((err: unknown) => {
+        throw AppError.is(err, ErrorCode.NotFound) ? unpublished(jid) : err;
+      }),
+      'bundles',
+    );
     const serverKey = await this.checkServerKey(strAttr(reply, 'server-key', 'bundles'));
     const now = this.now();
     const out: FetchedBundle[] = [];
@@ -133,7 +138,15 @@ export class DirectoryClient {
       if (trust === 'new') await this.options.trust.pin(jid, bundle.device, bundle.identityKey, now);
       out.push({ bundle, firstSeen, trust });
     }
-    if (out.length === 0) throw new AppError(ErrorCode.NotFound, `${jid} has no published devices`);
+    if (out.length === 0) throw unpublished(jid);
     return out;
   }
+}
+
+/** The first thing a new user meets when the recipient never started: say how to fix it. */
+function unpublished(jid: string): AppError {
+  return new AppError(
+    ErrorCode.NotFound,
+    `${jid} has no published devices: its keys are published by \`sealpost keys init\` (or \`keys publish\`) or when its agent first starts`,
+  );
 }

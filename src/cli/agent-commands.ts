@@ -7,6 +7,7 @@ import { createAgent } from '../agent/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { addAgentOptions, agentOptions, type AgentFlags } from './agent-options.js';
 import type { Output } from './output.js';
+import { guessContentType, printableText } from './text.js';
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -27,7 +28,9 @@ export function agentCommands(program: Command, out: Output): void {
       if (data.length === 0) throw new AppError(ErrorCode.BadInput, 'nothing to send: give text, --file or standard input');
       const agent = await createAgent(agentOptions(flags));
       try {
-        const { messageId } = await agent.send(to, data, flags.contentType === undefined ? {} : { contentType: flags.contentType });
+        const piped = text === undefined && flags.file === undefined && typeof data !== 'string';
+        const contentType = flags.contentType ?? (piped ? guessContentType(data) : undefined);
+        const { messageId } = await agent.send(to, data, contentType === undefined ? {} : { contentType });
         out.result(flags.json ? JSON.stringify({ messageId, to }) : messageId);
       } finally {
         await agent.stop();
@@ -48,7 +51,7 @@ export function agentCommands(program: Command, out: Output): void {
           timer = setTimeout(resolve, flags.timeout * 1000);
         };
         agent.onMessage((m) => {
-          const text = m.contentType.startsWith('text/') ? new TextDecoder().decode(m.data) : undefined;
+          const text = printableText(m.contentType, m.data);
           out.result(
             JSON.stringify({
               id: m.messageId,

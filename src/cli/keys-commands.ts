@@ -1,10 +1,10 @@
-// `sealpost keys init|show|verify|rotate`: a device's keys from the command line. init and show
-// work offline on the encrypted key file; verify marks a contact's key as checked in person;
-// rotate makes a new signed prekey and publishes it.
+// `sealpost keys init|publish|show|verify|rotate`: a device's keys from the command line. init
+// writes the encrypted key file and publishes it (a contact can send at once); show works offline;
+// verify marks a contact's key as checked in person; rotate makes a new signed prekey and publishes it.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { createAgent } from '../agent/index.js';
+import { createAgent, type Agent, type AgentOptions } from '../agent/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import {
   AgentKeyFile,
@@ -19,24 +19,53 @@ import { parseJid } from '../xmpp/index.js';
 import { addAgentOptions, agentDir, agentOptions, keySecret, type AgentFlags } from './agent-options.js';
 import { print, type Output } from './output.js';
 
+/** Starting an agent publishes its bundle when the directory has none (or too few prekeys). */
+async function publish(options: AgentOptions, path: string): Promise<number | undefined> {
+  let agent: Agent;
+  try {
+    agent = await createAgent(options);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new AppError(AppError.is(err) ? err.code : ErrorCode.Unavailable, `keys in ${path} are not published (${reason}); run \`sealpost keys publish\` when the vault is reachable`, { cause: err });
+  }
+  try {
+    return await agent.prekeyCount();
+  } finally {
+    await agent.stop();
+  }
+}
+
 export function keysCommands(program: Command, out: Output): void {
   const keys = program.command('keys').description("this device's keys: init, show, verify a contact, rotate");
 
-  addAgentOptions(keys.command('init').description('create the encrypted key file of a new device'))
+  addAgentOptions(keys.command('init').description('create the encrypted key file of a new device and publish its keys'))
     .option('--no-archive-key', 'publish no archive key (no history copy: transit only)')
+    .option('--offline', 'only write the key file; the first listen, send or `keys publish` publishes it')
     .option('--json', 'print JSON')
-    .action(async (flags: AgentFlags & { archiveKey: boolean; json?: boolean }) => {
+    .action(async (flags: AgentFlags & { archiveKey: boolean; offline?: boolean; json?: boolean }) => {
       await initSodium();
       const jid = parseJid(flags.jid).bare;
       const dir = agentDir(flags);
       const path = join(dir, 'keys.sealpost');
       if (existsSync(path)) throw new AppError(ErrorCode.Policy, `${path} already exists; refusing to overwrite a device's keys`);
       const secret = keySecret();
+      // Checked before the file is written: a missing XMPP password must not leave keys unpublished.
+      const online = flags.offline ? undefined : agentOptions(flags);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const file = await AgentKeyFile.create(path, secret, createAgentKeys({ jid, now: Date.now(), archiveKey: flags.archiveKey }));
       const s = file.state;
-      print(out, flags.json, { jid, device: s.identity.device, fingerprint: displayFingerprint(s.identity.publicKey), file: path });
+      const record = { jid, device: s.identity.device, fingerprint: displayFingerprint(s.identity.publicKey), file: path };
       file.close();
+      if (online !== undefined) await publish(online, path);
+      print(out, flags.json, { ...record, published: online !== undefined });
+    });
+
+  addAgentOptions(keys.command('publish').description("publish this device's keys (as the first start of an agent does)"))
+    .action(async (flags: AgentFlags) => {
+      const path = join(agentDir(flags), 'keys.sealpost');
+      if (!existsSync(path)) throw new AppError(ErrorCode.NotFound, `no key file at ${path}; run \`sealpost keys init\` first`);
+      const remaining = await publish(agentOptions(flags), path);
+      out.info(`published; the directory holds ${remaining ?? 0} one-time prekey(s) of this device`);
     });
 
   addAgentOptions(keys.command('show').description('print the device id, fingerprint and prekey state'))

@@ -84,7 +84,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
         throw new AppError(ErrorCode.Policy, `too many prekey claims for ${target}; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
       }
       const claimed = store.claim(target, limits.prekeyLowWater);
-      if (claimed.length === 0) throw new AppError(ErrorCode.NotFound, `no published devices for ${target}`);
+      if (claimed.length === 0) throw new AppError(ErrorCode.NotFound, `no published devices for ${target}: its owner has not published keys yet`);
       for (const c of claimed) {
         deps.metrics?.prekeyClaims.inc({ result: c.bundle.oneTimePrekeys.length > 0 ? 'one-time' : 'signed' });
         if (c.needsNotice)

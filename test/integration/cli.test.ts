@@ -7,7 +7,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createAccount, runNode, services, type ProcessRun } from './helpers.js';
 import { startAgent, startTestService } from './service-fixture.js';
 
-const cli = (args: string[], env: Record<string, string>): Promise<ProcessRun> => runNode(['bin/sealpost.js', ...args], env);
+const cli = (args: string[], env: Record<string, string>, input?: Uint8Array | string): Promise<ProcessRun> =>
+  runNode(['bin/sealpost.js', ...args], env, input);
 
 describe('sealpost CLI', () => {
   it('inits keys, sends to an offline agent, listens, and shows history, with exit codes', async () => {
@@ -27,8 +28,9 @@ describe('sealpost CLI', () => {
 
     const init = await cli(['keys', 'init', ...b.args, '--json'], b.env);
     expect(init.code, init.stderr).toBe(0);
-    const created = JSON.parse(init.stdout) as { jid: string; device: number; fingerprint: string };
+    const created = JSON.parse(init.stdout) as { jid: string; device: number; fingerprint: string; published: boolean };
     expect(created.jid).toBe(bob.jid);
+    expect(created.published).toBe(true);
     expect(created.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
 
     const again = await cli(['keys', 'init', ...b.args], b.env);
@@ -43,11 +45,8 @@ describe('sealpost CLI', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/wrong/i);
 
-    // Bob's first connection publishes his bundle; then he is offline.
-    const publish = await cli(['listen', ...b.args, '--timeout', '1'], b.env);
-    expect(publish.code, publish.stderr).toBe(0);
-    expect(publish.stderr).toMatch(/received 0 message/);
-
+    // keys init published Bob's bundle: Alice can send to him before he ever listens.
+    expect(init.stderr).toBe('');
     const send = await cli(['send', bob.jid, 'blood pressure 120/80', ...a.args, '--json'], a.env);
     expect(send.code, send.stderr).toBe(0);
     const { messageId } = JSON.parse(send.stdout) as { messageId: string };
@@ -74,6 +73,51 @@ describe('sealpost CLI', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/stored\s+dir\s+with\s+content/);
     expect(table.stdout).toContain('blood pressure 120/80');
+  });
+
+  it('a first run: keys init --offline, a send that names the fix, keys publish; piped text arrives as text', async () => {
+    const ts = await startTestService();
+    const { xmpp } = services();
+    const alice = await createAccount('alice');
+    const carol = await createAccount('carol');
+    const root = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    const as = (who: typeof alice) => ({
+      args: ['--jid', who.jid, '--dir', join(root, who.username), '--service', xmpp.service, '--vault', ts.vault.jid],
+      env: { SEALPOST_AGENT_PASSWORD: who.password, SEALPOST_PASSPHRASE: `passphrase of ${who.username}` },
+    });
+    const a = as(alice);
+    const c = as(carol);
+
+    const offline = await cli(['keys', 'init', ...c.args, '--offline', '--json'], { SEALPOST_PASSPHRASE: c.env.SEALPOST_PASSPHRASE });
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(JSON.parse(offline.stdout)).toMatchObject({ jid: carol.jid, published: false });
+
+    const early = await cli(['send', carol.jid, 'too early', ...a.args], a.env);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/has no published devices: .*`sealpost keys init`/);
+
+    const publish = await cli(['keys', 'publish', ...c.args], c.env);
+    expect(publish.code, publish.stderr).toBe(0);
+    expect(publish.stderr).toMatch(/holds 100 one-time prekey/);
+
+    const text = 'heart rate 61\nnote: läuft ✓\n';
+    const piped = await cli(['send', carol.jid, ...a.args], a.env, text);
+    expect(piped.code, piped.stderr).toBe(0);
+    const bytes = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x00, 0xff); // not UTF-8: stays bytes
+    expect((await cli(['send', carol.jid, ...a.args], a.env, bytes)).code).toBe(0);
+    const typed = await cli(['send', carol.jid, ...a.args, '--content-type', 'application/json'], a.env, '{"hr":61}');
+    expect(typed.code, typed.stderr).toBe(0);
+
+    const listen = await cli(['listen', ...c.args, '--count', '3', '--timeout', '30'], c.env);
+    expect(listen.code, listen.stderr).toBe(0);
+    const got = listen.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; contentType: string; text?: string; base64?: string });
+    expect(got).toEqual([
+      expect.objectContaining({ id: piped.stdout.trim(), contentType: 'text/plain; charset=utf-8', text }),
+      expect.objectContaining({ contentType: 'application/octet-stream', base64: Buffer.from(bytes).toString('base64') }),
+      expect.objectContaining({ id: typed.stdout.trim(), contentType: 'application/json', base64: Buffer.from('{"hr":61}').toString('base64') }),
+    ]);
+    expect(got[0]?.base64).toBeUndefined();
   });
 
   it('answers bad arguments with a usage error (exit 2) and bad values with a clear message (exit 1)', async () => {

@@ -125,10 +125,15 @@ export interface ProcessRun {
   stderr: string;
 }
 
-/** Runs `node <args>` from the project root with extra environment, capturing its output. */
-export function runNode(args: readonly string[], env: Record<string, string> = {}): Promise<ProcessRun> {
+/**
+ * Runs `node <args>` from the project root with extra environment, capturing its output; `input`,
+ * when given, is written to its standard input, which is then closed.
+ */
+export function runNode(args: readonly string[], env: Record<string, string> = {}, input?: Uint8Array | string): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...args], { cwd: process.cwd(), env: { ...process.env, ...env }, stdio: 'pipe' });
+    child.stdin.on('error', () => undefined); // a child that exits without reading its input
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
