@@ -1,0 +1,99 @@
+// The fencing epoch of one shard (issue 15, design.md "Owners"): stored in the shard's own SQLite
+// file (`<shard>/fence.db`) and checked inside an immediate transaction around every write, so a
+// node whose lease ended (a pause, a partition) cannot write once a new owner raised the epoch:
+// the new owner's claim waits for a write in progress, and every later write of the old one fails.
+import { join } from 'node:path';
+import { AppError, ErrorCode } from '../errors/index.js';
+import { mapSqliteError, migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
+
+const MIGRATIONS = [
+  `CREATE TABLE fence (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL, node TEXT NOT NULL);
+   INSERT INTO fence (id, epoch, node) VALUES (1, 0, '');`,
+];
+
+/** What a node holds of one shard; `expiresAt` (local clock) is moved on by each renewal. */
+export interface Lease {
+  readonly shard: number;
+  readonly node: string;
+  readonly epoch: number;
+  expiresAt: number;
+}
+
+export interface FenceState {
+  epoch: number;
+  node: string;
+}
+
+export interface ShardFence {
+  readonly shard: number;
+  current(): FenceState;
+  /**
+   * Records `lease` as the shard's writer. False (nothing changed) when the shard already saw a
+   * higher epoch, or this epoch for another node: that lease is stale.
+   */
+  claim(lease: Lease): boolean;
+  /**
+   * Runs `fn` (synchronous SQLite work on the shard) while holding the fence: refuses with
+   * AppError(Unavailable) when the lease has expired on the local clock or the stored epoch is
+   * not the lease's.
+   */
+  write<T>(lease: Lease, fn: () => T): T;
+  close(): void;
+}
+
+export interface OpenFenceOptions {
+  shard: number;
+  dir: string;
+  key: Uint8Array;
+  cipher: DbCipher;
+  now?: () => number;
+}
+
+export function openShardFence(options: OpenFenceOptions): ShardFence {
+  const now = options.now ?? Date.now;
+  const { shard } = options;
+  const db: Db = openEncryptedDb({ path: join(options.dir, 'fence.db'), key: options.key, cipher: options.cipher });
+  try {
+    migrate(db, MIGRATIONS);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const read = db.prepare<[], FenceState>('SELECT epoch, node FROM fence WHERE id = 1');
+  const set = db.prepare<[number, string]>('UPDATE fence SET epoch = ?, node = ? WHERE id = 1');
+  const state = (): FenceState => read.get() ?? { epoch: 0, node: '' };
+
+  const claim = db.transaction((lease: Lease): boolean => {
+    const s = state();
+    if (s.epoch > lease.epoch || (s.epoch === lease.epoch && s.node !== lease.node)) return false;
+    if (s.epoch !== lease.epoch) set.run(lease.epoch, lease.node);
+    return true;
+  });
+
+  const fenced = (lease: Lease, why: string): AppError =>
+    new AppError(ErrorCode.Unavailable, `shard ${shard}: not written (${why}); its owner will do it`);
+
+  return {
+    shard,
+    current: state,
+    claim(lease) {
+      if (lease.shard !== shard) throw new RangeError(`claim: lease of shard ${lease.shard} on shard ${shard}`);
+      try {
+        return claim.immediate(lease);
+      } catch (err) {
+        throw mapSqliteError(err, 'fence claim');
+      }
+    },
+    write<T>(lease: Lease, fn: () => T): T {
+      if (lease.shard !== shard) throw new RangeError(`write: lease of shard ${lease.shard} on shard ${shard}`);
+      if (now() >= lease.expiresAt) throw fenced(lease, 'lease expired');
+      const guarded = db.transaction(() => {
+        const s = state();
+        if (s.epoch !== lease.epoch || s.node !== lease.node) throw fenced(lease, `epoch ${lease.epoch} superseded by ${s.epoch}`);
+        return fn();
+      });
+      return guarded.immediate();
+    },
+    close: () => db.close(),
+  };
+}

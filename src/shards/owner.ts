@@ -1,0 +1,132 @@
+// The owner loop of a worker node (issue 15, design.md "Owners"): every tick it renews the leases
+// it holds, stops a shard whose lease is gone (or past due on its own clock, e.g. after a pause),
+// hands a shard over when an operator asked, and takes every reachable shard nobody holds (a
+// dead node's, once its lease expired). Starting a shard claims its fence before any write.
+import type { Logger } from '../log/index.js';
+import type { Lease } from './fence.js';
+import type { LeaseStore } from './lease.js';
+
+export type StartResult = { started: true } | { started: false; fenceEpoch: number };
+
+export type StopReason = 'lost' | 'expired' | 'handover' | 'closing';
+
+export interface OwnerLoopOptions {
+  node: string;
+  leases: LeaseStore;
+  /** Lease time; renewals every ttl / 3 (the run interval). */
+  ttlMs: number;
+  /** Shards this node may own now (their directory is reachable from here). */
+  candidates: () => readonly number[];
+  /**
+   * Claims the shard's fence, opens the shard and starts its workers. `stale` (nothing started)
+   * when the fence already saw `fenceEpoch` (the lease store forgot): the store is raised past it
+   * and the lease given back. A throw gives the lease back too.
+   */
+  start(lease: Lease): Promise<StartResult>;
+  /** Stops the shard's workers and closes its stores. */
+  stop(shard: number, reason: StopReason): Promise<void>;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface OwnerLoop {
+  /** One round: renew, stop, hand over, acquire. */
+  tick(): Promise<void>;
+  /** Ticks every ttl / 3 until close(). */
+  run(): void;
+  /** The leases held now (live objects: their `expiresAt` moves on with each renewal). */
+  held(): readonly Lease[];
+  lease(shard: number): Lease | undefined;
+  /** Stops every shard and releases its lease. */
+  close(): Promise<void>;
+}
+
+export function createOwnerLoop(options: OwnerLoopOptions): OwnerLoop {
+  const { node, leases, ttlMs } = options;
+  const now = options.now ?? Date.now;
+  const log = options.logger.child({ module: 'owner', node });
+  const held = new Map<number, Lease>();
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> | undefined;
+  let closed = false;
+  // Local validity ends a little before Redis's TTL: the request left after `t0`.
+  const validFor = Math.floor(ttlMs * 0.9);
+
+  const drop = async (lease: Lease, reason: StopReason): Promise<void> => {
+    held.delete(lease.shard);
+    log.warn({ shard: lease.shard, epoch: lease.epoch, reason }, 'shard stopped');
+    await options.stop(lease.shard, reason).catch((err: unknown) => log.error({ shard: lease.shard, error: (err as Error).message }, 'shard stop failed'));
+    if (reason === 'handover' || reason === 'closing') await leases.release(lease.shard, node, lease.epoch).catch(() => undefined);
+  };
+
+  const renewAll = async (): Promise<void> => {
+    for (const lease of [...held.values()]) {
+      const t0 = now();
+      if (t0 >= lease.expiresAt) {
+        await drop(lease, 'expired');
+        continue;
+      }
+      const r = await leases.renew(lease.shard, node, lease.epoch, ttlMs).catch((err: unknown) => {
+        log.warn({ shard: lease.shard, error: (err as Error).message }, 'lease renewal failed');
+        return 'error' as const;
+      });
+      if (r === 'renewed') lease.expiresAt = t0 + validFor;
+      else if (r === 'lost') await drop(lease, 'lost');
+      else if (r === 'handover') await drop(lease, 'handover');
+      // 'error': keep it until it expires on our clock; the fence refuses writes after that.
+    }
+  };
+
+  const acquireFree = async (): Promise<void> => {
+    for (const shard of options.candidates()) {
+      if (closed || held.has(shard)) continue;
+      const t0 = now();
+      const epoch = await leases.acquire(shard, node, ttlMs).catch(() => undefined);
+      if (epoch === undefined) continue;
+      const lease: Lease = { shard, node, epoch, expiresAt: t0 + validFor };
+      held.set(shard, lease);
+      try {
+        const r = await options.start(lease);
+        if (r.started) log.info({ shard, epoch }, 'shard owned');
+        else {
+          held.delete(shard);
+          log.warn({ shard, epoch, fenceEpoch: r.fenceEpoch }, 'lease store behind the shard fence; epoch raised');
+          await leases.raiseEpoch(shard, r.fenceEpoch);
+          await leases.release(shard, node, epoch);
+        }
+      } catch (err) {
+        held.delete(shard);
+        log.error({ shard, epoch, error: (err as Error).message }, 'shard not started; lease given back');
+        await options.stop(shard, 'lost').catch(() => undefined);
+        await leases.release(shard, node, epoch).catch(() => undefined);
+      }
+    }
+  };
+
+  const tick = (): Promise<void> =>
+    (ticking ??= (async () => {
+      try {
+        await renewAll();
+        if (!closed) await acquireFree();
+      } finally {
+        ticking = undefined;
+      }
+    })());
+
+  return {
+    tick,
+    run() {
+      if (timer !== undefined || closed) return;
+      timer = setInterval(() => void tick().catch((err: unknown) => log.error({ error: (err as Error).message }, 'owner tick failed')), Math.max(50, Math.floor(ttlMs / 3)));
+      timer.unref();
+    },
+    held: () => [...held.values()],
+    lease: (shard) => held.get(shard),
+    async close() {
+      closed = true;
+      if (timer !== undefined) clearInterval(timer);
+      await ticking;
+      for (const lease of [...held.values()]) await drop(lease, 'closing');
+    },
+  };
+}
