@@ -13,12 +13,8 @@ import { deviceAnnouncements, handleSubmission, isSubmission, keyedSerializer, r
 import { blake2b, initSodium, wipe } from './keys/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
-import { startOpsServer, type OpsServer } from './ops/index.js';
-import { createDashboard, DASHBOARD_PATH } from './ops/dashboard.js';
-import { receiptStanza, refusalStanza } from './protocol/replies.js';
-import { expiryNoticeStanza } from './protocol/archive.js';
-import { deliveryStanza } from './protocol/delivery.js';
-import { deliveryBatchStanza, parseDeliveryReceipts, storedReceiptsStanza } from './protocol/batches.js';
+import { createDashboard, DASHBOARD_PATH, startOpsServer, type OpsServer } from './ops/index.js';
+import { deliveryBatchStanza, deliveryStanza, expiryNoticeStanza, parseDeliveryReceipts, receiptStanza, refusalStanza, storedReceiptsStanza } from './protocol/index.js';
 import { createRateLimiter } from './ratelimit/index.js';
 import {
   checkRedisPolicy,

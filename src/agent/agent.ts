@@ -19,12 +19,8 @@ import {
   type Limits,
 } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { parseExpiryNotice } from '../protocol/archive.js';
-import { announcementToXml } from '../protocol/delivery.js';
+import { announcementToXml, NS, parseExpiryNotice, uintAttr, withBatchCapability } from '../protocol/index.js';
 import { MAX_DELIVERY_BATCH } from './receiver.js';
-import { withBatchCapability } from '../protocol/batches.js';
-import { NS } from '../protocol/namespaces.js';
-import { uintAttr } from '../protocol/xml-codec.js';
 import { bareJid, connectXmpp, parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import { ArchiveKeys } from './archive-keys.js';
 import { DirectoryClient, type FetchedBundle } from './directory-client.js';

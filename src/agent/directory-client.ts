@@ -17,8 +17,7 @@ import {
   type TrustStore,
   type VerifiedBundle,
 } from '../keys/index.js';
-import { NS } from '../protocol/namespaces.js';
-import { bundleFromXml, bundleToXml, strAttr, uintAttr } from '../protocol/xml-codec.js';
+import { bundleFromXml, bundleToXml, NS, strAttr, uintAttr } from '../protocol/index.js';
 import { xml, type Element } from '../xmpp/index.js';
 import type { VaultLink } from './vault-link.js';
 

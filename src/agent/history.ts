@@ -14,9 +14,7 @@ import {
   type TrustDecision,
   type TrustStore,
 } from '../keys/index.js';
-import { formatStamp, NS_ARCHIVE, parseFin, parseMamResult, type Fin, type ParsedResult } from '../protocol/archive.js';
-import { NS } from '../protocol/namespaces.js';
-import { envelopeFromXml } from '../protocol/xml-codec.js';
+import { envelopeFromXml, formatStamp, NS, NS_ARCHIVE, parseFin, parseMamResult, type Fin, type ParsedResult } from '../protocol/index.js';
 import { bareJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { VaultLink } from './vault-link.js';
 

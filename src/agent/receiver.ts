@@ -27,8 +27,7 @@ import {
   type TrustStore,
 } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { deliveriesFromStanza, deliveryReceipts, type DeliveredCopy } from '../protocol/batches.js';
-import { envelopeFromXml } from '../protocol/xml-codec.js';
+import { deliveriesFromStanza, deliveryReceipts, envelopeFromXml, type DeliveredCopy } from '../protocol/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
 
 /** A verified message, as the application sees it. */

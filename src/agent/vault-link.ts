@@ -3,7 +3,7 @@
 // one); the vault answers with directed presence from its full JID, which is where key IQs and
 // history queries go. A later presence from the vault (restart, new resource) moves the link.
 import { AppError, ErrorCode } from '../errors/index.js';
-import { fromStanzaError } from '../protocol/stanza-errors.js';
+import { fromStanzaError } from '../protocol/index.js';
 import { bareJid, StanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface VaultLink {

@@ -2,8 +2,7 @@
 // SQLite file with each (jid, device)'s published bundle and its one-time prekeys. A claim
 // deletes and returns at most one OPK per device inside one immediate transaction, so no OPK is
 // ever handed out twice, even to claimers in other processes sharing the file.
-import type { Bundle, VerifiedBundle } from '../keys/index.js';
-import { countersign, createServerKey } from '../keys/countersign.js';
+import { countersign, createServerKey, type Bundle, type VerifiedBundle } from '../keys/index.js';
 import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
 
 const MIGRATIONS = [

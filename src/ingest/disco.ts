@@ -1,7 +1,6 @@
 // XEP-0030 service discovery for the vault's full JID: who it is and which sealpost surfaces and
 // standards it answers, so an agent can check the service before it publishes keys or submits.
-import { MAM_EXTENDED, NS_ARCHIVE } from '../protocol/archive.js';
-import { NS } from '../protocol/namespaces.js';
+import { MAM_EXTENDED, NS, NS_ARCHIVE } from '../protocol/index.js';
 import { xml, type XmppConnection } from '../xmpp/index.js';
 
 export const VAULT_FEATURES: readonly string[] = [

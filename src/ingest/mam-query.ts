@@ -4,8 +4,7 @@
 // (design.md invariant 5); a bad form is AppError(BadInput) with a reason (XMPP bad-request).
 import { AppError, ErrorCode } from '../errors/index.js';
 import type { HistoryQuery } from '../archive/index.js';
-import { parseStamp } from '../protocol/archive.js';
-import { NS } from '../protocol/namespaces.js';
+import { NS, parseStamp } from '../protocol/index.js';
 import { parseJid, type Element } from '../xmpp/index.js';
 
 export interface MamLimits {

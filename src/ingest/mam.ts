@@ -8,10 +8,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import type { ArchiveStore, HistoryItem, HistoryPage } from '../archive/index.js';
 import { toBase64, type EnvelopeWire } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { finElement, mamResultStanza, NS_ARCHIVE, parseStamp } from '../protocol/archive.js';
-import { answerIq } from '../protocol/iq.js';
-import { NS } from '../protocol/namespaces.js';
-import { envelopeToXml } from '../protocol/xml-codec.js';
+import { answerIq, envelopeToXml, finElement, mamResultStanza, NS, NS_ARCHIVE, parseStamp } from '../protocol/index.js';
 import { parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import { MAM_FIELDS, parseMamQuery, type MamLimits } from './mam-query.js';
 

@@ -3,8 +3,7 @@
 // or broadcast) with directed presence from its full JID, so the agent knows where to send IQs.
 import { verifyAnnouncement } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { batchCapability } from '../protocol/batches.js';
-import { announcementFromPresence } from '../protocol/delivery.js';
+import { announcementFromPresence, batchCapability } from '../protocol/index.js';
 import { parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface PresenceHooks {

@@ -6,14 +6,9 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { checkEnvelopeShape, envelopeToWire, type EnvelopeWire, type Limits } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { NS } from '../protocol/namespaces.js';
-import { toStanzaError } from '../protocol/stanza-errors.js';
-import { refusalStanza } from '../protocol/replies.js';
-import { itemWireBytes, maxItemBytes } from '../protocol/stanza-size.js';
-import { envelopeFromXml } from '../protocol/xml-codec.js';
+import { envelopeFromXml, itemWireBytes, maxItemBytes, NS, refusalStanza, toStanzaError } from '../protocol/index.js';
 import type { RateLimiter } from '../ratelimit/index.js';
-import type { StoreJobData } from '../workers/contract.js';
-import { batchJob } from '../workers/store-batch.js';
+import { batchJob, type StoreJobData } from '../workers/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface IngestLimits extends Limits {

@@ -7,7 +7,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express from 'express';
-import type { Queue } from '../workers/bullmq.js';
+import type { Queue } from '../workers/index.js';
 
 export const DASHBOARD_PATH = '/queues';
 

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 
+export { createDashboard, DASHBOARD_PATH } from './dashboard.js';
+
 /** One named check; resolves true when healthy. Must not throw secrets into messages. */
 export type HealthCheck = () => Promise<boolean>;
 

@@ -7,7 +7,7 @@ import type { ArchiveStore, PendingItem } from '../archive/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { DeliverJobData, DeliverJobResult } from './contract.js';
-import type { DeliveryItem } from '../protocol/delivery.js';
+import type { DeliveryItem } from '../protocol/index.js';
 import type { DeliveryScheduler } from './deliver-schedule.js';
 import type { DeliveryHub, DeliverySession } from './deliver-hub.js';
 import type { PresenceRegistry } from './presence.js';

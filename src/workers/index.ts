@@ -14,7 +14,7 @@ export {
   type StoreShards,
   type DeliverQueue,
 } from './queues.js';
-export { createRedis, redisReady, checkRedisPolicy, type Redis } from './bullmq.js';
+export { createRedis, redisReady, checkRedisPolicy, type Queue, type Redis } from './bullmq.js';
 export {
   processDeliver,
   handleReceipt,
