@@ -78,8 +78,8 @@ export interface Service {
 const DIRECTORY_KEY_LABEL = 'sealpost/v1/directory-db';
 
 export async function connectRedis(config: Config, log: Logger): Promise<{ producer: Redis; worker: Redis }> {
-  const producer = createRedis(config.redisUrl, 'producer', { connectionName: 'sealpost:producer' });
-  const worker = createRedis(config.redisUrl, 'worker', { connectionName: 'sealpost:worker' });
+  const producer = createRedis(config.redisUrl, 'producer', { connectionName: 'sealpost:producer', cluster: config.redisCluster });
+  const worker = createRedis(config.redisUrl, 'worker', { connectionName: 'sealpost:worker', cluster: config.redisCluster });
   for (const r of [producer, worker]) r.on('error', (err: Error) => log.warn({ error: err.message }, 'redis connection error'));
   try {
     await redisReady(producer, 10_000);

@@ -59,6 +59,12 @@ export const SETTINGS = {
     default: 'redis://127.0.0.1:6379',
     doc: 'Redis for queues, rate limits and presence',
   },
+  redisCluster: {
+    env: 'SEALPOST_REDIS_CLUSTER',
+    schema: bool,
+    default: 'false',
+    doc: 'REDIS_URL names one node of a Redis Cluster (every key of ours is hash-tagged)',
+  },
   queuePrefix: {
     env: 'SEALPOST_QUEUE_PREFIX',
     schema: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),

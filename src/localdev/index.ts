@@ -19,6 +19,7 @@ export {
   type RedisServerHandle,
   type RedisServerOptions,
 } from './redis.js';
+export { startRedisCluster, type RedisClusterHandle } from './redis-cluster.js';
 export { registerInBand, type InBandRegistration } from './inband.js';
 export { freePort, portAnswers, which } from './proc.js';
 

@@ -2,8 +2,9 @@
 // ("Connections", "Going to production", "Failing fast when Redis is down"): workers block and
 // must retry forever (maxRetriesPerRequest: null); producers fail fast (no offline queue, few
 // retries) so a submission gets an error instead of hanging. Redis must not evict keys
-// (maxmemory-policy noeviction), or queued jobs vanish silently.
-import { Redis, type RedisOptions } from 'ioredis';
+// (maxmemory-policy noeviction), or queued jobs vanish silently. On Redis Cluster (issue 15) the
+// client is ioredis's Cluster, seeded with the URL's node; every key of ours carries a hash tag.
+import { Cluster, Redis as SingleRedis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { AppError, ErrorCode } from '../errors/index.js';
 
 export {
@@ -18,7 +19,8 @@ export {
   type QueueOptions,
   type WorkerOptions,
 } from 'bullmq';
-export { Redis };
+/** A client of one Redis server or of a Redis Cluster; BullMQ and our scripts take either. */
+export type Redis = SingleRedis | Cluster;
 
 export type RedisRole = 'worker' | 'producer';
 
@@ -27,6 +29,8 @@ export interface CreateRedisOptions {
   connectionName?: string;
   /** Connect on first command instead of at once (default false). */
   lazyConnect?: boolean;
+  /** The URL names one node of a Redis Cluster: connect to the cluster (default false). */
+  cluster?: boolean;
 }
 
 /** Redis connection options for a role; exported so tests can assert the policy. */
@@ -47,7 +51,21 @@ export function redisOptionsFor(role: RedisRole, options: CreateRedisOptions = {
  */
 export function createRedis(url: string, role: RedisRole, options: CreateRedisOptions = {}): Redis {
   if (!/^rediss?:\/\//.test(url)) throw new AppError(ErrorCode.Config, 'createRedis: expected a redis:// or rediss:// URL');
-  return new Redis(url, redisOptionsFor(role, options));
+  if (options.cluster !== true) return new SingleRedis(url, redisOptionsFor(role, options));
+  const u = new URL(url);
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...perNode } = redisOptionsFor(role, options);
+  const clusterOptions: ClusterOptions = {
+    lazyConnect: lazyConnect ?? false,
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    clusterRetryStrategy: retryStrategy ?? ((times: number) => Math.min(times * 50, 2000)),
+    redisOptions: {
+      ...perNode,
+      ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
+      ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
+      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  };
+  return new Cluster([{ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || '6379') }], clusterOptions);
 }
 
 /**

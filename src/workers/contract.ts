@@ -10,6 +10,15 @@ export const QUEUE = {
   retention: 'retention',
 } as const;
 
+/**
+ * BullMQ's name for queue `name`: inside a hash tag, so all keys of one queue share a slot on
+ * Redis Cluster (BullMQ's scripts touch several at once) while queues spread over the masters.
+ * Job names, metrics and logs keep the plain name.
+ */
+export function queueKeyName(name: string): string {
+  return `{${name}}`;
+}
+
 /** A checked submission: the envelope's wire form (base64 ciphertext) and where to answer. */
 export interface StoreJobData {
   /** Sender bare JID as the XMPP server stamped it (normalised). */

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/index.js';
 import { Queue, UnrecoverableError, Worker, type JobsOptions, type Redis } from './bullmq.js';
 import {
   QUEUE,
+  queueKeyName,
   storeShardName,
   storeShardOf,
   type DeliverJobData,
@@ -67,7 +68,7 @@ type JobState = Parameters<Queue['getJobCounts']>[0];
 export function createQueues(connection: Redis, prefix: string, storeShards = 1): Queues {
   const shards: StoreQueue[] = Array.from(
     { length: storeShards },
-    (_, i) => new Queue<StoreJobData, StoreJobResult>(storeShardName(i), { connection, prefix }),
+    (_, i) => new Queue<StoreJobData, StoreJobResult>(queueKeyName(storeShardName(i)), { connection, prefix }),
   );
   const store: StoreShards = {
     shards,
@@ -82,7 +83,7 @@ export function createQueues(connection: Redis, prefix: string, storeShards = 1)
       return (await Promise.all(shards.map((q) => q.getFailedCount()))).reduce((a, b) => a + b, 0);
     },
   };
-  const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult>(QUEUE.deliver, { connection, prefix });
+  const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult>(queueKeyName(QUEUE.deliver), { connection, prefix });
   // A queue re-emits its connection's errors, which the connection's owner logs (main.ts); unheard,
   // BullMQ prints each one to stderr (seen while Redis restarts).
   for (const q of [...shards, deliver]) q.on('error', () => undefined);
@@ -128,7 +129,7 @@ export interface WorkerLock {
 export function startWorker<D, R>(options: StartWorkerOptions<D, R>): Worker<D, R> {
   const log = options.logger.child({ module: 'worker', queue: options.name });
   const run = unrecoverableOnPermanent(options.process);
-  const worker = new Worker<D, R>(options.name, (job) => run(job.data), {
+  const worker = new Worker<D, R>(queueKeyName(options.name), (job) => run(job.data), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

@@ -11,7 +11,7 @@ import { DEFAULT_ROTATION } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { Job, Queue, Worker, type Redis } from './bullmq.js';
-import { QUEUE } from './contract.js';
+import { QUEUE, queueKeyName } from './contract.js';
 import { unrecoverableOnPermanent } from './queues.js';
 
 export interface RetentionJobData {
@@ -191,7 +191,7 @@ export async function requestSweep(
 
 /** The retention queue, for producers that only request sweeps. */
 export function retentionQueue(producer: Redis, prefix: string): Queue<RetentionJobData, RetentionJobResult> {
-  return new Queue<RetentionJobData, RetentionJobResult>(QUEUE.retention, { connection: producer, prefix });
+  return new Queue<RetentionJobData, RetentionJobResult>(queueKeyName(QUEUE.retention), { connection: producer, prefix });
 }
 
 export interface RetentionService {
@@ -216,7 +216,7 @@ const JOB_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, r
 
 /** Registers the repeatable sweep (idempotent across processes) and, with `worker`, runs it. */
 export async function startRetention(o: StartRetentionOptions): Promise<RetentionService> {
-  const queue = new Queue<RetentionJobData, RetentionJobResult>(QUEUE.retention, { connection: o.producer, prefix: o.prefix });
+  const queue = new Queue<RetentionJobData, RetentionJobResult>(queueKeyName(QUEUE.retention), { connection: o.producer, prefix: o.prefix });
   queue.on('error', () => undefined); // the connection's owner logs its errors (see createQueues)
   await queue.upsertJobScheduler(SCHEDULER_ID, { pattern: o.cron }, { name: 'sweep', data: { trigger: 'schedule' }, opts: JOB_OPTS });
   let closing = false;
@@ -224,7 +224,7 @@ export async function startRetention(o: StartRetentionOptions): Promise<Retentio
   let worker: Worker<RetentionJobData, RetentionJobResult> | undefined;
   if (o.worker !== undefined) {
     worker = new Worker<RetentionJobData, RetentionJobResult>(
-      QUEUE.retention,
+      queueKeyName(QUEUE.retention),
       (job) =>
         unrecoverableOnPermanent(() =>
           runRetention({ ...o.deps, stopping: () => closing, progress: (p) => job.updateProgress({ ...p }) }),
