@@ -78,17 +78,6 @@ export interface ReceiverOptions {
   maxQueued?: number;
 }
 
-/** Refusals that no later attempt can turn into success: acknowledge them. */
-const FINAL: ReadonlySet<string> = new Set<string>([
-  ErrorCode.BadInput,
-  ErrorCode.BadSignature,
-  ErrorCode.UnknownSuite,
-  ErrorCode.NotFound,
-  ErrorCode.Forbidden,
-  ErrorCode.ResourceLimit,
-  ErrorCode.Expired,
-]);
-
 const decoder = new TextDecoder();
 
 /** What became of one copy: no receipt, or a receipt once `durable` resolves (its id is on disk). */
@@ -313,7 +302,8 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
       // The first copy's id may still be on its way to disk: acknowledge once it is there.
       return ack(this.o.keys.flushed?.());
     }
-    const final = FINAL.has(error.code);
+    // A refusal no later attempt can turn into success (the error table's permanence) is acknowledged.
+    const final = error.permanent;
     this.log.warn(
       { messageId, code: error.code, acknowledged: final, error: error.message.slice(0, 300) },
       final ? 'delivery refused and acknowledged: it can never open' : 'delivery refused; left for the vault to send again',

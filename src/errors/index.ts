@@ -1,6 +1,6 @@
 // One error type for the whole service, with a code enum and a `permanent` flag.
-// Workers turn permanent errors into BullMQ's UnrecoverableError; ingest maps codes to
-// RFC 6120 §8.3.3 stanza error conditions in one place (src/ingest).
+// Workers turn permanent errors into BullMQ's UnrecoverableError; src/protocol/stanza-errors.ts
+// maps codes to RFC 6120 §8.3.3 stanza error conditions in one place.
 
 export const ErrorCode = {
   /** Input failed validation: shape, size, base64, count (RFC 6120 bad-request). */
@@ -39,22 +39,30 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** Codes that no retry can fix. */
-const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  ErrorCode.BadInput,
-  ErrorCode.BadSignature,
-  ErrorCode.UnknownSuite,
-  ErrorCode.NotFound,
-  ErrorCode.Forbidden,
-  ErrorCode.ResourceLimit,
-  ErrorCode.Policy,
-  ErrorCode.UntrustedKey,
-  ErrorCode.Expired,
-  ErrorCode.Replay,
-  ErrorCode.WrongKey,
-  ErrorCode.Corrupt,
-  ErrorCode.Config,
-]);
+/**
+ * Whether a later attempt can succeed, per code: the one permanence table. Workers do not retry a
+ * permanent error (BullMQ's UnrecoverableError); the agent's receiver acknowledges a delivery
+ * refused with one (it could never open, so the vault stops sending it). An untrusted key is not
+ * permanent: the copy opens once the user accepts the new key, so it waits at the vault.
+ */
+const PERMANENT: Readonly<Record<ErrorCode, boolean>> = {
+  [ErrorCode.BadInput]: true,
+  [ErrorCode.BadSignature]: true,
+  [ErrorCode.UnknownSuite]: true,
+  [ErrorCode.NotFound]: true,
+  [ErrorCode.Forbidden]: true,
+  [ErrorCode.ResourceLimit]: true,
+  [ErrorCode.Policy]: true,
+  [ErrorCode.UntrustedKey]: false,
+  [ErrorCode.Expired]: true,
+  [ErrorCode.Replay]: true,
+  [ErrorCode.WrongKey]: true,
+  [ErrorCode.Corrupt]: true,
+  [ErrorCode.Config]: true,
+  [ErrorCode.Unavailable]: false,
+  [ErrorCode.Timeout]: false,
+  [ErrorCode.Internal]: false,
+};
 
 export interface AppErrorOptions {
   cause?: unknown;
@@ -70,7 +78,7 @@ export class AppError extends Error {
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.permanent = options.permanent ?? PERMANENT.has(code);
+    this.permanent = options.permanent ?? PERMANENT[code];
   }
 
   /** True when `err` is an AppError, optionally with the given code. */

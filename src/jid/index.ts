@@ -20,7 +20,7 @@ export interface Jid {
 const MAX_PART_BYTES = 1023; // RFC 7622 §3.2, §3.3, §3.4
 const LOCAL_FORBIDDEN = /["&'/:<>@\s]/u; // RFC 7622 §3.3.1
 const CONTROL = /[\p{Cc}\p{Cs}\p{Cn}]/u;
-const DOMAIN_FORBIDDEN = /[@/\s\\]/u;
+const DOMAIN_FORBIDDEN = /["&'<>@/\s\\]/u; // no host name holds these (RFC 7622 §3.2)
 
 function bad(what: string, input: string): never {
   throw new AppError(ErrorCode.BadInput, `invalid JID ${JSON.stringify(input.slice(0, 80))}: ${what}`);

@@ -1,29 +1,29 @@
 // Shape rules for the scalar fields of sp1 (bare JIDs, ids, message ids, content types,
 // timestamps), shared by the argument checks (TypeError/RangeError) and the wire parsers
-// (AppError BadInput), so both sides agree on what is valid (design.md, invariant 5).
+// (AppError BadInput), so both sides agree on what is valid (design.md, invariant 5). What a JID
+// is belongs to src/jid (the one normaliser); here only that a field holds one, normalised.
 import { AppError, ErrorCode } from '../errors/index.js';
+import { parseJid } from '../jid/index.js';
 import { utf8 } from './encoding.js';
 import { MAX_CONTENT_TYPE_BYTES, MAX_ID, MAX_JID_BYTES, MAX_MESSAGE_ID_CHARS } from './labels.js';
 
 export type Problem = { kind: 'type' | 'range'; text: string } | undefined;
 
-// RFC 7622 §3.3.1 forbids these in a localpart; whitespace and controls are refused everywhere.
-const LOCAL_BAD = /["&'/:<>@\s\p{Cc}]/u;
-const DOMAIN_BAD = /["&'/<>@\s\p{Cc}]/u;
 const MESSAGE_ID = /^[A-Za-z0-9._:-]+$/;
 const CONTENT_TYPE = /^[\x20-\x7e]+$/;
 
+/** A bare JID as sp1 fields carry it: valid for src/jid, already in its normal form, within MAX_JID_BYTES. */
 export function jidProblem(value: unknown): Problem {
   if (typeof value !== 'string') return { kind: 'type', text: 'expected a bare JID string' };
-  const at = value.indexOf('@');
-  if (at <= 0 || at === value.length - 1) return { kind: 'range', text: 'expected local@domain' };
-  const local = value.slice(0, at);
-  const domain = value.slice(at + 1);
-  if (LOCAL_BAD.test(local)) return { kind: 'range', text: 'forbidden character in localpart' };
-  if (DOMAIN_BAD.test(domain)) return { kind: 'range', text: 'forbidden character in domainpart (a bare JID has no resource)' };
-  const lb = utf8(local).length;
-  const db = utf8(domain).length;
-  if (lb > 1023 || db > 1023 || lb + db + 1 > MAX_JID_BYTES) return { kind: 'range', text: 'JID too long' };
+  let jid;
+  try {
+    jid = parseJid(value);
+  } catch (err) {
+    return { kind: 'range', text: (err as Error).message };
+  }
+  if (jid.local === undefined || jid.resource !== undefined) return { kind: 'range', text: 'expected local@domain (a bare JID, no resource)' };
+  if (jid.bare !== value) return { kind: 'range', text: 'expected the normalised bare JID (lower case, NFC)' };
+  if (utf8(value).length > MAX_JID_BYTES) return { kind: 'range', text: 'JID too long' };
   return undefined;
 }
 

@@ -1,9 +1,7 @@
 // The one place where AppError codes become RFC 6120 §8.3 stanza errors (condition and type),
 // and back again on the client side.
 import { AppError, ErrorCode } from '../errors/index.js';
-
-/** RFC 6120 §8.3.2 error types. */
-export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
+import type { StanzaErrorType } from '../xmpp/index.js';
 
 export interface StanzaErrorSpec {
   condition: string;

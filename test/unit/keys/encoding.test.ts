@@ -162,7 +162,7 @@ describe('field rules', () => {
   it.each(['alice@example.org', 'a@b', 'agent-7@med.example'])('accepts the bare JID %s', (j) => {
     expect(jidProblem(j)).toBeUndefined();
   });
-  it.each(['alice@example.org/phone', 'example.org', '@example.org', 'alice@', 'a b@c', 'a@b@c', 'a<x>@b', `${'a'.repeat(1024)}@b`])(
+  it.each(['alice@example.org/phone', 'example.org', '@example.org', 'alice@', 'a b@c', 'a@b@c', 'a<x>@b', 'a@b<c', 'Alice@example.org', 'a@b.', `${'a'.repeat(1024)}@b`])(
     'refuses %s as a bare JID',
     (j) => {
       expect(jidProblem(j)).toBeDefined();
