@@ -188,6 +188,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     username: config.vaultUser,
     password: config.vaultPassword,
     resource: workerOnly ? `${config.vaultResource}-w${process.pid}` : config.vaultResource,
+    onConflict: 'stop',
     logger,
   }).catch(async (err: unknown) => {
     await queues.close().catch(() => undefined);
@@ -407,13 +408,20 @@ export async function startService(config: Config, options: StartOptions = {}): 
 export async function runFromEnv(roles?: readonly Role[]): Promise<void> {
   const config = loadConfig();
   const service = await startService(config, roles === undefined ? {} : { roles });
-  const onSignal = (signal: NodeJS.Signals): void => {
-    service.stop().then(
-      () => process.exit(0),
+  const exit = (code: number): void =>
+    void service.stop().then(
+      () => process.exit(code),
       () => process.exit(1),
     );
+  const onSignal = (signal: NodeJS.Signals): void => {
+    exit(0);
     process.stderr.write(`received ${signal}, shutting down\n`);
   };
+  // Another process took this vault resource: both reconnecting would replace each other for ever.
+  service.conn.on('conflict', (err) => {
+    process.stderr.write(`sealpost: ${err.message}; not reconnecting: give each process its own SEALPOST_VAULT_RESOURCE\n`);
+    exit(1);
+  });
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 }

@@ -99,7 +99,7 @@ export const SETTINGS = {
     env: 'SEALPOST_VAULT_RESOURCE',
     schema: z.string().min(1),
     default: 'vault',
-    doc: 'resource of the vault connection',
+    doc: 'resource of the vault connection; one serving process per resource (a second makes the first exit: XMPP conflict)',
   },
   allowedDomains: {
     env: 'SEALPOST_ALLOWED_DOMAINS',

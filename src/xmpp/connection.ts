@@ -23,6 +23,12 @@ export interface XmppConnectOptions {
   reconnect?: boolean;
   /** Limit for the initial connect and login; default 15 s. */
   timeoutMs?: number;
+  /**
+   * When the server ends the stream with `conflict` (RFC 6120 §4.9.3.3: another session bound this
+   * resource): 'reconnect' (default, xmpp.js's way) or 'stop'. Two processes on one resource that
+   * both reconnect replace each other for ever; a service gives up ('stop') and says so.
+   */
+  onConflict?: 'reconnect' | 'stop';
 }
 
 export interface IqContext {
@@ -45,6 +51,8 @@ export interface XmppEvents {
   /** Stream management resumed a session after a reconnect (no new `online`). */
   resumed: [];
   error: [error: Error];
+  /** The server ended the stream with `conflict`: another session took this resource. */
+  conflict: [error: AppError];
 }
 
 export interface XmppConnection {
@@ -151,7 +159,21 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
   entity.on('error', (err: Error) => {
     logger.warn({ error: describe(err) }, 'xmpp error');
     if (events.listenerCount('error') > 0) events.emit('error', err);
+    if (err.name === 'StreamError' && describe(err).condition === 'conflict') onConflict(err);
   });
+  // xmpp.js emits the stream error before it closes the socket, so stopping reconnect here comes
+  // before its 'disconnect' (which would schedule the reconnect).
+  const onConflict = (err: Error): void => {
+    if (options.onConflict === 'stop') entity.reconnect.stop();
+    const text = (err as { text?: unknown }).text;
+    const conflict = new AppError(
+      ErrorCode.Unavailable,
+      `XMPP session ${fullJid || who} replaced by another connection on the same resource (stream error conflict${typeof text === 'string' && text !== '' ? `: ${text.slice(0, 200)}` : ''})`,
+      { cause: err, permanent: true },
+    );
+    logger.error({ resource: options.resource, reconnect: options.onConflict !== 'stop' }, 'xmpp stream conflict: another session took this resource');
+    events.emit('conflict', conflict);
+  };
   entity.on('status', (status: string) => {
     logger.debug({ status }, 'xmpp status');
     // Stanzas are small and latency-bound (IQ round trips, receipts): without TCP_NODELAY each

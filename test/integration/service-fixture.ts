@@ -2,6 +2,7 @@
 // and Redis: a fresh vault account, a temp data dir, a unique queue prefix, logs captured to a
 // file (for canary scans); and agents (the real SDK) with their own temp dirs. Everything is
 // stopped and removed when the test finishes.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,6 +101,38 @@ export async function testServiceEnv(env: Record<string, string> = {}): Promise<
     ...env,
   };
   return { env: fullEnv, vault, dataDir };
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  /** Resolves once the service logged that it runs; rejects if it exited before. */
+  running: Promise<void>;
+  exited: Promise<number | null>;
+  /** Its stdout (info logs) and stderr so far. */
+  output(): string;
+}
+
+/** `sealpost serve` as a child process (killed when the test ends if still running). */
+export function serveProcess(env: Record<string, string>): ServeProcess {
+  const child = spawn(process.execPath, ['bin/sealpost.js', 'serve'], {
+    cwd: process.cwd(),
+    env: { ...process.env, ...env, SEALPOST_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const running = new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('sealpost service running')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`service exited (${code}) before running:\n${out.slice(-2000)}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  onTestFinished(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { child, running, exited, output: () => out };
 }
 
 /** A running service with a fresh vault account; `env` overrides settings (SEALPOST_* names). */

@@ -1,33 +1,11 @@
 // Graceful shutdown and concurrent senders, end to end: a SIGTERM to `sealpost serve` in the
 // middle of 1,000 submissions loses and doubles nothing; concurrent sends to one recipient claim
 // once and never seal two messages to one one-time prekey.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openStores } from '../../src/main.js';
-import { startAgent, startTestService, testServiceEnv } from './service-fixture.js';
-
-function serve(env: Record<string, string>): { child: ChildProcess; running: Promise<void>; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['bin/sealpost.js', 'serve'], {
-    cwd: process.cwd(),
-    env: { ...process.env, ...env, SEALPOST_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const running = new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('sealpost service running')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`service exited (${code}) before running:\n${out.slice(-2000)}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  onTestFinished(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return { child, running, exited };
-}
+import { serveProcess as serve, startAgent, startTestService, testServiceEnv } from './service-fixture.js';
 
 describe('graceful shutdown', () => {
   it('SIGTERM during 1,000 submissions: after a restart every one is stored once', async () => {
