@@ -48,3 +48,10 @@ export { receiptStanza, refusalStanza } from './replies.js';
 export { fromStanzaError, toStanzaError, type StanzaErrorSpec } from './stanza-errors.js';
 export { DEFAULT_MAX_STANZA_BYTES, itemWireBytes, maxItemBytes, WRAP_HEADROOM_BYTES } from './stanza-size.js';
 export { bundleFromXml, bundleToXml, envelopeFromXml, envelopeToXml, strAttr, uintAttr } from './xml-codec.js';
+export {
+  checkStanzaClaims,
+  decodeProtectedStanza,
+  encodeProtectedStanza,
+  PROTECTED_STANZA_LIMITS,
+  PROTECTED_STANZA_TYPE,
+} from './protected-stanza.js';

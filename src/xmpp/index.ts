@@ -11,4 +11,4 @@ export {
 } from './connection.js';
 export { bareJid, parseJid, sameBareJid, type Jid } from '../jid/index.js';
 export { NS_STANZAS, StanzaError, stanzaError, type StanzaErrorType } from './stanza-error.js';
-export { Element, isElement, parseXml, xml } from './xml.js';
+export { Element, isElement, parseXml, parseXmlBounded, xml, type XmlBounds } from './xml.js';
