@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
+import { cryptoChoiceFromEnv } from '../config/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import {
   currentSignedPrekey,
@@ -14,6 +15,7 @@ import {
   FileTrustStore,
   initSodium,
   resolveLimits,
+  type CryptoChoice,
   signAnnouncement,
   type KeyStoreSecret,
   type Limits,
@@ -66,6 +68,8 @@ export interface AgentOptions {
   onMessage?: MessageHandler;
   /** How often the signed device announcement is sent to the vault again (default 6 h). */
   announceEveryMs?: number;
+  /** libsodium backend for this process (default SEALPOST_CRYPTO, else auto: native when it loads). */
+  crypto?: CryptoChoice;
 }
 
 export interface AgentEvents {
@@ -107,7 +111,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   static async create(options: AgentOptions): Promise<Agent> {
-    await initSodium();
+    await initSodium(options.crypto ?? cryptoChoiceFromEnv());
     const now = options.now ?? Date.now;
     const logger = (options.logger ?? silentLogger()).child({ module: 'agent' });
     const jid = bareJid(`${options.xmpp.username}@${options.xmpp.domain}`);

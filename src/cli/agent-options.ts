@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { AgentOptions } from '../agent/index.js';
+import { cryptoChoiceFromEnv } from '../config/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
-import type { KeyStoreSecret } from '../keys/index.js';
+import type { CryptoChoice, KeyStoreSecret } from '../keys/index.js';
 import { parseJid } from '../xmpp/index.js';
 
 export interface AgentFlags {
@@ -15,6 +16,7 @@ export interface AgentFlags {
   service: string;
   vault: string;
   dir?: string;
+  crypto: CryptoChoice;
 }
 
 export function addAgentOptions(cmd: Command): Command {
@@ -22,7 +24,12 @@ export function addAgentOptions(cmd: Command): Command {
     .requiredOption('--jid <jid>', 'this agent\'s XMPP account (bare JID); password from SEALPOST_AGENT_PASSWORD or SEALPOST_AGENT_PASSWORD_FILE')
     .option('--service <url>', 'XMPP server', process.env.SEALPOST_XMPP_SERVICE ?? 'xmpp://127.0.0.1:5222')
     .option('--vault <jid>', "the vault's bare JID", process.env.SEALPOST_VAULT_JID ?? 'vault@localhost')
-    .option('--dir <path>', "this device's folder (keys, trust, outbox); default ~/.sealpost/<jid>");
+    .option('--dir <path>', "this device's folder (keys, trust, outbox); default ~/.sealpost/<jid>")
+    .addOption(
+      new Option('--crypto <backend>', 'libsodium backend (default SEALPOST_CRYPTO, else auto)')
+        .choices(['auto', 'native', 'wasm'])
+        .default(cryptoChoiceFromEnv()),
+    );
 }
 
 function fromEnvOrFile(name: string): string | undefined {
@@ -60,5 +67,6 @@ export function agentOptions(flags: AgentFlags): AgentOptions {
     vault: flags.vault,
     dir: agentDir(flags),
     secret: keySecret(),
+    crypto: flags.crypto,
   };
 }

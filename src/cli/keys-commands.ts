@@ -43,7 +43,7 @@ export function keysCommands(program: Command, out: Output): void {
     .option('--offline', 'only write the key file; the first listen, send or `keys publish` publishes it')
     .option('--json', 'print JSON')
     .action(async (flags: AgentFlags & { archiveKey: boolean; offline?: boolean; json?: boolean }) => {
-      await initSodium();
+      await initSodium(flags.crypto);
       const jid = parseJid(flags.jid).bare;
       const dir = agentDir(flags);
       const path = join(dir, 'keys.sealpost');
@@ -71,7 +71,7 @@ export function keysCommands(program: Command, out: Output): void {
   addAgentOptions(keys.command('show').description('print the device id, fingerprint and prekey state'))
     .option('--json', 'print JSON')
     .action(async (flags: AgentFlags & { json?: boolean }) => {
-      await initSodium();
+      await initSodium(flags.crypto);
       const path = join(agentDir(flags), 'keys.sealpost');
       if (!existsSync(path)) throw new AppError(ErrorCode.NotFound, `no key file at ${path}; run \`sealpost keys init\` first`);
       const file = await AgentKeyFile.open(path, keySecret());
@@ -93,7 +93,7 @@ export function keysCommands(program: Command, out: Output): void {
     .argument('<device>', "the contact's device id")
     .argument('<fingerprint>', 'the fingerprint the contact read out (64 hex digits, any spacing)')
     .action(async (contact: string, device: string, fp: string, flags: AgentFlags) => {
-      await initSodium();
+      await initSodium(flags.crypto);
       const id = Number(device);
       if (!Number.isInteger(id) || id < 1) throw new AppError(ErrorCode.BadInput, `device must be a positive integer, got ${device}`);
       const trust = await FileTrustStore.open(join(agentDir(flags), 'trust.json'));

@@ -56,3 +56,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function vaultBareJid(config: Pick<Config, 'vaultUser' | 'xmppDomain'>): string {
   return `${config.vaultUser}@${config.xmppDomain}`;
 }
+
+/**
+ * SEALPOST_CRYPTO alone, for the SDK and the CLI (their `crypto` option's default); the service
+ * reads it with everything else in `loadConfig`. Same setting, same schema, same default.
+ */
+export function cryptoChoiceFromEnv(env: NodeJS.ProcessEnv = process.env): Config['crypto'] {
+  const setting = SETTINGS.crypto;
+  const raw = env[setting.env] ?? '';
+  const result = setting.schema.safeParse(raw === '' ? setting.default : raw);
+  if (!result.success) throw new AppError(ErrorCode.Config, `${setting.env}: expected auto, native or wasm, got ${raw}`);
+  return result.data;
+}

@@ -47,6 +47,12 @@ export const SETTINGS = {
     schema: z.string().min(1),
     doc: 'file holding the master key; generated with a warning in development',
   },
+  crypto: {
+    env: 'SEALPOST_CRYPTO',
+    schema: z.enum(['auto', 'native', 'wasm']),
+    default: 'auto',
+    doc: 'libsodium backend: native (sodium-native), wasm, or auto (native when it loads); same bytes either way',
+  },
   logLevel: {
     env: 'SEALPOST_LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -2,6 +2,9 @@
 // Other folders import only this file.
 export {
   initSodium,
+  cryptoBackend,
+  type CryptoChoice,
+  type BackendName,
   aeadSeal,
   aeadOpen,
   randomBytes,

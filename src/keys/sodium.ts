@@ -1,21 +1,93 @@
-// The only module that imports libsodium-wrappers. It awaits `ready` once and hands out the
-// initialised instance; everything else in src/ uses the typed helpers below or `sodium()`.
-// Primitives: Ed25519, X25519, crypto_box_seal, XChaCha20-Poly1305-IETF, BLAKE2b (libsodium docs).
+// The only module that imports libsodium: native libsodium (sodium-native's prebuilt binaries) when
+// it loads, else its WebAssembly build (libsodium-wrappers-sumo), which also serves what the native
+// package lacks (X-Wing). Same library, same bytes: test/unit/keys/backend-equivalence.test.ts.
+import { createRequire } from 'node:module';
 import _sodium from 'libsodium-wrappers-sumo';
+import { nativeBackend, type NativeSodium } from './sodium-native.js';
+import {
+  checkLength,
+  AEAD_KEY_BYTES,
+  AEAD_NONCE_BYTES,
+  AEAD_TAG_BYTES,
+  BOX_SEAL_OVERHEAD,
+  ED25519_PUBLIC_BYTES,
+  ED25519_SECRET_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  PWHASH_SALT_BYTES,
+  X25519_PUBLIC_BYTES,
+  X25519_SECRET_BYTES,
+  type AeadAlg,
+  type Backend,
+  type KeyPair,
+  type PwhashLimits,
+} from './backend.js';
+
+export * from './backend.js';
 
 export type Sodium = typeof _sodium;
+/** SEALPOST_CRYPTO: `auto` = native when it loads, else WASM. */
+export type CryptoChoice = 'auto' | 'native' | 'wasm';
+export type BackendName = Backend['name'];
 
 let readyPromise: Promise<Sodium> | undefined;
 let instance: Sodium | undefined;
+let wasm: Backend | undefined;
+let native: Backend | undefined;
+let nativeError: string | undefined;
+let active: Backend | undefined;
 
-/** Resolves once libsodium is initialised; call at start-up of anything that uses crypto. */
-export function initSodium(): Promise<Sodium> {
+/** Loads sodium-native once; undefined (with the reason kept) when its binary does not load here. */
+function loadNative(): Backend | undefined {
+  if (native !== undefined || nativeError !== undefined) return native;
+  try {
+    native = nativeBackend(createRequire(import.meta.url)('sodium-native') as NativeSodium);
+  } catch (err) {
+    nativeError = err instanceof Error ? err.message : String(err);
+  }
+  return native;
+}
+
+/**
+ * Initialises the WebAssembly build (always: X-Wing needs it) and selects the backend. `auto` keeps
+ * a backend already selected, else takes native when it loads; `native` throws when it does not.
+ */
+export async function initSodium(choice: CryptoChoice = 'auto'): Promise<BackendName> {
   readyPromise ??= _sodium.ready.then(() => {
     poolRandomSource(_sodium);
+    wasm = wasmBackend(_sodium);
     instance = _sodium;
     return _sodium;
   });
-  return readyPromise;
+  await readyPromise;
+  if (choice === 'auto' && active !== undefined) return active.name;
+  active = backendFor(choice);
+  return active.name;
+}
+
+/** The backend a choice names, for tests that run both; `initSodium()` must have resolved. */
+export function backendFor(choice: CryptoChoice): Backend {
+  if (wasm === undefined) throw new Error('libsodium not initialised: await initSodium() first');
+  if (choice === 'wasm') return wasm;
+  const n = loadNative();
+  if (n !== undefined) return n;
+  if (choice === 'native') throw new Error(`SEALPOST_CRYPTO=native but sodium-native did not load: ${nativeError}`);
+  return wasm;
+}
+
+/** Why sodium-native did not load here, or undefined when it did (or was never tried). */
+export function nativeLoadError(): string | undefined {
+  loadNative();
+  return nativeError;
+}
+
+/** The selected backend's name. */
+export function cryptoBackend(): BackendName {
+  return backend().name;
+}
+
+function backend(): Backend {
+  if (active === undefined) throw new Error('libsodium not initialised: await initSodium() first');
+  return active;
 }
 
 /**
@@ -39,22 +111,51 @@ function poolRandomSource(s: Sodium): void {
   };
 }
 
-/** The initialised instance; throws if `initSodium()` has not resolved yet. */
-export function sodium(): Sodium {
-  if (instance === undefined) throw new Error('libsodium not initialised: await initSodium() first');
-  return instance;
+/** Runs `fn`; a throw (libsodium.js's way of saying "does not authenticate") is undefined. */
+function attempt<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
 }
 
-export const AEAD_KEY_BYTES = 32;
-export const AEAD_NONCE_BYTES = 24;
-export const AEAD_TAG_BYTES = 16;
+function wasmBackend(s: Sodium): Backend {
+  const aead = (alg: AeadAlg) =>
+    alg === 'xchacha20poly1305'
+      ? { enc: s.crypto_aead_xchacha20poly1305_ietf_encrypt, dec: s.crypto_aead_xchacha20poly1305_ietf_decrypt }
+      : { enc: s.crypto_aead_chacha20poly1305_ietf_encrypt, dec: s.crypto_aead_chacha20poly1305_ietf_decrypt };
+  const pair = (kp: { publicKey: Uint8Array; privateKey: Uint8Array }): KeyPair => ({ publicKey: kp.publicKey, secretKey: kp.privateKey });
+  return {
+    name: 'wasm',
+    // Web Crypto getRandomValues (the source libsodium.js itself uses), one call per 64 KiB.
+    randomFill: (out) => {
+      for (let at = 0; at < out.length; at += 65536) globalThis.crypto.getRandomValues(out.subarray(at, Math.min(out.length, at + 65536)));
+    },
+    aeadEncrypt: (alg, m, aad, nonce, key) => aead(alg).enc(m, aad, null, nonce, key),
+    aeadDecrypt: (alg, c, aad, nonce, key) => attempt(() => aead(alg).dec(null, c, aad, nonce, key)),
+    hash: (outLen, input, key) => s.crypto_generichash(outLen, input, key ?? null),
+    memzero: (buf) => s.memzero(buf),
+    memcmp: (a, b) => s.memcmp(a, b),
+    signKeyPair: () => pair(s.crypto_sign_keypair()),
+    sign: (m, sk) => s.crypto_sign_detached(m, sk),
+    verify: (sig, m, pk) => attempt(() => s.crypto_sign_verify_detached(sig, m, pk)) === true,
+    boxKeyPair: () => pair(s.crypto_box_keypair()),
+    scalarmultBase: (sk) => s.crypto_scalarmult_base(sk),
+    scalarmult: (sk, pk) => attempt(() => s.crypto_scalarmult(sk, pk)),
+    boxSeal: (m, pk) => s.crypto_box_seal(m, pk),
+    boxSealOpen: (c, pk, sk) => attempt(() => s.crypto_box_seal_open(c, pk, sk)),
+    uniform: (upper) => s.randombytes_uniform(upper),
+    pwhash: (outLen, pw, salt, l) =>
+      s.crypto_pwhash(outLen, pw, salt, l.opsLimit, l.memLimit, s.crypto_pwhash_ALG_ARGON2ID13),
+  };
+}
 
 /** XChaCha20-Poly1305-IETF; returns nonce ‖ ciphertext ‖ tag. */
 export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-  const s = sodium();
   checkLength('key', key, AEAD_KEY_BYTES);
   const nonce = randomBytes(AEAD_NONCE_BYTES);
-  const ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, null, nonce, key);
+  const ct = backend().aeadEncrypt('xchacha20poly1305', plaintext, aad, nonce, key);
   const out = new Uint8Array(nonce.length + ct.length);
   out.set(nonce, 0);
   out.set(ct, nonce.length);
@@ -62,139 +163,82 @@ export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array
 }
 
 /** Opens `aeadSeal` output; returns undefined when the box does not authenticate. */
-export function aeadOpen(
-  key: Uint8Array,
-  box: Uint8Array,
-  aad: Uint8Array,
-): Uint8Array | undefined {
-  const s = sodium();
+export function aeadOpen(key: Uint8Array, box: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
   checkLength('key', key, AEAD_KEY_BYTES);
   if (box.length < AEAD_NONCE_BYTES + AEAD_TAG_BYTES) return undefined;
-  try {
-    return s.crypto_aead_xchacha20poly1305_ietf_decrypt(
-      null,
-      box.subarray(AEAD_NONCE_BYTES),
-      aad,
-      box.subarray(0, AEAD_NONCE_BYTES),
-      key,
-    );
-  } catch {
-    return undefined;
-  }
+  const nonce = box.subarray(0, AEAD_NONCE_BYTES);
+  return backend().aeadDecrypt('xchacha20poly1305', box.subarray(AEAD_NONCE_BYTES), aad, nonce, key);
 }
 
-/**
- * CSPRNG bytes from the platform (Web Crypto getRandomValues, the source libsodium.js itself
- * uses), in one call per 64 KiB rather than libsodium.js's one JS call per 4 bytes.
- */
+/** CSPRNG bytes: libsodium's randombytes_buf (native) or Web Crypto getRandomValues (WASM). */
 export function randomBytes(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`randomBytes: bad length ${n}`);
   const out = new Uint8Array(n);
-  for (let at = 0; at < n; at += 65536) globalThis.crypto.getRandomValues(out.subarray(at, Math.min(n, at + 65536)));
+  backend().randomFill(out);
   return out;
 }
 
-/** BLAKE2b with an optional key (keyed hash = MAC/PRF). */
+/**
+ * BLAKE2b with an optional key (keyed hash = MAC/PRF). sodium-native refuses outputs and keys under
+ * 16 bytes (crypto_generichash_BYTES_MIN) that libsodium itself computes; those run on the WASM build.
+ */
 export function blake2b(outLen: number, input: Uint8Array, key?: Uint8Array): Uint8Array {
-  return sodium().crypto_generichash(outLen, input, key ?? null);
+  const short = outLen < 16 || (key !== undefined && key.length < 16);
+  return (short ? backendFor('wasm') : backend()).hash(outLen, input, key);
 }
 
 /** Overwrites a secret buffer with zeros. */
 export function wipe(buf: Uint8Array): void {
-  sodium().memzero(buf);
+  backend().memzero(buf);
 }
 
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && sodium().memcmp(a, b);
-}
-
-/** RangeError with a label when a byte input has the wrong length (noble's convention). */
-export function checkLength(label: string, value: Uint8Array, expected: number): void {
-  if (!(value instanceof Uint8Array)) throw new TypeError(`${label}: expected Uint8Array`);
-  if (value.length !== expected)
-    throw new RangeError(`${label}: expected ${expected} bytes, got ${value.length}`);
-}
-
-export const ED25519_PUBLIC_BYTES = 32;
-export const ED25519_SECRET_BYTES = 64;
-export const ED25519_SIGNATURE_BYTES = 64;
-export const X25519_PUBLIC_BYTES = 32;
-export const X25519_SECRET_BYTES = 32;
-/** crypto_box_seal adds an ephemeral public key (32) and a Poly1305 tag (16). */
-export const BOX_SEAL_OVERHEAD = 48;
-export const HASH_BYTES = 32;
-export const PWHASH_SALT_BYTES = 16;
-
-export interface KeyPair {
-  readonly publicKey: Uint8Array;
-  readonly secretKey: Uint8Array;
+  return a.length === b.length && backend().memcmp(a, b);
 }
 
 /** Ed25519 key pair; the secret is libsodium's 64-byte seed ‖ public form. */
 export function ed25519KeyPair(): KeyPair {
-  const kp = sodium().crypto_sign_keypair();
-  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+  return backend().signKeyPair();
 }
 
 export function ed25519Sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
   checkLength('ed25519 secret key', secretKey, ED25519_SECRET_BYTES);
-  return sodium().crypto_sign_detached(message, secretKey);
+  return backend().sign(message, secretKey);
 }
 
 /** False for any invalid signature, key or length; never throws on hostile input. */
 export function ed25519Verify(sig: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  if (sig.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_BYTES)
-    return false;
-  try {
-    return sodium().crypto_sign_verify_detached(sig, message, publicKey);
-  } catch {
-    return false;
-  }
+  if (sig.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_BYTES) return false;
+  return backend().verify(sig, message, publicKey);
 }
 
 export function x25519KeyPair(): KeyPair {
-  const kp = sodium().crypto_box_keypair();
-  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+  return backend().boxKeyPair();
 }
 
 /** X25519 public key of a secret key (used to check a stored pair is consistent). */
 export function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
   checkLength('x25519 secret key', secretKey, X25519_SECRET_BYTES);
-  return sodium().crypto_scalarmult_base(secretKey);
+  return backend().scalarmultBase(secretKey);
 }
 
 /** Anonymous sealed box to an X25519 public key. */
 export function boxSeal(message: Uint8Array, publicKey: Uint8Array): Uint8Array {
   checkLength('box public key', publicKey, X25519_PUBLIC_BYTES);
-  return sodium().crypto_box_seal(message, publicKey);
+  return backend().boxSeal(message, publicKey);
 }
 
 /** Opens a sealed box; undefined when it does not authenticate under this key pair. */
-export function boxSealOpen(
-  box: Uint8Array,
-  publicKey: Uint8Array,
-  secretKey: Uint8Array,
-): Uint8Array | undefined {
+export function boxSealOpen(box: Uint8Array, publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array | undefined {
   checkLength('box public key', publicKey, X25519_PUBLIC_BYTES);
   checkLength('box secret key', secretKey, X25519_SECRET_BYTES);
   if (box.length < BOX_SEAL_OVERHEAD) return undefined;
-  try {
-    return sodium().crypto_box_seal_open(box, publicKey, secretKey);
-  } catch {
-    return undefined;
-  }
+  return backend().boxSealOpen(box, publicKey, secretKey);
 }
 
 /** A uniform integer in [0, upper). */
 export function randomUniform(upper: number): number {
-  return sodium().randombytes_uniform(upper);
-}
-
-export interface PwhashLimits {
-  /** Argon2id passes (crypto_pwhash opslimit). */
-  readonly opsLimit: number;
-  /** Argon2id memory in bytes (crypto_pwhash memlimit). */
-  readonly memLimit: number;
+  return backend().uniform(upper);
 }
 
 /** libsodium's "moderate" Argon2id limits (3 passes, 256 MiB); the key store default. */
@@ -210,20 +254,15 @@ export function pwhashMinimum(): PwhashLimits {
 }
 
 /** Argon2id13 key derivation (crypto_pwhash). */
-export function argon2id(
-  outLen: number,
-  passphrase: Uint8Array,
-  salt: Uint8Array,
-  limits: PwhashLimits,
-): Uint8Array {
+export function argon2id(outLen: number, passphrase: Uint8Array, salt: Uint8Array, limits: PwhashLimits): Uint8Array {
   checkLength('pwhash salt', salt, PWHASH_SALT_BYTES);
-  const s = sodium();
-  return s.crypto_pwhash(
-    outLen,
-    passphrase,
-    salt,
-    limits.opsLimit,
-    limits.memLimit,
-    s.crypto_pwhash_ALG_ARGON2ID13,
-  );
+  return backend().pwhash(outLen, passphrase, salt, limits);
+}
+
+// ---- WebAssembly only: what sodium-native does not expose (X-Wing) runs on this instance. ----
+
+/** The initialised WebAssembly instance; throws if `initSodium()` has not resolved yet. */
+export function sodium(): Sodium {
+  if (instance === undefined) throw new Error('libsodium not initialised: await initSodium() first');
+  return instance;
 }

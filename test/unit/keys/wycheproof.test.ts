@@ -1,16 +1,15 @@
 // Known-answer tests from Project Wycheproof for the primitives sp1 rests on: X25519, Ed25519,
-// ChaCha20-Poly1305 and XChaCha20-Poly1305. Vectors live outside the project (see
-// ../shared/vectors/README.md); missing or empty files skip locally and fail under CI=true.
+// ChaCha20-Poly1305 and XChaCha20-Poly1305, on both crypto backends. Vectors live outside the
+// project (see ../shared/vectors/README.md); missing or empty files skip locally and fail under CI=true.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { aeadOpen, ed25519Verify, sodium } from '../../../src/keys/sodium.js';
-import './helpers.js';
+import { expect, it } from 'vitest';
+import { aeadOpen, backendFor, ed25519Verify, type AeadAlg } from '../../../src/keys/sodium.js';
+import { CI, describeBackends } from './backends.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const DIR = process.env.WYCHEPROOF_DIR ?? join(ROOT, '../shared/vectors/wycheproof');
-const CI = process.env.CI === 'true';
 
 interface Vector {
   tcId: number;
@@ -61,9 +60,9 @@ function attempt<T>(fn: () => T): T | undefined {
   }
 }
 
-describe('Wycheproof', () => {
+describeBackends('Wycheproof', (backend) => {
   vectors('x25519_test.json', (_g, v) => {
-    const shared = attempt(() => sodium().crypto_scalarmult(hex(v.private), hex(v.public)));
+    const shared = attempt(() => backendFor(backend).scalarmult(hex(v.private), hex(v.public)));
     const matches = shared !== undefined && eq(shared, hex(v.shared));
     if (v.result === 'valid') expect(matches, `x25519 tcId ${v.tcId}: valid vector must agree`).toBe(true);
     else if (v.result === 'invalid') expect(matches, `x25519 tcId ${v.tcId}: invalid vector must be rejected`).toBe(false);
@@ -77,17 +76,16 @@ describe('Wycheproof', () => {
     else if (v.result === 'invalid') expect(ok, `ed25519 tcId ${v.tcId}: invalid signature must be rejected`).toBe(false);
   });
 
-  type Aead = (m: Uint8Array, aad: Uint8Array, nsec: null, iv: Uint8Array, key: Uint8Array) => Uint8Array;
-  type AeadOpen = (nsec: null, c: Uint8Array, aad: Uint8Array, iv: Uint8Array, key: Uint8Array) => Uint8Array;
-  const aead = (name: string, enc: Aead, dec: AeadOpen, viaEnvelope: boolean) =>
+  const aead = (name: string, alg: AeadAlg, viaEnvelope: boolean) =>
     (v: Vector): void => {
+      const b = backendFor(backend);
       const [key, iv, aad, msg] = [hex(v.key), hex(v.iv), hex(v.aad), hex(v.msg)];
       const sealed = new Uint8Array([...hex(v.ct), ...hex(v.tag)]);
-      const opened = attempt(() => dec(null, sealed, aad, iv, key));
+      const opened = attempt(() => b.aeadDecrypt(alg, sealed, aad, iv, key));
       const ok = opened !== undefined && eq(opened, msg);
       if (v.result === 'valid') {
         expect(ok, `${name} tcId ${v.tcId}: valid ciphertext must decrypt`).toBe(true);
-        const out = attempt(() => enc(msg, aad, null, iv, key));
+        const out = attempt(() => b.aeadEncrypt(alg, msg, aad, iv, key));
         expect(out !== undefined && eq(out, sealed), `${name} tcId ${v.tcId}: encryption must match`).toBe(true);
       } else if (v.result === 'invalid') {
         expect(ok, `${name} tcId ${v.tcId}: invalid ciphertext must be rejected`).toBe(false);
@@ -99,21 +97,6 @@ describe('Wycheproof', () => {
       }
     };
 
-  vectors('chacha20_poly1305_test.json', (_g, v) =>
-    aead(
-      'chacha20-poly1305',
-      (...a) => sodium().crypto_aead_chacha20poly1305_ietf_encrypt(...a),
-      (...a) => sodium().crypto_aead_chacha20poly1305_ietf_decrypt(...a),
-      false,
-    )(v),
-  );
-
-  vectors('xchacha20_poly1305_test.json', (_g, v) =>
-    aead(
-      'xchacha20-poly1305',
-      (...a) => sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(...a),
-      (...a) => sodium().crypto_aead_xchacha20poly1305_ietf_decrypt(...a),
-      true,
-    )(v),
-  );
+  vectors('chacha20_poly1305_test.json', (_g, v) => aead('chacha20-poly1305', 'chacha20poly1305', false)(v));
+  vectors('xchacha20_poly1305_test.json', (_g, v) => aead('xchacha20-poly1305', 'xchacha20poly1305', true)(v));
 });
