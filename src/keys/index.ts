@@ -122,3 +122,16 @@ export {
   type ArchiveKeyInfo,
   type ImportResult as ArchiveKeyImport,
 } from './archive-keys.js';
+export {
+  ATTESTATION_LIMITS,
+  certificateJids,
+  certificatesFromPem,
+  checkAttestationShape,
+  trustedCasFromPem,
+  verifyX509Attestation,
+  type Attestation,
+  type AttestationResult,
+  type OpaqueAttestation,
+  type X509Attestation,
+  type X509CheckOptions,
+} from './attestation.js';
