@@ -16,6 +16,7 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import { createDashboard, DASHBOARD_PATH, startOpsServer, type OpsServer } from './ops/index.js';
 import { deliveryBatchStanza, deliveryStanza, expiryNoticeStanza, parseDeliveryReceipts, receiptStanza, refusalStanza, storedReceiptsStanza } from './protocol/index.js';
 import { createRateLimiter } from './ratelimit/index.js';
+import { claimDataRoot, dataRootId } from './shards/index.js';
 import {
   checkRedisPolicy,
   createDelivery,
@@ -172,6 +173,13 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const { archive, directory } = await openStores(config, logger);
 
   const redis = await connectRedis(config, log).catch((err: unknown) => {
+    archive.close();
+    directory.close();
+    throw err;
+  });
+  // One data root per deployment (issue 15): a process on another data dir would split users.
+  await claimDataRoot(redis.producer, config.queuePrefix, dataRootId(config.dataDir), config.dataDir).catch(async (err: unknown) => {
+    await Promise.all([redis.producer.quit().catch(() => undefined), redis.worker.quit().catch(() => undefined)]);
     archive.close();
     directory.close();
     throw err;

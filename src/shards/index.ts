@@ -1,8 +1,9 @@
 // Public surface of src/shards: the shard map, a data root's shard layout, the fencing epoch kept
 // in each shard, the Redis lease store and the owner loop (issue 15, design.md "Deployment").
 export { checkShardCount, DEFAULT_SHARD_COUNT, formatShardList, MAX_SHARD_COUNT, parseShardList, shardOf } from './map.js';
-export { openShardLayout, presentShards, type ShardLayout } from './layout.js';
+export { dataRootId, openShardLayout, presentShards, type ShardLayout } from './layout.js';
 export { openShardFence, type FenceState, type Lease, type OpenFenceOptions, type ShardFence } from './fence.js';
 export { leaseKeys, redisLeaseStore, type LeaseHolder, type LeaseRedis, type LeaseStore, type RenewResult } from './lease.js';
 export { createOwnerLoop, type OwnerLoop, type OwnerLoopOptions, type StartResult, type StopReason } from './owner.js';
 export { moveShard, type MoveShardOptions } from './move.js';
+export { claimDataRoot, dataRootKey } from './deployment.js';

@@ -1,6 +1,7 @@
 // A data root's shard layout (issue 15): `<data>/shards/layout.json` records the shard count fixed
-// at install and this root's node id; `<data>/shards/<k>/` holds everything of shard k (archive,
-// pending and delivery state, directory entries, its fence), so a shard moves as one directory.
+// at install, `<data>/root-id` this data root's id (the lease holder's name); `<data>/shards/<k>/`
+// holds everything of shard k (archive, pending and delivery state, directory entries, its fence),
+// so a shard moves as one directory.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,24 @@ export interface ShardLayout {
 interface LayoutFile {
   version: 1;
   count: number;
-  node: string;
+}
+
+const ROOT_ID = /^n-[0-9a-f]{16}$/;
+
+/** The id of data root `root` (`<root>/root-id`), created on first use: it moves with the data. */
+export function dataRootId(root: string): string {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const path = join(root, 'root-id');
+  if (existsSync(path)) {
+    const id = readFileSync(path, 'utf8').trim();
+    if (!ROOT_ID.test(id)) throw new AppError(ErrorCode.Corrupt, `${path}: not a data root id`);
+    return id;
+  }
+  const id = `n-${randomBytes(8).toString('hex')}`;
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${id}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+  return id;
 }
 
 function readLayout(path: string): LayoutFile {
@@ -32,9 +50,8 @@ function readLayout(path: string): LayoutFile {
     throw new AppError(ErrorCode.Corrupt, `${path}: not readable JSON`, { cause: err });
   }
   const p = parsed as Partial<LayoutFile>;
-  if (p.version !== 1 || typeof p.count !== 'number' || typeof p.node !== 'string' || !/^n-[0-9a-f]{16}$/.test(p.node))
-    throw new AppError(ErrorCode.Corrupt, `${path}: unknown layout`);
-  return { version: 1, count: p.count, node: p.node };
+  if (p.version !== 1 || typeof p.count !== 'number') throw new AppError(ErrorCode.Corrupt, `${path}: unknown layout`);
+  return { version: 1, count: p.count };
 }
 
 /**
@@ -55,12 +72,12 @@ export function openShardLayout(root: string, count: number): ShardLayout {
         `${root} was installed with ${file.count} shards; SEALPOST_SHARD_COUNT=${count} refused (the count is fixed at install: set it back to ${file.count})`,
       );
   } else {
-    file = { version: 1, count, node: `n-${randomBytes(8).toString('hex')}` };
+    file = { version: 1, count };
     const tmp = `${path}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(file)}\n`, { mode: 0o600 });
     renameSync(tmp, path);
   }
-  return layoutOf(root, file.count, file.node);
+  return layoutOf(root, file.count, dataRootId(root));
 }
 
 function layoutOf(root: string, count: number, node: string): ShardLayout {
