@@ -153,7 +153,7 @@ export const SETTINGS = {
     env: 'SEALPOST_MAX_DEVICES',
     schema: int(1, 256),
     default: '32',
-    doc: 'devices addressed by one message',
+    doc: 'devices addressed by one message and published per account',
   },
   maxOneTimePrekeys: {
     env: 'SEALPOST_MAX_OPKS',

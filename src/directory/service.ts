@@ -13,6 +13,28 @@ import type { ClaimedDevice, DirectoryStore } from './store.js';
 export interface DirectoryLimits {
   maxOneTimePrekeys: number;
   prekeyLowWater: number;
+  /** Devices per account (a publish of one more is refused; a fetch hands out at most this many). */
+  maxDevices: number;
+  /** The XMPP server's stanza limit: no answer may exceed it, or the server closes our stream. */
+  maxStanzaBytes: number;
+}
+
+/** Room for the `<iq/>` and `<bundles/>` around the entries of a fetch answer (JIDs of up to 3 × 1,023 bytes). */
+const ANSWER_HEADROOM_BYTES = 8 * 1024;
+
+/**
+ * Entries in order while they fit `budget` bytes. Bundles are bounded in size, so 32 fit a 256 KiB
+ * stanza many times over; the cut only matters with settings that allow huge device sets.
+ */
+function withinBytes(entries: Element[], budget: number): Element[] {
+  let used = 0;
+  const out: Element[] = [];
+  for (const e of entries) {
+    used += Buffer.byteLength(e.toString());
+    if (used > budget) break;
+    out.push(e);
+  }
+  return out;
 }
 
 export interface DirectoryServiceDeps {
@@ -62,7 +84,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
         maxOpks: limits.maxOneTimePrekeys,
         now: now(),
       });
-      const result = store.publish(bundle, now());
+      const result = store.publish(bundle, now(), limits.maxDevices);
       log.info({ jid: owner, device: bundle.device, opks: bundle.oneTimePrekeys.length, identityChanged: result.identityChanged }, 'bundle published');
       return xml(
         'published',
@@ -81,7 +103,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
         deps.metrics?.prekeyClaims.inc({ result: 'refused' });
         throw new AppError(ErrorCode.Policy, `too many prekey claims for ${target}; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
       }
-      const claimed = store.claim(target, limits.prekeyLowWater);
+      const claimed = store.claim(target, limits.prekeyLowWater, limits.maxDevices);
       if (claimed.length === 0) throw new AppError(ErrorCode.NotFound, `no published devices for ${target}: its owner has not published keys yet`);
       for (const c of claimed) {
         deps.metrics?.prekeyClaims.inc({ result: c.bundle.oneTimePrekeys.length > 0 ? 'one-time' : 'signed' });
@@ -90,7 +112,9 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
             log.warn({ err, jid: target }, 'replenish notice not sent'),
           );
       }
-      return xml('bundles', { xmlns: NS.keys, jid: target, 'server-key': serverKey }, ...claimed.map(entryXml));
+      const entries = withinBytes(claimed.map(entryXml), limits.maxStanzaBytes - ANSWER_HEADROOM_BYTES);
+      if (entries.length < claimed.length) log.warn({ jid: target, devices: claimed.length, sent: entries.length }, 'fetch answer cut to the stanza limit');
+      return xml('bundles', { xmlns: NS.keys, jid: target, 'server-key': serverKey }, ...entries);
     }),
   );
 
@@ -107,7 +131,8 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
   conn.iqCallee.get(NS.keys, 'devices', (ctx) =>
     answerIq(log, 'devices', () => {
       const target = bareJid(strAttr(ctx.element, 'jid', 'devices'));
-      return xml('devices', { xmlns: NS.keys, jid: target }, ...store.devices(target).map((d) => xml('device', { id: String(d) })));
+      const ids = store.devices(target).slice(0, limits.maxDevices);
+      return xml('devices', { xmlns: NS.keys, jid: target }, ...ids.map((d) => xml('device', { id: String(d) })));
     }),
   );
 

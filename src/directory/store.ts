@@ -2,6 +2,7 @@
 // SQLite file with each (jid, device)'s published bundle and its one-time prekeys. A claim
 // deletes and returns at most one OPK per device inside one immediate transaction, so no OPK is
 // ever handed out twice, even to claimers in other processes sharing the file.
+import { AppError, ErrorCode } from '../errors/index.js';
 import { countersign, createServerKey, type Bundle, type VerifiedBundle } from '../keys/index.js';
 import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
 
@@ -42,9 +43,14 @@ export interface ClaimedDevice {
 
 export interface DirectoryStore {
   readonly serverPublicKey: Uint8Array;
-  publish(bundle: VerifiedBundle, now: number): PublishResult;
-  /** Claims for every device of `jid` (empty when the JID has none). */
-  claim(jid: string, lowWater: number): ClaimedDevice[];
+  /**
+   * Stores a device's bundle. A device new to an account that already has `maxDevices` is refused
+   * (policy): 600 devices made one fetch answer larger than the XMPP server's stanza limit, which
+   * closed the vault's stream (issue 14).
+   */
+  publish(bundle: VerifiedBundle, now: number, maxDevices: number): PublishResult;
+  /** Claims for the `maxDevices` most recently published devices of `jid` (empty when it has none). */
+  claim(jid: string, lowWater: number, maxDevices: number): ClaimedDevice[];
   count(jid: string, device: number): number | undefined;
   devices(jid: string): number[];
   /** The published identity key of (jid, device), e.g. to check a signed presence announcement. */
@@ -118,6 +124,10 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
 
   const getDevice = db.prepare<[string, number], DeviceRow>('SELECT * FROM devices WHERE jid = ? AND device = ?');
   const listDevices = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE jid = ? ORDER BY device');
+  const latestDevices = db.prepare<[string, number], DeviceRow>(
+    'SELECT * FROM devices WHERE jid = ? ORDER BY updated_at DESC, device LIMIT ?',
+  );
+  const countDevices = db.prepare<[string], number>('SELECT count(*) FROM devices WHERE jid = ?').pluck();
   const upsertDevice = db.prepare(`INSERT INTO devices
       (jid, device, ik, spk_id, spk_pub, spk_sig, spk_expires, ak_id, ak_pub, ak_sig, first_seen, updated_at, countersig, low_notified)
       VALUES (@jid, @device, @ik, @spk_id, @spk_pub, @spk_sig, @spk_expires, @ak_id, @ak_pub, @ak_sig, @first_seen, @updated_at, @countersig, 0)
@@ -144,8 +154,10 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
      RETURNING jid, device`,
   );
 
-  const publishTx = db.transaction((b: VerifiedBundle, now: number): PublishResult => {
+  const publishTx = db.transaction((b: VerifiedBundle, now: number, maxDevices: number): PublishResult => {
     const previous = getDevice.get(b.jid, b.device);
+    if (previous === undefined && (countDevices.get(b.jid) ?? 0) >= maxDevices)
+      throw new AppError(ErrorCode.Policy, `at most ${maxDevices} devices per account; remove one before publishing another`);
     const sameIdentity = previous !== undefined && Buffer.from(previous.ik).equals(Buffer.from(b.identityKey));
     const firstSeen = sameIdentity ? previous.first_seen : now;
     const countersig =
@@ -170,8 +182,8 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
     return { firstSeen, countersig, identityChanged: previous !== undefined && !sameIdentity, dropped };
   });
 
-  const claimTx = db.transaction((jid: string, lowWater: number): ClaimedDevice[] =>
-    listDevices.all(jid).map((row) => {
+  const claimTx = db.transaction((jid: string, lowWater: number, maxDevices: number): ClaimedDevice[] =>
+    latestDevices.all(jid, maxDevices).map((row) => {
       const opk = claimOpk.get(row.jid, row.device);
       const remaining = countOpks.get(row.jid, row.device) ?? 0;
       const needsNotice = remaining < lowWater && row.low_notified === 0;
@@ -182,8 +194,8 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
 
   return {
     serverPublicKey: server.publicKey,
-    publish: (bundle, now) => publishTx.immediate(bundle, now),
-    claim: (jid, lowWater) => claimTx.immediate(jid, lowWater),
+    publish: (bundle, now, maxDevices) => publishTx.immediate(bundle, now, maxDevices),
+    claim: (jid, lowWater, maxDevices) => claimTx.immediate(jid, lowWater, maxDevices),
     count: (jid, device) => (getDevice.get(jid, device) === undefined ? undefined : (countOpks.get(jid, device) ?? 0)),
     devices: (jid) => listDevices.all(jid).map((r) => r.device),
     identityKey: (jid, device) => {

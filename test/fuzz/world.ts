@@ -109,7 +109,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
   const alice = party('alice');
   const bob = party('bob');
   const mallory = party('mallory');
-  for (const p of [alice, bob, mallory]) directory.publish(decodeBundle(bundleToWire(publicBundle(p.keys)), { expectJid: p.jid, now }), now);
+  for (const p of [alice, bob, mallory]) directory.publish(decodeBundle(bundleToWire(publicBundle(p.keys)), { expectJid: p.jid, now }), now, config.maxDevices);
 
   // Seed history: alice → bob (the victims'), alice → mallory and mallory → bob (the attacker's own).
   const quota = { pendingMaxCount: 1_000_000, pendingMaxBytes: 2 ** 40 };
@@ -135,7 +135,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
     conn,
     store: directory,
     claimLimiter: createRateLimiter(redis, `${prefix}:claim`, { capacity: 1_000_000, perMinute: 1_000_000 }),
-    limits: { maxOneTimePrekeys: config.maxOneTimePrekeys, prekeyLowWater: config.prekeyLowWater },
+    limits: { maxOneTimePrekeys: config.maxOneTimePrekeys, prekeyLowWater: config.prekeyLowWater, maxDevices: config.maxDevices, maxStanzaBytes: config.maxStanzaBytes },
     logger,
   });
   const limits: IngestLimits = { ...resolveLimits(), maxStanzaBytes: config.maxStanzaBytes, maxItemsPerStanza: 64 };
