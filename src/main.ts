@@ -45,6 +45,7 @@ import {
   jobItems,
 } from './workers/index.js';
 import { connectXmpp, xml, type XmppConnection } from './xmpp/index.js';
+import { registerUpload, uploadDisco, type UploadService } from './upload/index.js';
 
 export type Role = 'ingest' | 'worker';
 
@@ -71,6 +72,8 @@ export interface Service {
   delivery: Delivery;
   /** The retention sweep (issue 7): its queue, and `runNow()` for a sweep on demand. */
   retention: RetentionService;
+  /** The file upload service (issue 17), where ingest runs. */
+  upload: UploadService | undefined;
   /** Crypto-shreds one user's archive and removes its published devices (operator command). */
   shred(jid: string): ShredReport;
   stop(): Promise<void>;
@@ -297,8 +300,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
     },
   });
 
+  const upload = roles.has('ingest')
+    ? await registerUpload({ conn, archive, limits: config, host: config.uploadHost, port: config.uploadPort, publicUrl: config.uploadPublicUrl, transitTtlSeconds: config.transitTtlSeconds, sweepSeconds: config.uploadSweepSeconds, logger })
+    : undefined;
   if (roles.has('ingest')) {
-    registerDisco(conn);
+    registerDisco(conn, undefined, [uploadDisco(config.maxFileBytes)]);
     registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: config.retentionSeconds, logger });
     registerPresence({
       conn,
@@ -387,6 +393,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       delivery.shutdown(); // delivery jobs end at once; their unacknowledged copies stay pending
       await Promise.all(workers.map((w) => w.close()));
       await retention.close();
+      await upload?.close();
       await conn.stop();
       await ops?.close();
       await queues.close();
@@ -407,6 +414,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     ops,
     delivery,
     retention,
+    upload,
     shred: (jid) => shred({ archive, directory, logger, metrics }, jid),
     stop,
   };

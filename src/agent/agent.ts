@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import { cryptoChoiceFromEnv } from '../config/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import {
@@ -36,6 +37,7 @@ import {
   type HistoryOptions,
   type RetentionPolicy,
 } from './history.js';
+import { FileSender, type SendFileOptions, type SendFileResult } from './files.js';
 import { Outbox } from './outbox.js';
 import { Receiver, type DroppedMessage, type MessageHandler } from './receiver.js';
 import { Sender, type SendOptions, type SendResult } from './sender.js';
@@ -186,6 +188,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     }, options.announceEveryMs ?? 6 * 3600_000).unref();
     const agent = new Agent(jid, conn, keys, trust, link, directory, sender, outbox, logger, receiver, announceTimer, startDelivery);
     agent.historyClock = { limits, now };
+    agent.files = new FileSender({ dir: options.dir, link, send: (to, data, o) => sender.send(to, data, o), logger });
     agent.wire();
     // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
     await conn.send(xml('presence', {}, xml('priority', {}, '0')));
@@ -198,6 +201,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       await link.announce(); // the vault can check the announcement only once the bundle is published
     } else if (remaining < (options.lowWater ?? 25)) await directory.publish({ fresh: true });
     await sender.resend();
+    void agent.files.resume().catch(() => undefined); // file sends a crash interrupted (issue 17)
     return agent;
   }
 
@@ -301,6 +305,16 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Sends several messages to one recipient, in order, batched; resolves when all have receipts. */
   sendMany(to: string, data: readonly (Uint8Array | string)[], options?: SendOptions): Promise<SendResult[]> {
     return this.sender.sendMany(to, data, options);
+  }
+
+  private files!: FileSender;
+
+  /**
+   * Sends a file of any size (issue 17): sealed in chunks, uploaded to the vault's upload service,
+   * then announced by a sealed manifest message; resolves on the manifest's receipt.
+   */
+  sendFile(to: string, file: string | Readable, options?: SendFileOptions): Promise<SendFileResult> {
+    return this.files.sendFile(to, file, options);
   }
 
   /** Uploads a fresh bundle (new one-time prekeys). */

@@ -6,3 +6,6 @@ export type { ReceivedMessage, MessageHandler, DroppedMessage } from './receiver
 export type { ExpiredMessage } from './agent.js';
 export type { HistoryEntry, HistoryFailure, HistoryMessage, HistoryOptions, DeleteHistory, RetentionPolicy } from './history.js';
 export { ArchiveKeys } from './archive-keys.js';
+export type { SendFileOptions, SendFileResult } from './files.js';
+export { FILE_MANIFEST_TYPE, type IncomingFile, type SavedFile } from './files-manifest.js';
+export type { TransferOptions } from './files-http.js';

@@ -29,9 +29,10 @@ import {
 import type { Logger } from '../log/index.js';
 import { deliveriesFromStanza, deliveryReceipts, envelopeFromXml, type DeliveredCopy } from '../protocol/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
+import { fileMethods, type FileMethods } from './files-manifest.js';
 
-/** A verified message, as the application sees it. */
-export interface ReceivedMessage {
+/** A verified message, as the application sees it; a file message (issue 17) also saves its file. */
+export interface ReceivedMessage extends FileMethods {
   readonly messageId: string;
   /** Sender bare JID, from the signed header. */
   readonly from: string;
@@ -271,6 +272,7 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
         sentAt: opened.timestamp,
         storedAt: delivery.storedAt,
         text: () => decoder.decode(data),
+        ...fileMethods(opened.contentType, data),
       };
     } catch (err) {
       return this.refused(err, claimed, ack);

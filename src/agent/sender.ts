@@ -16,6 +16,8 @@ import type { VaultLink } from './vault-link.js';
 export interface SendOptions {
   /** MIME type of the data (signed with it); default application/octet-stream or text/plain. */
   contentType?: string;
+  /** The message id to use (a file's manifest is bound to its upload by it); default a fresh random one. */
+  messageId?: string;
 }
 
 export interface SendResult {
@@ -48,6 +50,7 @@ interface SendRequest extends Waiter {
   recipient: string;
   plaintext: Uint8Array;
   contentType: string;
+  messageId?: string | undefined;
 }
 
 interface Sealed {
@@ -124,7 +127,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     if (this.closed) throw new AppError(ErrorCode.Unavailable, 'agent stopped');
     const contentType = options.contentType ?? (typeof data === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream');
     return new Promise<SendResult>((resolve, reject) => {
-      this.queue.push({ recipient, plaintext, contentType, resolve, reject });
+      this.queue.push({ recipient, plaintext, contentType, messageId: options.messageId, resolve, reject });
       this.startPump();
     });
   }
@@ -206,6 +209,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
       ...(own === undefined ? {} : { senderArchive: own }),
       plaintext: r.plaintext,
       contentType: r.contentType,
+      ...(r.messageId === undefined ? {} : { messageId: r.messageId }),
       now: () => now,
       limits: this.o.limits,
     });

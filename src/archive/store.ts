@@ -7,6 +7,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { blake2b, initSodium, wipe } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { checkpoint, isDbCipher, mapSqliteError, verifyPages, type DbCipher } from '../sqlite/index.js';
+import { BlobStore } from './blobs.js';
 import { checkHistoryQuery, deleteHistory, queryHistory, type DeleteSelector, type HistoryPage, type HistoryQuery } from './history.js';
 import { normaliseBareJid } from './jid.js';
 import { Keyring, type UserRef } from './keyring.js';
@@ -57,6 +58,8 @@ export class ArchiveStore {
   private readonly now: () => number;
   private readonly globalRetention: number;
   readonly limits: Readonly<t.ArchiveLimits>;
+  /** Uploaded file blobs, next to each user's archive (issue 17). */
+  readonly blobs: BlobStore;
   private closed = false;
 
   /** Use createArchiveStore (libsodium must be initialised first). */
@@ -72,6 +75,7 @@ export class ArchiveStore {
     mkdirSync(this.usersDir, { recursive: true, mode: 0o700 });
     const sub = deriveArchiveSubkeys(options.masterKey);
     this.nameKey = sub.names;
+    this.blobs = new BlobStore(this.usersDir, sub.names);
     try {
       this.keyring = Keyring.open(join(options.dir, 'keyring.db'), sub.keyring, sub.wrap, this.cipher);
     } finally {
@@ -225,6 +229,13 @@ export class ArchiveStore {
     return this.use(jid, false, (u) => u.tx(() => checked.map((r) => transit.markDelivered(u, deviceId, r.sender, r.messageId, now)))) ?? none;
   }
 
+  /** True while (sender, message id) is stored with its payload: pending, or kept as a history copy. */
+  holdsMessage(jid: string, sender: string, messageId: string): boolean {
+    const from = normaliseBareJid(sender);
+    const id = t.checkMessageId(messageId, this.limits);
+    return this.use(jid, false, (u) => transit.holdsPayload(u, from, id)) ?? false;
+  }
+
   deliveryState(jid: string, sender: string, messageId: string): transit.DeviceState[] | undefined {
     const from = normaliseBareJid(sender);
     const id = t.checkMessageId(messageId, this.limits);
@@ -345,7 +356,7 @@ export class ArchiveStore {
     const hash = this.userHash(owner);
     if (!this.pool.remove(hash)) throw new AppError(ErrorCode.Internal, 'cannot shred an archive in use');
     const { existed, checkpointed } = this.keyring.erase(hash);
-    const filesRemoved = this.removeFiles(join(this.usersDir, `${hash}.db`));
+    const filesRemoved = this.removeFiles(join(this.usersDir, `${hash}.db`)) + this.blobs.removeUser(hash);
     this.log.info({ userHash: hash, keyErased: existed, keyringCheckpointed: checkpointed, filesRemoved }, 'user shredded');
     return { keyErased: existed, keyringCheckpointed: checkpointed, filesRemoved };
   }
@@ -360,6 +371,7 @@ export class ArchiveStore {
     this.closed = true;
     this.pool.closeAll();
     this.keyring.close();
+    this.blobs.close();
     wipe(this.nameKey);
   }
 

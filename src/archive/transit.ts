@@ -203,6 +203,15 @@ export function deliveryState(u: UserDb, sender: string, messageId: string): Dev
     .all(seq);
 }
 
+export function holdsPayload(u: UserDb, sender: string, messageId: string): boolean {
+  return (
+    u
+      .st<[string, string], number>("SELECT 1 FROM message WHERE direction = 'in' AND peer = ? AND message_id = ? AND payload IS NOT NULL")
+      .pluck()
+      .get(sender, messageId) !== undefined
+  );
+}
+
 export interface PendingCounts {
   /** Messages with at least one undelivered device copy. */
   messages: number;

@@ -227,6 +227,41 @@ export const SETTINGS = {
     default: '256',
     doc: 'unacknowledged deliveries in flight per device',
   },
+  uploadHost: {
+    env: 'SEALPOST_UPLOAD_HOST',
+    schema: z.string().min(1),
+    default: '127.0.0.1',
+    doc: 'file upload listener address (loopback; put a TLS proxy in front in production)',
+  },
+  uploadPort: {
+    env: 'SEALPOST_UPLOAD_PORT',
+    schema: int(0, 65535),
+    default: '0',
+    doc: 'file upload listener port (XEP-0363 PUT/GET); 0 = a free port, so set one (and the public URL) for uploads to resume across restarts',
+  },
+  uploadPublicUrl: {
+    env: 'SEALPOST_UPLOAD_PUBLIC_URL',
+    schema: z.string().regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'http:// or https:// URL without query'),
+    doc: 'base URL agents use for uploads (the TLS proxy); default the listener address',
+  },
+  maxFileBytes: {
+    env: 'SEALPOST_MAX_FILE_BYTES',
+    schema: int(1024, Number.MAX_SAFE_INTEGER),
+    default: String(1024 * 1024 * 1024),
+    doc: 'largest file (ciphertext bytes) one upload slot takes',
+  },
+  uploadSlotsPerUser: {
+    env: 'SEALPOST_UPLOAD_SLOTS',
+    schema: int(1, 100_000),
+    default: '256',
+    doc: 'file blobs kept per recipient at most',
+  },
+  uploadSweepSeconds: {
+    env: 'SEALPOST_UPLOAD_SWEEP',
+    schema: int(1, 86400),
+    default: '60',
+    doc: 'how often blobs whose message is gone (or never came) are erased',
+  },
   opsToken: {
     env: 'SEALPOST_OPS_TOKEN',
     schema: z.string().min(16),

@@ -1,6 +1,6 @@
 // Public surface of src/ingest: the vault's XMPP front door (submissions, disco).
 export { handleSubmission, isSubmission, type SubmitDeps, type IngestLimits, type DeviceLookup, type StoreEnqueuer } from './submit.js';
-export { registerDisco, VAULT_FEATURES } from './disco.js';
+export { registerDisco, VAULT_FEATURES, type DiscoExtension } from './disco.js';
 export {
   registerPresence,
   deviceAnnouncements,

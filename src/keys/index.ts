@@ -18,8 +18,19 @@ export {
   type KeyPair,
   type PwhashLimits,
 } from './sodium.js';
+export {
+  streamKey,
+  streamPush,
+  streamPull,
+  STREAM_ABYTES,
+  STREAM_HEADER_BYTES,
+  STREAM_KEY_BYTES,
+  type StreamPuller,
+  type StreamPusher,
+} from './sodium.js';
 export { SUITE, LABEL, DEFAULT_LIMITS, PAYLOAD_OVERHEAD, checkSuite, resolveLimits, type Suite, type Limits } from './labels.js';
 export { toBase64, fromBase64 } from './encoding.js';
+export { atomicWriteFile } from './fsutil.js';
 export {
   createDeviceIdentity,
   newDeviceId,

@@ -266,3 +266,60 @@ export function sodium(): Sodium {
   if (instance === undefined) throw new Error('libsodium not initialised: await initSodium() first');
   return instance;
 }
+
+// --- File streams (issue 17): crypto_secretstream_xchacha20poly1305 ---------------------------
+// Chunked authenticated encryption for files: each chunk is sealed under a running state, so chunks
+// cannot be reordered, dropped or swapped between files, and the last one carries TAG_FINAL, so a
+// truncated stream is detected (libsodium docs, "Encrypted streams and file encryption").
+
+export const STREAM_KEY_BYTES = 32;
+export const STREAM_HEADER_BYTES = 24;
+/** Bytes a sealed chunk adds to its plaintext (tag byte and MAC). */
+export const STREAM_ABYTES = 17;
+
+/** One direction of a secret stream; `final` is true on the chunk that ends it. */
+export interface StreamPusher {
+  readonly header: Uint8Array;
+  push(chunk: Uint8Array, final: boolean): Uint8Array;
+}
+
+export interface StreamPuller {
+  /** The chunk's plaintext and whether it ended the stream; undefined when it does not authenticate. */
+  pull(chunk: Uint8Array): { message: Uint8Array; final: boolean } | undefined;
+}
+
+/** A fresh random key for one file. */
+export function streamKey(): Uint8Array {
+  return sodium().crypto_secretstream_xchacha20poly1305_keygen();
+}
+
+export function streamPush(key: Uint8Array): StreamPusher {
+  checkLength('stream key', key, STREAM_KEY_BYTES);
+  const s = sodium();
+  const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(key);
+  const final = s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  const message = s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+  return {
+    header,
+    push: (chunk, last) => s.crypto_secretstream_xchacha20poly1305_push(state, chunk, null, last ? final : message),
+  };
+}
+
+export function streamPull(key: Uint8Array, header: Uint8Array): StreamPuller {
+  checkLength('stream key', key, STREAM_KEY_BYTES);
+  checkLength('stream header', header, STREAM_HEADER_BYTES);
+  const s = sodium();
+  const state = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
+  const final = s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  return {
+    pull: (chunk) => {
+      if (chunk.length < STREAM_ABYTES) return undefined;
+      try {
+        const r = s.crypto_secretstream_xchacha20poly1305_pull(state, chunk, null);
+        return r === false ? undefined : { message: r.message, final: r.tag === final };
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}

@@ -24,6 +24,10 @@ export const NS = {
   dataForms: 'jabber:x:data',
   /** XEP-0030 service discovery. */
   discoInfo: 'http://jabber.org/protocol/disco#info',
+  /** XEP-0363 HTTP File Upload (slot requests). */
+  upload: 'urn:xmpp:http:upload:0',
+  /** sealpost's addition to a slot request: the recipient and the manifest's message id (issue 17). */
+  files: 'urn:sealpost:files:1',
   /** RFC 6120 §8.3 stanza error conditions. */
   stanzas: 'urn:ietf:params:xml:ns:xmpp-stanzas',
 } as const;

@@ -1,0 +1,75 @@
+// The vault's file upload service (issue 17; XEP-0363 HTTP File Upload, XEP-0448 in spirit):
+// slot IQs on the vault connection, an HTTP listener for the ciphertext, a periodic sweep tying each
+// blob's lifetime to its message. Blobs are stored as the SDK sealed them (see src/archive/blobs.ts).
+import { NS, uploadDiscoForm } from '../protocol/index.js';
+import type { AddressInfo } from 'node:net';
+import type { ArchiveStore } from '../archive/index.js';
+import type { DiscoExtension } from '../ingest/index.js';
+import type { Logger } from '../log/index.js';
+import type { XmppConnection } from '../xmpp/index.js';
+import { createUploadServer } from './http.js';
+import { registerSlots, type SlotLimits } from './slots.js';
+import { sweepBlobs } from './sweep.js';
+
+export { CHECKSUM_HEADER, RECEIVED_HEADER } from './http.js';
+
+export interface UploadOptions {
+  conn: XmppConnection;
+  archive: ArchiveStore;
+  limits: SlotLimits;
+  /** Listener address: loopback unless a TLS proxy on another host forwards to it. */
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** The URL agents use (the TLS proxy's); default http://host:port. */
+  publicUrl?: string | undefined;
+  transitTtlSeconds: number;
+  sweepSeconds: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface UploadService {
+  /** The listener's own URL. */
+  readonly url: string;
+  /** One lifetime pass now (tests, operators); returns how many blobs went. */
+  sweep(): number;
+  close(): Promise<void>;
+}
+
+/** The disco feature and form (max file size) the vault advertises for the service. */
+export function uploadDisco(maxFileBytes: number): DiscoExtension {
+  return { features: [NS.upload], form: () => uploadDiscoForm(maxFileBytes) };
+}
+
+export async function registerUpload(o: UploadOptions): Promise<UploadService> {
+  const now = o.now ?? Date.now;
+  const server = createUploadServer({ archive: o.archive, logger: o.logger });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  const base = (o.publicUrl ?? url).replace(/\/+$/, '');
+  registerSlots({ conn: o.conn, archive: o.archive, limits: o.limits, baseUrl: () => base, logger: o.logger, now });
+  const sweep = (): number => sweepBlobs({ archive: o.archive, transitTtlSeconds: o.transitTtlSeconds, logger: o.logger, now });
+  const timer = setInterval(() => {
+    try {
+      sweep();
+    } catch (err) {
+      o.logger.warn({ error: (err as Error).message }, 'blob sweep failed');
+    }
+  }, o.sweepSeconds * 1000).unref();
+  o.logger.child({ module: 'upload' }).info({ url, publicUrl: base }, 'file upload service listening');
+  return {
+    url,
+    sweep,
+    async close() {
+      clearInterval(timer);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
