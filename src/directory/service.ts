@@ -5,7 +5,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { bundleToWire, decodeBundle, toBase64 } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { answerIq, bundleFromXml, bundleToXml, NS, strAttr, uintAttr } from '../protocol/index.js';
+import { answerIq, attestationsFromXml, attestationToXml, bundleFromXml, bundleToXml, NS, strAttr, uintAttr } from '../protocol/index.js';
 import type { RateLimiter } from '../ratelimit/index.js';
 import { bareJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { ClaimedDevice, DirectoryStore } from './store.js';
@@ -58,6 +58,7 @@ function entryXml(c: ClaimedDevice): Element {
     'entry',
     { 'first-seen': String(c.firstSeen), countersig: toBase64(c.countersig) },
     bundleToXml(bundleToWire(c.bundle)),
+    ...c.attestations.map(attestationToXml),
   );
 }
 
@@ -84,7 +85,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
         maxOpks: limits.maxOneTimePrekeys,
         now: now(),
       });
-      const result = store.publish(bundle, now(), limits.maxDevices);
+      const result = store.publish(bundle, now(), limits.maxDevices, attestationsFromXml(ctx.element));
       log.info({ jid: owner, device: bundle.device, opks: bundle.oneTimePrekeys.length, identityChanged: result.identityChanged }, 'bundle published');
       return xml(
         'published',
@@ -131,8 +132,15 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
   conn.iqCallee.get(NS.keys, 'devices', (ctx) =>
     answerIq(log, 'devices', () => {
       const target = bareJid(strAttr(ctx.element, 'jid', 'devices'));
-      const ids = store.devices(target).slice(0, limits.maxDevices);
-      return xml('devices', { xmlns: NS.keys, jid: target }, ...ids.map((d) => xml('device', { id: String(d) })));
+      // Each device with its identity key, the countersignature and its attestations: nothing claimed.
+      const devices = store.published(target, limits.maxDevices).map((d) =>
+        xml(
+          'device',
+          { id: String(d.device), ik: toBase64(d.identityKey), 'first-seen': String(d.firstSeen), countersig: toBase64(d.countersig) },
+          ...d.attestations.map(attestationToXml),
+        ),
+      );
+      return xml('devices', { xmlns: NS.keys, jid: target, 'server-key': serverKey }, ...devices);
     }),
   );
 

@@ -3,7 +3,7 @@
 // deletes and returns at most one OPK per device inside one immediate transaction, so no OPK is
 // ever handed out twice, even to claimers in other processes sharing the file.
 import { AppError, ErrorCode } from '../errors/index.js';
-import { countersign, createServerKey, type Bundle, type VerifiedBundle } from '../keys/index.js';
+import { countersign, createServerKey, fromBase64, toBase64, type Attestation, type Bundle, type VerifiedBundle } from '../keys/index.js';
 import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
 
 const MIGRATIONS = [
@@ -19,6 +19,11 @@ const MIGRATIONS = [
      jid TEXT NOT NULL, device INTEGER NOT NULL, id INTEGER NOT NULL, pub BLOB NOT NULL, sig BLOB NOT NULL,
      PRIMARY KEY (jid, device, id),
      FOREIGN KEY (jid, device) REFERENCES devices (jid, device) ON DELETE CASCADE);`,
+  // Attestations (issue 18, part 2): opaque to the directory, replaced with each publish.
+  `CREATE TABLE attestations (
+     jid TEXT NOT NULL, device INTEGER NOT NULL, body TEXT NOT NULL,
+     PRIMARY KEY (jid, device),
+     FOREIGN KEY (jid, device) REFERENCES devices (jid, device) ON DELETE CASCADE) WITHOUT ROWID;`,
 ];
 
 export interface PublishResult {
@@ -39,6 +44,17 @@ export interface ClaimedDevice {
   remaining: number;
   /** True when `remaining` fell below the low-water mark and the owner has not been told yet. */
   needsNotice: boolean;
+  /** What the owner published to vouch for its key (checked by the agents, not here). */
+  attestations: Attestation[];
+}
+
+/** A published device without its prekeys (nothing claimed): for listing a contact's devices. */
+export interface PublishedDevice {
+  device: number;
+  identityKey: Uint8Array;
+  firstSeen: number;
+  countersig: Uint8Array;
+  attestations: Attestation[];
 }
 
 export interface DirectoryStore {
@@ -46,11 +62,13 @@ export interface DirectoryStore {
   /**
    * Stores a device's bundle. A device new to an account that already has `maxDevices` is refused
    * (policy): 600 devices made one fetch answer larger than the XMPP server's stanza limit, which
-   * closed the vault's stream (issue 14).
+   * closed the vault's stream (issue 14). Its attestations replace the device's earlier ones (none: cleared).
    */
-  publish(bundle: VerifiedBundle, now: number, maxDevices: number): PublishResult;
+  publish(bundle: VerifiedBundle, now: number, maxDevices: number, attestations?: readonly Attestation[]): PublishResult;
   /** Claims for the `maxDevices` most recently published devices of `jid` (empty when it has none). */
   claim(jid: string, lowWater: number, maxDevices: number): ClaimedDevice[];
+  /** The `maxDevices` most recently published devices of `jid`, nothing claimed. */
+  published(jid: string, maxDevices: number): PublishedDevice[];
   count(jid: string, device: number): number | undefined;
   devices(jid: string): number[];
   /** The published identity key of (jid, device), e.g. to check a signed presence announcement. */
@@ -94,6 +112,18 @@ function rowToBundle(row: DeviceRow, opk?: { id: number; pub: Uint8Array; sig: U
   };
   if (row.ak_id === null || row.ak_pub === null || row.ak_sig === null) return bundle;
   return { ...bundle, archiveKey: { id: row.ak_id, publicKey: u8(row.ak_pub), signature: u8(row.ak_sig) } };
+}
+
+/** Attestations as stored: JSON with base64 certificates (already checked on publish). */
+function attestationsToText(items: readonly Attestation[]): string {
+  return JSON.stringify(items.map((a) => (a.kind === 'x509' ? { kind: a.kind, chain: a.chain.map(toBase64) } : a)));
+}
+
+function attestationsFromText(text: string | undefined): Attestation[] {
+  if (text === undefined) return [];
+  return (JSON.parse(text) as ({ kind: 'x509'; chain: string[] } | Attestation)[]).map((a) =>
+    a.kind === 'x509' ? { kind: 'x509', chain: (a.chain as string[]).map((c) => fromBase64('stored certificate', c, 1, 64 * 1024)) } : a,
+  );
 }
 
 function loadServerKey(db: Db): { publicKey: Uint8Array; secretKey: Uint8Array } {
@@ -147,6 +177,9 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
   );
   const countOpks = db.prepare<[string, number], number>('SELECT count(*) FROM opks WHERE jid = ? AND device = ?').pluck();
   const setNotified = db.prepare<[string, number]>('UPDATE devices SET low_notified = 1 WHERE jid = ? AND device = ?');
+  const getAttestations = db.prepare<[string, number], string>('SELECT body FROM attestations WHERE jid = ? AND device = ?').pluck();
+  const deleteAttestations = db.prepare<[string, number]>('DELETE FROM attestations WHERE jid = ? AND device = ?');
+  const insertAttestations = db.prepare<[string, number, string]>('INSERT INTO attestations (jid, device, body) VALUES (?, ?, ?)');
   const deleteDevice = db.prepare<[string, number]>('DELETE FROM devices WHERE jid = ? AND device = ?');
   const deleteExpired = db.prepare<[number, number], { jid: string; device: number }>(
     `DELETE FROM devices WHERE (jid, device) IN
@@ -154,7 +187,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
      RETURNING jid, device`,
   );
 
-  const publishTx = db.transaction((b: VerifiedBundle, now: number, maxDevices: number): PublishResult => {
+  const publishTx = db.transaction((b: VerifiedBundle, now: number, maxDevices: number, attestations: readonly Attestation[]): PublishResult => {
     const previous = getDevice.get(b.jid, b.device);
     if (previous === undefined && (countDevices.get(b.jid) ?? 0) >= maxDevices)
       throw new AppError(ErrorCode.Policy, `at most ${maxDevices} devices per account; remove one before publishing another`);
@@ -179,6 +212,8 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
     });
     const dropped = deleteOpks.all(b.jid, b.device).sort((x, y) => x - y);
     for (const p of b.oneTimePrekeys) insertOpk.run(b.jid, b.device, p.id, Buffer.from(p.publicKey), Buffer.from(p.signature));
+    deleteAttestations.run(b.jid, b.device);
+    if (attestations.length > 0) insertAttestations.run(b.jid, b.device, attestationsToText(attestations));
     return { firstSeen, countersig, identityChanged: previous !== undefined && !sameIdentity, dropped };
   });
 
@@ -188,13 +223,22 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
       const remaining = countOpks.get(row.jid, row.device) ?? 0;
       const needsNotice = remaining < lowWater && row.low_notified === 0;
       if (needsNotice) setNotified.run(row.jid, row.device);
-      return { bundle: rowToBundle(row, opk), firstSeen: row.first_seen, countersig: u8(row.countersig), remaining, needsNotice };
+      const attestations = attestationsFromText(getAttestations.get(row.jid, row.device));
+      return { bundle: rowToBundle(row, opk), firstSeen: row.first_seen, countersig: u8(row.countersig), remaining, needsNotice, attestations };
     }),
   );
 
   return {
     serverPublicKey: server.publicKey,
-    publish: (bundle, now, maxDevices) => publishTx.immediate(bundle, now, maxDevices),
+    publish: (bundle, now, maxDevices, attestations = []) => publishTx.immediate(bundle, now, maxDevices, attestations),
+    published: (jid, maxDevices) =>
+      latestDevices.all(jid, maxDevices).map((row) => ({
+        device: row.device,
+        identityKey: u8(row.ik),
+        firstSeen: row.first_seen,
+        countersig: u8(row.countersig),
+        attestations: attestationsFromText(getAttestations.get(row.jid, row.device)),
+      })),
     claim: (jid, lowWater, maxDevices) => claimTx.immediate(jid, lowWater, maxDevices),
     count: (jid, device) => (getDevice.get(jid, device) === undefined ? undefined : (countOpks.get(jid, device) ?? 0)),
     devices: (jid) => listDevices.all(jid).map((r) => r.device),

@@ -24,8 +24,11 @@ export interface OpaqueAttestation {
 
 export type Attestation = X509Attestation | OpaqueAttestation;
 
-/** Bounds of attestations a bundle may carry (invariant 5). */
-export const ATTESTATION_LIMITS = Object.freeze({ items: 4, chainCerts: 4, certBytes: 8 * 1024, labelChars: 32, textChars: 8 * 1024 });
+/**
+ * Bounds of the attestations one device may publish (invariant 5). `totalBytes` (certificates and
+ * texts together) keeps a fetch of 32 devices with their attestations within a 256 KiB stanza.
+ */
+export const ATTESTATION_LIMITS = Object.freeze({ items: 4, chainCerts: 4, certBytes: 4096, labelChars: 32, textChars: 4096, totalBytes: 4096 });
 
 export type AttestationResult =
   | { readonly ok: true; readonly subject: string; readonly issuer: string; readonly validTo: number }
@@ -53,6 +56,20 @@ export function checkAttestationShape(a: Attestation, where = 'attestation'): At
     return a;
   }
   throw new AppError(ErrorCode.BadInput, `${where}: unknown kind`);
+}
+
+/** Checks a device's whole list: each item's shape, their count and their total size. */
+export function checkAttestations(items: readonly Attestation[]): Attestation[] {
+  if (items.length > ATTESTATION_LIMITS.items)
+    throw new AppError(ErrorCode.ResourceLimit, `at most ${ATTESTATION_LIMITS.items} attestations, got ${items.length}`);
+  let total = 0;
+  for (const [i, a] of items.entries()) {
+    checkAttestationShape(a, `attestation[${i}]`);
+    total += a.kind === 'x509' ? a.chain.reduce((n, c) => n + c.length, 0) : a.text.length;
+  }
+  if (total > ATTESTATION_LIMITS.totalBytes)
+    throw new AppError(ErrorCode.ResourceLimit, `attestations of ${total} bytes: at most ${ATTESTATION_LIMITS.totalBytes} per device`);
+  return [...items];
 }
 
 /** Parses PEM text (one or more CERTIFICATE blocks) into DER certificates, in order. */

@@ -137,6 +137,7 @@ export {
   ATTESTATION_LIMITS,
   certificateJids,
   certificatesFromPem,
+  checkAttestations,
   checkAttestationShape,
   trustedCasFromPem,
   verifyX509Attestation,

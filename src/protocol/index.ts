@@ -56,3 +56,4 @@ export {
   PROTECTED_STANZA_LIMITS,
   PROTECTED_STANZA_TYPE,
 } from './protected-stanza.js';
+export { attestationsFromXml, attestationToXml } from './attestation-xml.js';
