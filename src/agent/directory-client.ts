@@ -6,19 +6,23 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import {
   addOneTimePrekeys,
   checkTrust,
+  constantTimeEqual,
   consumeOneTimePrekey,
+  displayFingerprint,
   decodeBundle,
   fromBase64,
   publicBundle,
   bundleToWire,
   verifyCountersign,
   type AgentKeyState,
+  type Attestation,
   type KeyRing,
   type TrustStore,
   type VerifiedBundle,
 } from '../keys/index.js';
-import { bundleFromXml, bundleToXml, NS, strAttr, uintAttr } from '../protocol/index.js';
+import { attestationsFromXml, attestationToXml, bundleFromXml, bundleToXml, NS, strAttr, uintAttr } from '../protocol/index.js';
 import { xml, type Element } from '../xmpp/index.js';
+import { judgeAttestations, requireAttested, type AttestationPolicy, type AttestationVerdict, type AttestationView } from './attestations.js';
 import type { VaultLink } from './vault-link.js';
 
 /** The directory's server key is pinned in the trust store as if it were device 1 of the vault's JID. */
@@ -32,12 +36,30 @@ export interface DirectoryClientOptions {
   target?: number;
   maxOpks?: number;
   now?: () => number;
+  /** This device's attestations, published with its bundle. */
+  ownAttestations?: () => readonly Attestation[];
+  /** How contacts' attestations are judged; without it, none makes a key verified. */
+  attestationPolicy?: AttestationPolicy;
 }
 
 export interface FetchedBundle {
   bundle: VerifiedBundle;
   firstSeen: number;
+  /** 'verified' also when an attestation from a trusted CA checks out (`attestation` says which). */
   trust: 'new' | 'tofu' | 'verified';
+  attestation?: { subject: string; issuer: string };
+  attestations: AttestationView[];
+}
+
+/** A contact's published device as listed (nothing claimed), with its trust and attestations. */
+export interface ContactDevice {
+  device: number;
+  fingerprint: string;
+  firstSeen: number;
+  /** This agent's trust store: 'unknown' when never pinned, 'changed' when the key differs from the pinned one. */
+  pinned: 'unknown' | 'tofu' | 'verified' | 'changed';
+  attestation: { subject: string; issuer: string } | undefined;
+  attestations: AttestationView[];
 }
 
 function child(el: Element | undefined, name: string): Element {
@@ -92,7 +114,8 @@ export class DirectoryClient {
       opks = added;
     }
     const bundle = { ...publicBundle(keyring.state, this.maxOpks), oneTimePrekeys: opks.slice(0, this.maxOpks) };
-    const reply = child(await this.options.link.iq('set', xml('publish', { xmlns: NS.keys }, bundleToXml(bundleToWire(bundle)))), 'published');
+    const own = (this.options.ownAttestations?.() ?? []).map(attestationToXml);
+    const reply = child(await this.options.link.iq('set', xml('publish', { xmlns: NS.keys }, bundleToXml(bundleToWire(bundle)), ...own)), 'published');
     const serverKey = await this.checkServerKey(strAttr(reply, 'server-key', 'published'));
     const firstSeen = uintAttr(reply, 'first-seen', 'published');
     const countersig = fromBase64('countersig', reply.attrs.countersig, 64);
@@ -133,11 +156,39 @@ export class DirectoryClient {
       const countersig = fromBase64('countersig', entry.attrs.countersig, 64);
       if (!verifyCountersign({ jid, device: bundle.device, identityKey: bundle.identityKey, firstSeen }, countersig, serverKey))
         throw new AppError(ErrorCode.BadSignature, `${jid} device ${bundle.device}: the directory's countersignature does not verify`);
+      const verdict = this.judge(entry, jid, bundle.identityKey, now);
+      requireAttested(this.options.attestationPolicy, verdict, jid, bundle.device);
       const trust = await checkTrust(this.options.trust, jid, bundle.device, bundle.identityKey, now);
       if (trust === 'new') await this.options.trust.pin(jid, bundle.device, bundle.identityKey, now);
-      out.push({ bundle, firstSeen, trust });
+      const attested = verdict.verified === undefined ? {} : { attestation: verdict.verified };
+      out.push({ bundle, firstSeen, trust: verdict.verified === undefined ? trust : 'verified', ...attested, attestations: verdict.items });
     }
     if (out.length === 0) throw unpublished(jid);
+    return out;
+  }
+
+  private judge(parent: Element, jid: string, identityKey: Uint8Array, now: number): AttestationVerdict {
+    return judgeAttestations(attestationsFromXml(parent), { jid, identityKey, trustedCas: this.options.attestationPolicy?.trustedCas ?? [], now });
+  }
+
+  /** Lists every published device of `jid` with its trust and attestations; claims no prekey, pins nothing. */
+  async devices(jid: string): Promise<ContactDevice[]> {
+    const reply = child(await this.options.link.iq('get', xml('devices', { xmlns: NS.keys, jid })), 'devices');
+    const serverKey = await this.checkServerKey(strAttr(reply, 'server-key', 'devices'));
+    const now = this.now();
+    const out: ContactDevice[] = [];
+    for (const el of reply.getChildren('device')) {
+      const device = uintAttr(el, 'id', 'device');
+      const identityKey = fromBase64('device ik', el.attrs.ik, 32);
+      const firstSeen = uintAttr(el, 'first-seen', 'device');
+      const countersig = fromBase64('countersig', el.attrs.countersig, 64);
+      if (!verifyCountersign({ jid, device, identityKey, firstSeen }, countersig, serverKey))
+        throw new AppError(ErrorCode.BadSignature, `${jid} device ${device}: the directory's countersignature does not verify`);
+      const rec = await this.options.trust.get(jid, device);
+      const pinned = rec === undefined ? 'unknown' : constantTimeEqual(rec.identityKey, identityKey) ? rec.level : 'changed';
+      const verdict = this.judge(el, jid, identityKey, now);
+      out.push({ device, fingerprint: displayFingerprint(identityKey), firstSeen, pinned, attestation: verdict.verified, attestations: verdict.items });
+    }
     return out;
   }
 }
