@@ -6,22 +6,15 @@
 //   per stanza, and nothing else (no crypto, no storage, no queue). No design that moves these
 //   bytes through this server can beat it; Prosody's CPU per item is its share of the budget.
 import { randomBytes } from 'node:crypto';
-import {
-  createAgentKeys,
-  initSodium,
-  KeyRing,
-  MemoryReplayStore,
-  MemoryTrustStore,
-  open,
-  ownArchiveTarget,
-  seal,
-  type SealedEnvelope,
-} from '../../src/keys/index.js';
+import { cryptoBackend, initSodium, type BackendName, type SealedEnvelope } from '../../src/keys/index.js';
 import { connectXmpp, xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
+import { agentCase } from './crypto-cases.js';
 import type { Meter, XmppAccount, XmppServer } from './prosody-path.js';
 import { deferred, perSecond } from './stats.js';
 
 export interface CryptoCost {
+  /** The libsodium backend the agents ran on. */
+  backend: BackendName;
   /** µs to seal 1 KiB to 1 device + the recipient's AK + the sender's AK (single thread). */
   sealUs: number;
   /** µs to open one delivered copy with trust and replay checks. */
@@ -41,33 +34,14 @@ async function usPerCall(fn: () => unknown, n: number, rounds = 7): Promise<numb
 
 export async function cryptoCost(): Promise<CryptoCost> {
   await initSodium();
-  const now = Date.now();
-  const alice = createAgentKeys({ jid: 'alice@example.org', now, oneTimePrekeys: 0, archiveKey: true });
-  const bob = createAgentKeys({ jid: 'bob@example.org', now, oneTimePrekeys: 0, archiveKey: true });
-  const spk = bob.signedPrekeys[0];
-  const ak = ownArchiveTarget(bob);
-  const own = ownArchiveTarget(alice);
-  if (spk === undefined || ak === undefined || own === undefined) throw new Error('bench: keys without a prekey or archive key');
-  const plaintext = randomBytes(1024);
-  const sealOne = (): SealedEnvelope =>
-    seal({
-      from: alice.identity,
-      to: 'bob@example.org',
-      devices: [{ device: bob.identity.device, prekeyId: spk.id, publicKey: spk.publicKey }],
-      recipientArchive: ak,
-      senderArchive: own,
-      plaintext,
-      contentType: 'application/octet-stream',
-      now: () => now,
-    });
-  const sealUs = await usPerCall(sealOne, 200);
-  const envs = Array.from({ length: 7 * 200 + 50 }, sealOne);
-  const ctx = { me: { jid: 'bob@example.org', device: bob.identity.device }, prekeys: new KeyRing(bob), trust: new MemoryTrustStore(), replay: new MemoryReplayStore(), now: () => now };
+  const c = agentCase();
+  const sealUs = await usPerCall(c.sealOne, 200);
+  const envs = Array.from({ length: 7 * 200 + 50 }, c.sealOne);
   let i = 0;
-  const openNext = () => open(envs[i++] as SealedEnvelope, ctx);
+  const openNext = () => c.openOne(envs[i++] as SealedEnvelope);
   for (let w = 0; w < 50; w++) await openNext();
   const openUs = await usPerCall(openNext, 200);
-  return { sealUs, openUs };
+  return { backend: cryptoBackend(), sealUs, openUs };
 }
 
 export interface RelayFloor {
