@@ -70,10 +70,10 @@ interface Run {
   sealpost: PathResult;
 }
 
-/** One full comparison on a fresh service process (its own data dir) and fresh accounts. */
-async function runOnce(ctx: BenchContext, n: number, rounds: number, run: number): Promise<Run> {
+/** One full comparison on a fresh service process (the same data dir: one per queue prefix) and fresh accounts. */
+async function runOnce(ctx: BenchContext, n: number, rounds: number): Promise<Run> {
   // --profile: the service writes a V8 CPU profile (bench-out/profile/*.cpuprofile) when it stops.
-  const svc = await ctx.startService({ SEALPOST_DATA_DIR: join(ctx.work, `vault-data-${run}`) }, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.out, 'profile')}`] : []);
+  const svc = await ctx.startService({}, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.out, 'profile')}`] : []);
   const agents = agentFactory(ctx.server, ctx.vault.jid, ctx.work);
 
   progress('prosody: store (mod_offline) and drain ...');
@@ -199,7 +199,7 @@ async function compare(): Promise<void> {
     const done: Run[] = [];
     for (let r = 1; r <= runs; r++) {
       if (runs > 1) progress(`run ${r} of ${runs}`);
-      done.push(await runOnce(ctx, n, rounds, r));
+      done.push(await runOnce(ctx, n, rounds));
     }
     const each = done.map((d) => d.figures);
     const result: Figures = { ...(runs > 1 ? medianOf(each) : (each[0] as Figures)), runs };

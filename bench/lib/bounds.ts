@@ -15,19 +15,20 @@ import { deferred, perSecond } from './stats.js';
 export interface CryptoCost {
   /** The libsodium backend the agents ran on. */
   backend: BackendName;
-  /** µs to seal 1 KiB to 1 device + the recipient's AK + the sender's AK (single thread). */
+  /** CPU µs to seal 1 KiB to 1 device + the recipient's AK + the sender's AK (single thread). */
   sealUs: number;
-  /** µs to open one delivered copy with trust and replay checks. */
+  /** CPU µs to open one delivered copy with trust and replay checks. */
   openUs: number;
 }
 
-/** Median of `rounds` timings of `n` calls each, in µs per call. */
+/** Median of `rounds` timings of `n` calls each, in CPU µs per call (this process's CPU time). */
 async function usPerCall(fn: () => unknown, n: number, rounds = 7): Promise<number> {
   const xs: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
+    const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) await fn();
-    xs.push(((performance.now() - t0) * 1000) / n);
+    const t = process.cpuUsage(t0);
+    xs.push((t.user + t.system) / n);
   }
   return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 }
