@@ -15,6 +15,7 @@ export {
   type DeliverQueue,
 } from './queues.js';
 export { createRedis, redisReady, checkRedisPolicy, type Queue, type Redis } from './bullmq.js';
+export { createRequestBus, requestChannel, type RequestBus, type RequestBusOptions } from './request-bus.js';
 export {
   processDeliver,
   handleReceipt,
