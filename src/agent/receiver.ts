@@ -14,43 +14,14 @@
 // accepts the new key (it comes again on a later presence). Other errors are not acknowledged.
 import { EventEmitter } from 'node:events';
 import { AppError, ErrorCode } from '../errors/index.js';
-import {
-  DEFAULT_WINDOW,
-  displayFingerprint,
-  openWire,
-  type AgentKeyFile,
-  type Limits,
-  type PrekeyStore,
-  type ReplayStore,
-  type SeenEntry,
-  type TrustDecision,
-  type TrustStore,
-} from '../keys/index.js';
+import { DEFAULT_WINDOW, type AgentKeyFile, type Limits, type TrustStore } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { deliveriesFromStanza, deliveryReceipts, envelopeFromXml, type DeliveredCopy } from '../protocol/index.js';
-import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
-import { fileMethods, type FileMethods } from './files-manifest.js';
+import { deliveriesFromStanza, deliveryReceipts, type DeliveredCopy } from '../protocol/index.js';
+import type { Element, XmppConnection } from '../xmpp/index.js';
+import { fingerprintCache, openDelivery, type OpenedDelivery, type ReceivedMessage } from './open-delivery.js';
+import { fromVault } from './stanza-chain.js';
 
-/** A verified message, as the application sees it; a file message (issue 17) also saves its file. */
-export interface ReceivedMessage extends FileMethods {
-  readonly messageId: string;
-  /** Sender bare JID, from the signed header. */
-  readonly from: string;
-  /** Sender device id. */
-  readonly device: number;
-  /** Sender identity key fingerprint, grouped for reading aloud. */
-  readonly fingerprint: string;
-  /** 'new' when this message pinned the sender's key, else 'tofu' or 'verified'. */
-  readonly trust: TrustDecision;
-  readonly contentType: string;
-  readonly data: Uint8Array;
-  /** Sender's signed timestamp (ms). */
-  readonly sentAt: number;
-  /** When the vault received it (XEP-0203 stamp), if given. */
-  readonly storedAt: number | undefined;
-  /** `data` as UTF-8 text. */
-  text(): string;
-}
+export type { ReceivedMessage } from './open-delivery.js';
 
 /** Resolve to acknowledge; throw (or reject) to have the message delivered again later. */
 export type MessageHandler = (message: ReceivedMessage) => void | Promise<void>;
@@ -78,8 +49,6 @@ export interface ReceiverOptions {
   /** Deliveries held while no handler is set; more are left for the vault to send again (default 1024). */
   maxQueued?: number;
 }
-
-const decoder = new TextDecoder();
 
 /** What became of one copy: no receipt, or a receipt once `durable` resolves (its id is on disk). */
 type Outcome = { ack: false } | { ack: true; id: string; durable: Promise<unknown> };
@@ -118,22 +87,11 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
   private readonly held: HeldReceipt[] = [];
   private closed = false;
   private readonly log: Logger;
-  /** Shown fingerprints of the senders' identity keys (a hash each), by key: a batch is mostly one sender. */
-  private readonly fingerprints = new Map<string, string>();
+  private readonly fingerprintOf = fingerprintCache();
 
   constructor(private readonly o: ReceiverOptions) {
     super();
     this.log = o.logger.child({ module: 'receiver' });
-  }
-
-  private fingerprintOf(identityKey: Uint8Array): string {
-    const k = Buffer.from(identityKey).toString('base64');
-    let shown = this.fingerprints.get(k);
-    if (shown === undefined) {
-      if (this.fingerprints.size >= 256) this.fingerprints.clear();
-      this.fingerprints.set(k, (shown = displayFingerprint(identityKey)));
-    }
-    return shown;
   }
 
   /** Sets (or clears) the application's handler; deliveries held so far are handed over. */
@@ -146,12 +104,7 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
   handle(stanza: Element): boolean {
     if (typeof stanza.attrs.from !== 'string') return false;
     const copies = deliveriesFromStanza(stanza);
-    if (copies === undefined) return false;
-    try {
-      if (bareJid(stanza.attrs.from) !== this.o.vault) return false;
-    } catch {
-      return false;
-    }
+    if (copies === undefined || !fromVault(stanza, this.o.vault)) return false;
     if (this.closed) return true;
     if (this.queue.length + copies.length > (this.o.maxQueued ?? 1024)) {
       this.log.warn('too many deliveries waiting for the handler; the vault will send these again');
@@ -229,54 +182,20 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
     };
     const claimed = { id: delivery.sealed.attrs.id as unknown, from: delivery.sealed.attrs.from as unknown };
 
-    // Stage the commits `open` would make, so they happen only after the handler resolved.
-    let seen: SeenEntry | undefined;
-    let opk: number | undefined;
-    const { keyring, replay } = this.o.keys;
-    const stagedPrekeys: PrekeyStore = {
-      devicePrekey: (id) => keyring.devicePrekey(id),
-      archiveKey: (id) => keyring.archiveKey(id),
-      consumeOneTimePrekey: (id) => Promise.resolve(void (opk = id)),
-    };
-    const stagedReplay: ReplayStore = {
-      has: (sender, id) => replay.has(sender, id),
-      add: async (entry) => {
-        if (await replay.has(entry.sender, entry.messageId)) return false;
-        seen = entry;
-        return true;
-      },
-      prune: (before) => replay.prune(before),
-    };
-
-    let message: ReceivedMessage;
+    let opened: OpenedDelivery;
     try {
-      const wire = envelopeFromXml(delivery.sealed, this.o.limits.maxDevices + 2);
-      const opened = await openWire(wire, {
+      opened = await openDelivery(delivery, {
         me: { jid: this.o.jid, device: this.o.device },
-        prekeys: stagedPrekeys,
-        replay: stagedReplay,
+        keys: this.o.keys,
         trust: this.o.trust,
-        as: 'device',
         limits: this.o.limits,
         ...(this.o.now === undefined ? {} : { now: this.o.now }),
+        fingerprintOf: this.fingerprintOf,
       });
-      const data = opened.plaintext;
-      message = {
-        messageId: opened.messageId,
-        from: opened.sender.jid,
-        device: opened.sender.device,
-        fingerprint: this.fingerprintOf(opened.sender.identityKey),
-        trust: opened.trust,
-        contentType: opened.contentType,
-        data,
-        sentAt: opened.timestamp,
-        storedAt: delivery.storedAt,
-        text: () => decoder.decode(data),
-        ...fileMethods(opened.contentType, data),
-      };
     } catch (err) {
       return this.refused(err, claimed, ack);
     }
+    const message = opened.message;
 
     try {
       await handler(message);
@@ -284,15 +203,9 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
       this.log.warn({ messageId: message.messageId, error: (err as Error).message }, 'handler failed: no receipt, the vault sends it again');
       return { ack: false };
     }
-    // The application has it: now remember the id and erase the one-time prekey (in memory at
-    // once, so the next delivery sees them; on disk with the next key-file write, shared by the
-    // copies handled meanwhile), and acknowledge once that write is done.
-    return ack(
-      Promise.all([
-        seen === undefined ? undefined : replay.add(seen),
-        opk === undefined ? undefined : keyring.consumeOneTimePrekey(opk),
-      ]),
-    );
+    // The application has it: now remember the id and erase the one-time prekey (the copies handled
+    // meanwhile share the key-file write), and acknowledge once that write is done.
+    return ack(opened.commit());
   }
 
   private refused(err: unknown, claimed: { id: unknown; from: unknown }, ack: (durable?: Promise<unknown>) => Outcome): Outcome {

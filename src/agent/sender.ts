@@ -6,11 +6,21 @@ import { EventEmitter } from 'node:events';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { envelopeToWire, ownArchiveTarget, seal, targetsFromBundles, type KeyRing, type Limits, type SealedEnvelope } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { DEFAULT_MAX_STANZA_BYTES, envelopeToXml, fromStanzaError, maxItemBytes, noPermanentStore, NS, storedIds } from '../protocol/index.js';
-import { bareJid, parseXml, StanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
+import {
+  batchStanzaId,
+  DEFAULT_MAX_STANZA_BYTES,
+  envelopeToXml,
+  NS,
+  parseSubmissionReply,
+  submissionStanza,
+} from '../protocol/index.js';
+import { bareJid, parseXml, type Element, type XmppConnection } from '../xmpp/index.js';
+import { BundleCache } from './bundle-cache.js';
 import type { DirectoryClient, FetchedBundle } from './directory-client.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
-import { chunks, estimatedSize, SUBMIT_BATCH_BYTES, SUBMIT_BATCH_ITEMS } from './submit-batch.js';
+import { ResendPolicy } from './resend-policy.js';
+import { fromVault } from './stanza-chain.js';
+import { BatchIds, chunks, oversize, stanzaSized, SUBMIT_BATCH_ITEMS, takeBatch } from './submit-batch.js';
 import type { VaultLink } from './vault-link.js';
 
 export interface SendOptions {
@@ -65,51 +75,23 @@ interface Part {
 
 export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError] }> {
   private readonly waiters = new Map<string, Waiter>();
-  /** Per unacknowledged message: when the timer last sent it again, and the wait before the next time. */
-  private readonly resent = new Map<string, { at: number; gap: number }>();
   /** Sends waiting to be sealed, in call order. */
   private readonly queue: SendRequest[] = [];
   private pumping = false;
   private closed = false;
   /** The last batch's send: the next one goes after it. */
   private sendTail: Promise<void> = Promise.resolve();
-  /** Batch stanza id → its message ids, and back (a refusal of the whole stanza settles them all). */
-  private readonly batches = new Map<string, readonly string[]>();
-  private readonly batchOf = new Map<string, string>();
-  private readonly cache = new Map<string, { bundles: FetchedBundle[]; at: number }>();
-  private readonly fetching = new Map<string, Promise<FetchedBundle[]>>();
+  private readonly batches = new BatchIds();
+  private readonly bundles: BundleCache;
+  private readonly resends: ResendPolicy;
   private readonly now: () => number;
-  private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly o: SenderOptions) {
     super();
     this.now = o.now ?? Date.now;
-    const every = Math.max(1000, (o.resendAfterMs ?? 30_000) / 2);
-    this.timer = setInterval(() => void this.resend(o.resendAfterMs ?? 30_000).catch(() => undefined), every).unref();
-  }
-
-  /** Concurrent sends to one recipient share one fetch (one claim), not one each. */
-  private bundlesFor(to: string): Promise<FetchedBundle[]> {
-    const cached = this.cache.get(to);
-    if (cached !== undefined && this.now() - cached.at < (this.o.bundleCacheMs ?? 30_000)) return Promise.resolve(cached.bundles);
-    let pending = this.fetching.get(to);
-    if (pending === undefined) {
-      pending = this.fetchBundles(to, cached).finally(() => this.fetching.delete(to));
-      this.fetching.set(to, pending);
-    }
-    return pending;
-  }
-
-  private async fetchBundles(to: string, cached: { bundles: FetchedBundle[] } | undefined): Promise<FetchedBundle[]> {
-    try {
-      const bundles = await this.o.directory.fetch(to);
-      this.cache.set(to, { bundles, at: this.now() });
-      return bundles;
-    } catch (err) {
-      // Claims are rate-limited: keep sealing to the signed prekeys we already verified.
-      if (AppError.is(err, ErrorCode.Policy) && cached !== undefined) return cached.bundles;
-      throw err;
-    }
+    this.bundles = new BundleCache({ directory: o.directory, ttlMs: o.bundleCacheMs ?? 30_000, now: this.now });
+    this.resends = new ResendPolicy(o.resendAfterMs ?? 30_000);
+    this.resends.start((olderThanMs) => this.resend(olderThanMs));
   }
 
   /**
@@ -153,14 +135,14 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
       const recipient = (this.queue[0] as SendRequest).recipient;
       let fetched: FetchedBundle[];
       try {
-        fetched = await this.bundlesFor(recipient);
+        fetched = await this.bundles.get(recipient);
       } catch (err) {
         // Every send to this recipient waiting now would fail the same way.
-        for (const r of this.take(recipient, Number.POSITIVE_INFINITY)) r.reject(err as Error);
+        for (const r of takeBatch(this.queue, recipient, Number.POSITIVE_INFINITY)) r.reject(err as Error);
         continue;
       }
       const sealed: Sealed[] = [];
-      for (const r of this.take(recipient, SUBMIT_BATCH_ITEMS)) {
+      for (const r of takeBatch(this.queue, recipient, SUBMIT_BATCH_ITEMS)) {
         try {
           sealed.push({ request: r, envelope: this.sealOne(recipient, fetched, r) });
         } catch (err) {
@@ -168,38 +150,14 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
         }
       }
       // Cut by the real encoded size (many devices make large items), then send in order.
-      for (const parts of this.stanzaSized(this.encode(recipient, sealed))) void this.dispatch(parts);
+      for (const parts of stanzaSized(this.encode(recipient, sealed))) void this.dispatch(parts);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
-  /** Takes, in call order, up to `max` waiting sends to `recipient` that fit one stanza. */
-  private take(recipient: string, max: number): SendRequest[] {
-    const out: SendRequest[] = [];
-    let bytes = 0;
-    for (let i = 0; i < this.queue.length && out.length < max; ) {
-      const r = this.queue[i] as SendRequest;
-      if (r.recipient !== recipient) {
-        i++;
-        continue;
-      }
-      const size = estimatedSize(r.plaintext.length);
-      if (out.length > 0 && bytes + size > SUBMIT_BATCH_BYTES && max !== Number.POSITIVE_INFINITY) break;
-      out.push(r);
-      bytes += size;
-      this.queue.splice(i, 1);
-    }
-    return out;
-  }
-
   private sealOne(recipient: string, fetched: FetchedBundle[], r: SendRequest): SealedEnvelope {
     const now = this.now();
-    // A claimed one-time prekey is good for one message only: the first message sealed after the
-    // fetch takes it; later ones use the signed prekey.
-    const entry = this.cache.get(recipient);
-    const current = entry?.bundles ?? fetched;
-    if (entry !== undefined) entry.bundles = entry.bundles.map((f) => ({ ...f, bundle: { ...f.bundle, oneTimePrekeys: [] } }));
-    const targets = targetsFromBundles(recipient, current.map((f) => f.bundle), now);
+    const targets = targetsFromBundles(recipient, this.bundles.forOneMessage(recipient, fetched), now);
     const own = ownArchiveTarget(this.o.keyring.state);
     return seal({
       from: this.o.keyring.state.identity,
@@ -218,35 +176,20 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   /** The wire forms of sealed messages: the sealed element, and the entry (its own stanza) for the outbox. */
   private encode(recipient: string, sealed: readonly Sealed[]): Part[] {
     const now = this.now();
-    const maxStanza = this.o.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES;
     const parts: Part[] = [];
     for (const { request: r, envelope } of sealed) {
       const el = envelopeToXml(envelopeToWire(envelope));
       // Offline storage at the server may keep a submission while the vault is down; its archive not.
-      const single = xml('message', { to: this.o.link.bare, id: envelope.messageId, type: 'normal' }, el, xml('request', { xmlns: NS.receipts }), noPermanentStore());
-      const stanza = single.toString();
-      // A stanza over the server's limit ends the sender's stream, and a resend would do it again:
-      // a message that could not be delivered once wrapped is refused here, before it is kept.
-      const size = Buffer.byteLength(stanza);
-      if (size > maxItemBytes(maxStanza)) {
-        r.reject(
-          new AppError(
-            ErrorCode.ResourceLimit,
-            `message too large: sealed for ${envelope.blocks.length} key blocks it takes ${size} bytes, and a ${maxStanza}-byte stanza holds at most ${maxItemBytes(maxStanza)} once wrapped for delivery`,
-          ),
-        );
+      const stanza = submissionStanza(this.o.link.bare, envelope.messageId, [el]).toString();
+      const tooLarge = oversize(stanza, envelope.blocks.length, this.o.maxStanzaBytes ?? DEFAULT_MAX_STANZA_BYTES);
+      if (tooLarge !== undefined) {
+        r.reject(tooLarge);
         continue;
       }
       this.waiters.set(envelope.messageId, { resolve: r.resolve, reject: r.reject });
       parts.push({ el, entry: { messageId: envelope.messageId, recipient, stanza, createdAt: now } });
     }
     return parts;
-  }
-
-  /** Splits parts (in order) into stanzas within the batch limits; a large one goes alone. */
-  private stanzaSized(parts: readonly Part[]): Part[][] {
-    const byId = new Map(parts.map((p) => [p.entry.messageId, p]));
-    return chunks(parts.map((p) => p.entry)).map((c) => c.map((e) => byId.get(e.messageId) as Part));
   }
 
   /** Writes the batch to the outbox (one file, one fsync), then sends it as one stanza. */
@@ -275,10 +218,9 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   }
 
   private batchStanza(ids: readonly string[], sealed: readonly Element[]): Element {
-    const id = `b-${ids[0] as string}`;
-    this.batches.set(id, ids);
-    for (const m of ids) this.batchOf.set(m, id);
-    return xml('message', { to: this.o.link.bare, id, type: 'normal' }, ...sealed, xml('request', { xmlns: NS.receipts }), noPermanentStore());
+    const id = batchStanzaId(ids[0] as string);
+    this.batches.add(id, ids);
+    return submissionStanza(this.o.link.bare, id, sealed);
   }
 
   private async sendStanza(stanza: Element, ids: readonly string[]): Promise<void> {
@@ -291,21 +233,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
   /** Resends outbox entries (all, or those older than `olderThanMs`), batched per recipient. */
   async resend(olderThanMs = 0): Promise<number> {
     if (this.o.conn.status !== 'online') return 0;
-    // The timer sends a message again `resendAfterMs` after it went out, then after twice that,
-    // and so on up to eight times that: a backlog larger than the vault takes in that time is not
-    // sent over and over (a resend storm that kept a slow vault from ever catching up).
-    // `resend()` without an age (a reconnect, the vault back) sends everything at once.
-    const now = this.now();
-    const after = olderThanMs > 0 ? olderThanMs : (this.o.resendAfterMs ?? 30_000);
-    const due = this.o.outbox.list().filter((e) => {
-      if (olderThanMs === 0) return true;
-      const r = this.resent.get(e.messageId);
-      return r === undefined ? now - e.createdAt >= olderThanMs : now - r.at >= r.gap;
-    });
-    for (const e of due) {
-      const r = this.resent.get(e.messageId);
-      this.resent.set(e.messageId, { at: now, gap: r === undefined ? after : Math.min(r.gap * 2, after * 8) });
-    }
+    const due = this.resends.due(this.o.outbox.list(), olderThanMs, this.now());
     const byRecipient = new Map<string, OutboxEntry[]>();
     for (const e of due) byRecipient.set(e.recipient, [...(byRecipient.get(e.recipient) ?? []), e]);
     for (const entries of byRecipient.values())
@@ -323,52 +251,34 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
 
   /** Feeds the sender every stanza; returns true when it was a receipt or refusal for us. */
   handle(stanza: Element): boolean {
-    if (!stanza.is('message') || typeof stanza.attrs.from !== 'string') return false;
-    try {
-      if (bareJid(stanza.attrs.from) !== this.o.link.bare) return false; // only the vault may acknowledge
-    } catch {
-      return false;
-    }
-    const received = stanza.getChild('received', NS.receipts);
-    if (received !== undefined && stanza.attrs.type !== 'error') {
-      const ids = storedIds(stanza);
-      if (ids.length === 0 && typeof received.attrs.id === 'string') ids.push(received.attrs.id);
-      if (ids.length === 0) return false;
-      for (const id of ids) this.settle(id, undefined);
-      return true;
-    }
-    if (stanza.attrs.type === 'error') {
-      const id: unknown = stanza.getChild('rejected', NS.sealed)?.attrs.id ?? stanza.attrs.id;
-      const errorEl = stanza.getChild('error');
-      if (typeof id !== 'string' || errorEl === undefined) return false;
-      const se = StanzaError.fromElement(errorEl);
-      if (stanza.getChild('rejected', NS.sealed) === undefined) {
-        // Not the vault's answer (its refusals carry <rejected/>): the XMPP server bounced the
-        // submission, e.g. recipient-unavailable when the vault's session ended with it unread
-        // (a crash). It stays in the outbox and goes again (invariant 2).
-        this.o.logger.info({ stanzaId: id, condition: se.condition }, 'submission bounced by the XMPP server; will resend');
+    if (!fromVault(stanza, this.o.link.bare)) return false; // only the vault may acknowledge
+    const reply = parseSubmissionReply(stanza);
+    switch (reply?.kind) {
+      case undefined:
+        return false;
+      case 'stored':
+        for (const id of reply.ids) this.settle(id, undefined);
         return true;
-      }
-      if (se.type === 'wait') {
-        this.o.logger.info({ messageId: id, condition: se.condition }, 'vault asked to wait; will resend');
+      case 'bounced':
+        // It stays in the outbox and goes again (invariant 2).
+        this.o.logger.info({ stanzaId: reply.id, condition: reply.condition }, 'submission bounced by the XMPP server; will resend');
         return true;
-      }
-      // A refusal of a whole batch stanza (before its items were looked at) settles every item.
-      const error = fromStanzaError(se.condition, se.text);
-      for (const m of this.batches.get(id) ?? [id]) this.settle(m, error);
-      return true;
+      case 'wait':
+        this.o.logger.info({ messageId: reply.id, condition: reply.condition }, 'vault asked to wait; will resend');
+        return true;
+      case 'refused':
+        // A refusal of a whole batch stanza (before its items were looked at) settles every item.
+        for (const m of this.batches.members(reply.id)) this.settle(m, reply.error);
+        return true;
     }
-    return false;
   }
 
   private settle(messageId: string, error: AppError | undefined): void {
     this.o.outbox.remove(messageId);
-    this.resent.delete(messageId);
+    this.resends.forget(messageId);
     const w = this.waiters.get(messageId);
     this.waiters.delete(messageId);
-    const batch = this.batchOf.get(messageId);
-    this.batchOf.delete(messageId);
-    if (batch !== undefined && (this.batches.get(batch) ?? []).every((m) => !this.batchOf.has(m))) this.batches.delete(batch);
+    this.batches.settled(messageId);
     if (error === undefined) {
       w?.resolve({ messageId });
       this.emit('receipt', messageId);
@@ -380,7 +290,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
 
   close(): void {
     this.closed = true;
-    clearInterval(this.timer);
+    this.resends.stop();
     for (const r of this.queue.splice(0)) r.reject(new AppError(ErrorCode.Unavailable, 'agent stopped before the message was sealed'));
     for (const [id, w] of this.waiters) w.reject(new AppError(ErrorCode.Unavailable, `agent stopped before the receipt for ${id}; it stays in the outbox`));
     this.waiters.clear();

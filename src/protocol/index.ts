@@ -57,3 +57,4 @@ export {
   PROTECTED_STANZA_TYPE,
 } from './protected-stanza.js';
 export { attestationsFromXml, attestationToXml } from './attestation-xml.js';
+export { batchStanzaId, parseSubmissionReply, submissionStanza, type SubmissionReply } from './submission.js';
