@@ -6,13 +6,15 @@ import { KeyRing } from './keyring.js';
 import { KeyStoreFile, type KeyStoreSecret } from './keystore.js';
 import { MemoryReplayStore, type ReplayStore, type SeenEntry } from './replay.js';
 import { wipe } from './sodium.js';
-import { decodeAgentSecrets, encodeAgentSecrets } from './state-codec.js';
+import { decodeAgentSecrets, encodeAgentSecrets, encodeAgentState, SeenLog } from './state-codec.js';
 import { wipeAgentKeys, type AgentKeyState } from './state.js';
 
 export class AgentKeyFile {
   readonly keyring: KeyRing;
   readonly replay: ReplayStore;
   private readonly seen: MemoryReplayStore;
+  /** The seen ids as the file stores them, appended to per accepted id (rebuilt on prune). */
+  private seenLog: SeenLog;
   /** The write under way, and the one queued behind it (shared by every save asked for meanwhile). */
   private writing: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
@@ -24,15 +26,19 @@ export class AgentKeyFile {
   ) {
     this.keyring = new KeyRing(keys, () => this.save());
     this.seen = new MemoryReplayStore(seen);
+    this.seenLog = new SeenLog(this.seen.entries());
     this.replay = {
       has: (sender, id) => this.seen.has(sender, id),
+      // The id map and its encoded log change together, in one tick.
       add: async (entry) => {
-        const fresh = await this.seen.add(entry);
-        if (fresh) await this.save();
-        return fresh;
+        if (!this.seen.addNow(entry)) return false;
+        this.seenLog.add(entry);
+        await this.save();
+        return true;
       },
       prune: async (before) => {
-        await this.seen.prune(before);
+        this.seen.pruneNow(before);
+        this.seenLog = new SeenLog(this.seen.entries());
         await this.save();
       },
     };
@@ -91,7 +97,7 @@ export class AgentKeyFile {
   }
 
   private writeNow(): Promise<void> {
-    const bytes = encodeAgentSecrets({ keys: this.keyring.state, seen: this.seen.entries() });
+    const bytes = encodeAgentState(this.keyring.state, this.seenLog);
     const done = (async () => {
       try {
         await this.file.write(bytes);

@@ -105,6 +105,11 @@ export class ByteWriter {
     return this;
   }
 
+  /** The bytes written so far, without a copy (valid until the next write). */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.at);
+  }
+
   /** The bytes written (a copy); the writer's own buffer is wiped. */
   finish(): Uint8Array {
     const out = this.buf.slice(0, this.at);

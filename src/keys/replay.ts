@@ -31,15 +31,24 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   add(entry: SeenEntry): Promise<boolean> {
+    return Promise.resolve(this.addNow(entry));
+  }
+
+  /** `add` without a promise: the caller's own bookkeeping then happens in the same tick. */
+  addNow(entry: SeenEntry): boolean {
     const k = keyOf(entry.sender, entry.messageId);
-    if (this.seen.has(k)) return Promise.resolve(false);
+    if (this.seen.has(k)) return false;
     this.seen.set(k, { sender: entry.sender, messageId: entry.messageId, timestamp: entry.timestamp });
-    return Promise.resolve(true);
+    return true;
   }
 
   prune(before: number): Promise<void> {
-    for (const [k, e] of this.seen) if (e.timestamp < before) this.seen.delete(k);
+    this.pruneNow(before);
     return Promise.resolve();
+  }
+
+  pruneNow(before: number): void {
+    for (const [k, e] of this.seen) if (e.timestamp < before) this.seen.delete(k);
   }
 
   entries(): SeenEntry[] {

@@ -36,10 +36,42 @@ function writePrekey(w: ByteWriter, p: SecretPrekey): void {
   w.u32(p.id).bytes(p.publicKey).bytes(p.secretKey).bytes(p.signature);
 }
 
+/**
+ * The seen ids' section of the state, kept encoded as ids are added: a group commit copies it
+ * instead of encoding every id again (with 20,000 ids that was 6 ms per commit, growing with them).
+ */
+export class SeenLog {
+  private readonly w = new ByteWriter(4096);
+  private n = 0;
+
+  constructor(entries: Iterable<SeenEntry> = []) {
+    for (const e of entries) this.add(e);
+  }
+
+  add(e: SeenEntry): void {
+    this.w.str(e.sender).str(e.messageId).u64(e.timestamp);
+    this.n++;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** The encoded entries (a view, valid until the next add). */
+  bytes(): Uint8Array {
+    return this.w.written();
+  }
+}
+
 export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
-  const k = s.keys;
+  return encodeAgentState(s.keys, new SeenLog(s.seen));
+}
+
+/** The state's bytes: the key state encoded now, then the seen ids as `seen` holds them encoded. */
+export function encodeAgentState(k: AgentKeyState, seen: SeenLog): Uint8Array {
   const retired = k.retiredArchiveKeys ?? [];
-  const w = new ByteWriter().str(STATE_LABEL).u8(retired.length > 0 ? VERSION_RETIRED_AKS : VERSION);
+  // Room for the key state (about 15 KiB with 100 one-time prekeys) and the seen ids: no regrowth.
+  const w = new ByteWriter(32768 + seen.bytes().length).str(STATE_LABEL).u8(retired.length > 0 ? VERSION_RETIRED_AKS : VERSION);
   w.str(k.identity.jid).u32(k.identity.device).bytes(k.identity.publicKey).bytes(k.identity.secretKey);
   w.u32(k.nextPrekeyId);
   w.u32(k.signedPrekeys.length);
@@ -56,8 +88,7 @@ export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
     w.u32(retired.length);
     for (const p of retired) writePrekey(w, p);
   }
-  w.u32(s.seen.length);
-  for (const e of s.seen) w.str(e.sender).str(e.messageId).u64(e.timestamp);
+  w.u32(seen.count).raw(seen.bytes());
   return w.finish();
 }
 
