@@ -3,7 +3,7 @@
 // deletes and returns at most one OPK per device inside one immediate transaction, so no OPK is
 // ever handed out twice, even to claimers in other processes sharing the file.
 import { AppError, ErrorCode } from '../errors/index.js';
-import { countersign, createServerKey, fromBase64, toBase64, type Attestation, type Bundle, type VerifiedBundle } from '../keys/index.js';
+import { countersign, createServerKey, fromBase64, toBase64, type Attestation, type Bundle, type KeyPair, type VerifiedBundle } from '../keys/index.js';
 import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
 
 const MIGRATIONS = [
@@ -145,12 +145,17 @@ export interface DirectoryStoreOptions {
   /** 32-byte at-rest key for the directory file. */
   key: Uint8Array;
   cipher: DbCipher;
+  /**
+   * The server key to countersign with, instead of the one kept in the file: sharded directories
+   * (issue 15) use one derived from the master key, so every shard and node vouches with one key.
+   */
+  serverKey?: KeyPair;
 }
 
 export function openDirectoryStore(options: DirectoryStoreOptions): DirectoryStore {
   const db = openEncryptedDb({ path: options.path, key: options.key, cipher: options.cipher });
   migrate(db, MIGRATIONS);
-  const server = loadServerKey(db);
+  const server = options.serverKey ?? loadServerKey(db);
 
   const getDevice = db.prepare<[string, number], DeviceRow>('SELECT * FROM devices WHERE jid = ? AND device = ?');
   const listDevices = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE jid = ? ORDER BY device');

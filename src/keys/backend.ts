@@ -51,7 +51,8 @@ export interface Backend {
   memzero(buf: Uint8Array): void;
   /** Constant-time comparison of two arrays of the same length. */
   memcmp(a: Uint8Array, b: Uint8Array): boolean;
-  signKeyPair(): KeyPair;
+  /** A fresh key pair, or the one of a 32-byte `seed` (crypto_sign_seed_keypair). */
+  signKeyPair(seed?: Uint8Array): KeyPair;
   sign(m: Uint8Array, sk: Uint8Array): Uint8Array;
   verify(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
   boxKeyPair(): KeyPair;

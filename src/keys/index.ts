@@ -12,6 +12,7 @@ export {
   wipe,
   constantTimeEqual,
   checkLength,
+  ed25519KeyPairFromSeed,
   AEAD_KEY_BYTES,
   pwhashModerate,
   pwhashMinimum,

@@ -19,6 +19,7 @@ export interface NativeSodium {
   crypto_aead_chacha20poly1305_ietf_decrypt: AeadDecrypt;
   crypto_generichash(out: Bytes, input: Bytes, key?: Bytes): void;
   crypto_sign_keypair(pk: Bytes, sk: Bytes): void;
+  crypto_sign_seed_keypair(pk: Bytes, sk: Bytes, seed: Bytes): void;
   crypto_sign_detached(sig: Bytes, m: Bytes, sk: Bytes): void;
   crypto_sign_verify_detached(sig: Bytes, m: Bytes, pk: Bytes): boolean;
   crypto_box_keypair(pk: Bytes, sk: Bytes): void;
@@ -69,7 +70,7 @@ export function nativeBackend(n: NativeSodium): Backend {
     hash: (outLen, input, key) => make(outLen, (out) => n.crypto_generichash(out, input, key)),
     memzero: (buf) => n.sodium_memzero(buf),
     memcmp: (a, b) => n.sodium_memcmp(a, b),
-    signKeyPair: () => keyPair(32, 64, (pk, sk) => n.crypto_sign_keypair(pk, sk)),
+    signKeyPair: (seed) => keyPair(32, 64, (pk, sk) => (seed === undefined ? n.crypto_sign_keypair(pk, sk) : n.crypto_sign_seed_keypair(pk, sk, seed))),
     sign: (m, sk) => make(64, (sig) => n.crypto_sign_detached(sig, m, sk)),
     verify: (sig, m, pk) => {
       try {

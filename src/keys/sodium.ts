@@ -137,7 +137,7 @@ function wasmBackend(s: Sodium): Backend {
     hash: (outLen, input, key) => s.crypto_generichash(outLen, input, key ?? null),
     memzero: (buf) => s.memzero(buf),
     memcmp: (a, b) => s.memcmp(a, b),
-    signKeyPair: () => pair(s.crypto_sign_keypair()),
+    signKeyPair: (seed) => pair(seed === undefined ? s.crypto_sign_keypair() : s.crypto_sign_seed_keypair(seed)),
     sign: (m, sk) => s.crypto_sign_detached(m, sk),
     verify: (sig, m, pk) => attempt(() => s.crypto_sign_verify_detached(sig, m, pk)) === true,
     boxKeyPair: () => pair(s.crypto_box_keypair()),
@@ -199,6 +199,12 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** Ed25519 key pair; the secret is libsodium's 64-byte seed ‖ public form. */
 export function ed25519KeyPair(): KeyPair {
   return backend().signKeyPair();
+}
+
+/** The Ed25519 key pair of a 32-byte seed: one key every holder of the seed derives alike. */
+export function ed25519KeyPairFromSeed(seed: Uint8Array): KeyPair {
+  checkLength('ed25519 seed', seed, 32);
+  return backend().signKeyPair(seed);
 }
 
 export function ed25519Sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {

@@ -1,0 +1,113 @@
+// One shard's stores (issue 15, design.md "Shards"): everything of the users mapped to shard k in
+// `<data>/shards/<k>/` (archive files and keyring, the key directory, the fence), every write going
+// through the shard's fence under the node's lease. Keys come from the master key, so any node
+// holding the shard's directory opens it; the directory's server key too, so every shard on every
+// node countersigns with one key that agents pin once.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createArchiveStore, type ArchiveCipher, type ArchiveStore } from '../archive/index.js';
+import { openDirectoryStore, type DirectoryStore } from '../directory/index.js';
+import { blake2b, ed25519KeyPairFromSeed, wipe } from '../keys/index.js';
+import type { Logger } from '../log/index.js';
+import { openShardFence, type Lease, type ShardFence } from './fence.js';
+
+/** ArchiveStore methods that write; everything else only reads (a unit test holds the split). */
+export const ARCHIVE_WRITES = [
+  'storeIncoming', 'storeIncomingMany', 'storeOutgoing', 'storeOutgoingMany', 'markAttempted', 'markDelivered',
+  'markDeliveredMany', 'deleteItems', 'setRetention', 'purgeExpired', 'expireTransit', 'checkpoint', 'vacuum', 'shredUser',
+] as const satisfies readonly (keyof ArchiveStore)[];
+export const ARCHIVE_READS = [
+  'userHash', 'userPath', 'pendingFor', 'holdsMessage', 'deliveryState', 'pendingCounts', 'query', 'getRetention',
+  'spaceStats', 'verify', 'auditRows', 'listUsers', 'hasUser', 'openCount', 'limits', 'close',
+] as const satisfies readonly (keyof ArchiveStore)[];
+export const DIRECTORY_WRITES = ['publish', 'claim', 'remove', 'eraseExpired'] as const satisfies readonly (keyof DirectoryStore)[];
+export const DIRECTORY_READS = ['serverPublicKey', 'published', 'count', 'devices', 'identityKey', 'close'] as const satisfies readonly (keyof DirectoryStore)[];
+
+const LABELS = {
+  directoryDb: 'sealpost/v1/directory-db',
+  serverKey: 'sealpost/v1/directory-server-key',
+  fence: 'sealpost/v1/shard-fence',
+} as const;
+
+const derive = (label: string, master: Uint8Array): Uint8Array => blake2b(32, new TextEncoder().encode(label), master);
+
+/**
+ * A view of `target` whose `writes` run inside `guard` (the fence's immediate transaction);
+ * reads pass straight through.
+ */
+export function fenceWrites<T extends object>(target: T, writes: readonly (keyof T)[], guard: <R>(fn: () => R) => R): T {
+  const guarded = new Set<PropertyKey>(writes);
+  return new Proxy(target, {
+    get(t, name, receiver) {
+      const value: unknown = Reflect.get(t, name, receiver);
+      if (typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      return guarded.has(name) ? (...args: unknown[]) => guard(() => fn.apply(t, args)) : fn.bind(t);
+    },
+  });
+}
+
+export interface ShardStores {
+  readonly shard: number;
+  readonly archive: ArchiveStore;
+  readonly directory: DirectoryStore;
+  readonly fence: ShardFence;
+  close(): void;
+}
+
+export interface OpenShardStoresOptions {
+  shard: number;
+  /** `<data>/shards/<k>` */
+  dir: string;
+  masterKey: Uint8Array;
+  cipher: ArchiveCipher;
+  /** The node's lease on the shard (live: renewals move its expiry); checked on every write. */
+  lease: Lease;
+  maxOpen?: number;
+  retentionSeconds?: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Opens shard k's stores; the caller has claimed the fence for `lease` (or does so next). */
+export async function openShardStores(o: OpenShardStoresOptions): Promise<ShardStores> {
+  mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  const fenceKey = derive(LABELS.fence, o.masterKey);
+  const dbKey = derive(LABELS.directoryDb, o.masterKey);
+  const seed = derive(LABELS.serverKey, o.masterKey);
+  const opened: { close(): void }[] = [];
+  try {
+    const fence = openShardFence({ shard: o.shard, dir: o.dir, key: fenceKey, cipher: o.cipher, ...(o.now === undefined ? {} : { now: o.now }) });
+    opened.push(fence);
+    const archive = await createArchiveStore({
+      dir: join(o.dir, 'archive'),
+      masterKey: o.masterKey,
+      cipher: o.cipher,
+      logger: o.logger.child({ shard: o.shard }),
+      ...(o.maxOpen === undefined ? {} : { maxOpen: o.maxOpen }),
+      ...(o.retentionSeconds === undefined ? {} : { retentionSeconds: o.retentionSeconds }),
+      ...(o.now === undefined ? {} : { now: o.now }),
+    });
+    opened.push(archive);
+    const serverKey = ed25519KeyPairFromSeed(seed);
+    const directory = openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, serverKey });
+    opened.push(directory);
+    const guard = <R>(fn: () => R): R => fence.write(o.lease, fn);
+    return {
+      shard: o.shard,
+      archive: fenceWrites(archive, ARCHIVE_WRITES, guard),
+      directory: fenceWrites(directory, DIRECTORY_WRITES, guard),
+      fence,
+      close: () => {
+        for (const s of opened.reverse()) s.close();
+      },
+    };
+  } catch (err) {
+    for (const s of opened.reverse()) s.close();
+    throw err;
+  } finally {
+    wipe(fenceKey);
+    wipe(dbKey);
+    wipe(seed);
+  }
+}
