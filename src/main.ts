@@ -324,6 +324,14 @@ export async function startService(config: Config, options: StartOptions = {}): 
         capacity: config.claimBurst,
         perMinute: config.claimRatePerMinute,
       }),
+      lookupLimiter: createRateLimiter(redis.producer, `${config.queuePrefix}:rl:lookup`, {
+        capacity: config.lookupBurst,
+        perMinute: config.lookupRatePerMinute,
+      }),
+      targetLimiter: createRateLimiter(redis.producer, `${config.queuePrefix}:rl:claim-target`, {
+        capacity: config.claimTargetBurst,
+        perMinute: config.claimTargetRatePerMinute,
+      }),
       limits: config,
       logger,
       metrics,

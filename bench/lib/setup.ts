@@ -78,6 +78,7 @@ export async function setUp(outDir: string, options: SetUpOptions = {}): Promise
     SEALPOST_LOG_LEVEL: 'info',
     // The per-sender rate limit is a policy, not a capacity: the benchmark measures capacity.
     SEALPOST_SENDER_RATE: '10000000',
+    SEALPOST_LOOKUP_BURST: '10000000',
   };
   const running = new Set<ServiceProcess>();
   let n = 0;

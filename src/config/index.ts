@@ -47,6 +47,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (env[SETTINGS.vaultPassword.env] === undefined)
       problems.push('SEALPOST_VAULT_PASSWORD is required in production');
   }
+  // A target's burst of claims must leave a full pool above its low-water mark (issue 14).
+  const [burst, pool, lowWater] = [out.claimTargetBurst, out.maxOneTimePrekeys, out.prekeyLowWater];
+  if (typeof burst === 'number' && typeof pool === 'number' && typeof lowWater === 'number' && burst >= pool - lowWater)
+    problems.push(`SEALPOST_CLAIM_TARGET_BURST: ${burst} must be below SEALPOST_MAX_OPKS - SEALPOST_OPK_LOW_WATER (${pool - lowWater}), or a burst drains a full pool`);
   if (problems.length > 0)
     throw new AppError(ErrorCode.Config, `invalid configuration:\n  ${problems.join('\n  ')}`);
   return Object.freeze(out) as Config;

@@ -179,6 +179,30 @@ export const SETTINGS = {
     default: '60',
     doc: 'token bucket size for prekey claims',
   },
+  claimTargetRatePerMinute: {
+    env: 'SEALPOST_CLAIM_TARGET_RATE',
+    schema: int(1, 1_000_000),
+    default: '30',
+    doc: 'one-time prekey claims per minute per target, whoever asks (then signed prekeys only)',
+  },
+  claimTargetBurst: {
+    env: 'SEALPOST_CLAIM_TARGET_BURST',
+    schema: int(1, 1_000_000),
+    default: '50',
+    doc: 'token bucket size for one-time prekey claims per target; below SEALPOST_MAX_OPKS minus SEALPOST_OPK_LOW_WATER',
+  },
+  lookupRatePerMinute: {
+    env: 'SEALPOST_LOOKUP_RATE',
+    schema: int(1, 10_000_000),
+    default: '120',
+    doc: 'directory lookups of other accounts (fetch, devices) per minute per requester',
+  },
+  lookupBurst: {
+    env: 'SEALPOST_LOOKUP_BURST',
+    schema: int(1, 10_000_000),
+    default: '100',
+    doc: 'token bucket size for directory lookups per requester',
+  },
   senderRatePerMinute: {
     env: 'SEALPOST_SENDER_RATE',
     schema: int(1, 10_000_000),

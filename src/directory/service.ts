@@ -40,7 +40,20 @@ function withinBytes(entries: Element[], budget: number): Element[] {
 export interface DirectoryServiceDeps {
   conn: XmppConnection;
   store: DirectoryStore;
+  /** Claims per (requester, target): past it a fetch is refused (policy-violation). */
   claimLimiter: RateLimiter;
+  /**
+   * Claims per target, whoever asks: past it a fetch is answered with signed prekeys only, so
+   * several accounts together cannot drain a victim's one-time prekeys while senders still reach
+   * it. Its burst stays below the pool minus the low-water mark (issue 14, attack 6).
+   */
+  targetLimiter: RateLimiter;
+  /**
+   * Lookups of other accounts (fetch, devices) per requester, whatever the target: a fetch or a
+   * device list tells whether a JID uses the vault, so without it one account enumerated every
+   * user (issue 14). Past it: policy-violation.
+   */
+  lookupLimiter: RateLimiter;
   limits: DirectoryLimits;
   logger: Logger;
   metrics?: Metrics;
@@ -68,6 +81,13 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ module: 'directory' });
   const serverKey = toBase64(store.serverPublicKey);
+
+  const lookup = async (requester: string, target: string): Promise<void> => {
+    if (requester === target) return;
+    const take = await deps.lookupLimiter.take(requester);
+    if (!take.allowed)
+      throw new AppError(ErrorCode.Policy, `too many directory lookups of other accounts; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
+  };
 
   const notifyOwner = async (jid: string, device: number, remaining: number): Promise<void> => {
     await conn.send(
@@ -99,12 +119,14 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
     answerIq(log, 'fetch', async () => {
       const requester = bareJid(ctx.from);
       const target = bareJid(strAttr(ctx.element, 'jid', 'fetch'));
+      await lookup(requester, target);
       const take = await deps.claimLimiter.take(`${requester} ${target}`);
       if (!take.allowed) {
         deps.metrics?.prekeyClaims.inc({ result: 'refused' });
         throw new AppError(ErrorCode.Policy, `too many prekey claims for ${target}; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
       }
-      const claimed = store.claim(target, limits.prekeyLowWater, limits.maxDevices);
+      const perTarget = await deps.targetLimiter.take(target);
+      const claimed = store.claim(target, limits.prekeyLowWater, limits.maxDevices, perTarget.allowed);
       if (claimed.length === 0) throw new AppError(ErrorCode.NotFound, `no published devices for ${target}: its owner has not published keys yet`);
       for (const c of claimed) {
         deps.metrics?.prekeyClaims.inc({ result: c.bundle.oneTimePrekeys.length > 0 ? 'one-time' : 'signed' });
@@ -130,8 +152,9 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
   );
 
   conn.iqCallee.get(NS.keys, 'devices', (ctx) =>
-    answerIq(log, 'devices', () => {
+    answerIq(log, 'devices', async () => {
       const target = bareJid(strAttr(ctx.element, 'jid', 'devices'));
+      await lookup(bareJid(ctx.from), target);
       // Each device with its identity key, the countersignature and its attestations: nothing claimed.
       const devices = store.published(target, limits.maxDevices).map((d) =>
         xml(

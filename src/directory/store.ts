@@ -65,8 +65,11 @@ export interface DirectoryStore {
    * closed the vault's stream (issue 14). Its attestations replace the device's earlier ones (none: cleared).
    */
   publish(bundle: VerifiedBundle, now: number, maxDevices: number, attestations?: readonly Attestation[]): PublishResult;
-  /** Claims for the `maxDevices` most recently published devices of `jid` (empty when it has none). */
-  claim(jid: string, lowWater: number, maxDevices: number): ClaimedDevice[];
+  /**
+   * Claims for the `maxDevices` most recently published devices of `jid` (empty when it has none).
+   * With `takeOpk` false nothing is claimed: the bundles carry the signed prekey only.
+   */
+  claim(jid: string, lowWater: number, maxDevices: number, takeOpk?: boolean): ClaimedDevice[];
   /** The `maxDevices` most recently published devices of `jid`, nothing claimed. */
   published(jid: string, maxDevices: number): PublishedDevice[];
   count(jid: string, device: number): number | undefined;
@@ -222,9 +225,9 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
     return { firstSeen, countersig, identityChanged: previous !== undefined && !sameIdentity, dropped };
   });
 
-  const claimTx = db.transaction((jid: string, lowWater: number, maxDevices: number): ClaimedDevice[] =>
+  const claimTx = db.transaction((jid: string, lowWater: number, maxDevices: number, takeOpk: boolean): ClaimedDevice[] =>
     latestDevices.all(jid, maxDevices).map((row) => {
-      const opk = claimOpk.get(row.jid, row.device);
+      const opk = takeOpk ? claimOpk.get(row.jid, row.device) : undefined;
       const remaining = countOpks.get(row.jid, row.device) ?? 0;
       const needsNotice = remaining < lowWater && row.low_notified === 0;
       if (needsNotice) setNotified.run(row.jid, row.device);
@@ -244,7 +247,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
         countersig: u8(row.countersig),
         attestations: attestationsFromText(getAttestations.get(row.jid, row.device)),
       })),
-    claim: (jid, lowWater, maxDevices) => claimTx.immediate(jid, lowWater, maxDevices),
+    claim: (jid, lowWater, maxDevices, takeOpk = true) => claimTx.immediate(jid, lowWater, maxDevices, takeOpk),
     count: (jid, device) => (getDevice.get(jid, device) === undefined ? undefined : (countOpks.get(jid, device) ?? 0)),
     devices: (jid) => listDevices.all(jid).map((r) => r.device),
     identityKey: (jid, device) => {

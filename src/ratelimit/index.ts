@@ -1,6 +1,9 @@
 // Token buckets in Redis, one key per bucket, refilled continuously; used for prekey claims per
 // (requester, target) (as Signal-Server rate-limits prekey fetches) and submissions per sender.
-// The script reads Redis's own clock, so every service process agrees on time.
+// The script reads Redis's own clock, so every service process agrees on time. Bucket keys hold a
+// labelled BLAKE2b-128 of the caller's key, never the JIDs in it (issue 14: key names in Redis
+// told anyone with Redis access who claims whose prekeys and who sends).
+import { blake2b } from '../keys/index.js';
 
 /** The one Redis call we need; ioredis's `eval` matches it. */
 export interface RedisEval {
@@ -51,13 +54,18 @@ export interface RateLimiter {
   take(key: string, cost?: number): Promise<TakeResult>;
 }
 
+/** The bucket's key name: hex BLAKE2b-128 of a label and the caller's key (JIDs never in clear). */
+export function bucketName(key: string): string {
+  return Buffer.from(blake2b(16, new TextEncoder().encode(`sealpost/v1/rate-bucket\u0000${key}`))).toString('hex');
+}
+
 export function createRateLimiter(redis: RedisEval, prefix: string, spec: BucketSpec): RateLimiter {
   if (!(spec.capacity > 0) || !(spec.perMinute > 0))
     throw new RangeError('rate limiter: capacity and perMinute must be positive');
   const perMs = spec.perMinute / 60_000;
   return {
     async take(key, cost = 1) {
-      const reply = (await redis.eval(TAKE_SCRIPT, 1, `${prefix}:${key}`, spec.capacity, perMs, cost)) as [
+      const reply = (await redis.eval(TAKE_SCRIPT, 1, `${prefix}:${bucketName(key)}`, spec.capacity, perMs, cost)) as [
         number,
         number,
         number,

@@ -94,7 +94,7 @@ export function seedStanzas(s: SeedInput): { messages: Element[]; iqs: Element[]
       iq('set', xml('publish', { xmlns: NS.keys }, bundle)),
       iq('set', xml('fetch', { xmlns: NS.keys, jid: victim.jid })),
       iq('get', xml('count', { xmlns: NS.keys, device })),
-      iq('get', xml('devices', { xmlns: NS.keys, jid: victim.jid })),
+      iq('get', xml('devices', { xmlns: NS.keys, jid: attacker.jid })), // one's own: another's is refused (issue 14)
       iq('set', xml('remove', { xmlns: NS.keys, device })),
       iq('get', xml('query', { xmlns: NS.mam })),
       iq('set', xml('query', { xmlns: NS.mam, queryid: 'f1' }, form(['FORM_TYPE', NS.mam], ['with', other.jid], ['start', '2000-01-01T00:00:00Z']), rsm(xml('max', {}, '5')))),

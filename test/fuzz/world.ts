@@ -135,6 +135,8 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
     conn,
     store: directory,
     claimLimiter: createRateLimiter(redis, `${prefix}:claim`, { capacity: 1_000_000, perMinute: 1_000_000 }),
+    lookupLimiter: createRateLimiter(redis, `${prefix}:lookup`, { capacity: 1_000_000, perMinute: 1_000_000 }),
+    targetLimiter: createRateLimiter(redis, `${prefix}:claim-target`, { capacity: 1_000_000, perMinute: 1_000_000 }),
     limits: { maxOneTimePrekeys: config.maxOneTimePrekeys, prekeyLowWater: config.prekeyLowWater, maxDevices: config.maxDevices, maxStanzaBytes: config.maxStanzaBytes },
     logger,
   });

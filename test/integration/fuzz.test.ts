@@ -88,7 +88,7 @@ describe('fuzzing', () => {
 
   it(`a sample of ${WIRE_RUNS} over the wire: the running service answers every IQ and submission and keeps working`, async () => {
     await initSodium();
-    const ts = await startTestService({ SEALPOST_SENDER_RATE: '1000000', SEALPOST_CLAIM_RATE: '1000000', SEALPOST_CLAIM_BURST: '1000000' });
+    const ts = await startTestService({ SEALPOST_SENDER_RATE: '1000000', SEALPOST_CLAIM_RATE: '1000000', SEALPOST_CLAIM_BURST: '1000000', SEALPOST_LOOKUP_BURST: '1000000' });
     const alice = await startAgent(ts, 'alice');
     const bob = await startAgent(ts, 'bob');
     await alice.agent.send(bob.account.jid, 'a message mallory must never see');

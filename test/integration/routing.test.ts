@@ -38,6 +38,8 @@ async function routedSetup(ts: TestService) {
     conn: owner.conn,
     store: ts.service.directory,
     claimLimiter: createRateLimiter(publisher, `${prefix}:rl:claim2`, { capacity: 1000, perMinute: 60_000 }),
+    targetLimiter: createRateLimiter(publisher, `${prefix}:rl:claim-target2`, { capacity: 1000, perMinute: 60_000 }),
+    lookupLimiter: createRateLimiter(publisher, `${prefix}:rl:lookup2`, { capacity: 1000, perMinute: 60_000 }),
     limits: { maxOneTimePrekeys: 100, prekeyLowWater: 25, maxDevices: 32, maxStanzaBytes: 262_144 },
     logger,
   });
