@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingItem } from '../src/archive/index.js';
-import { loadConfig } from '../src/config/index.js';
+import { configSlices, loadConfig } from '../src/config/index.js';
 import { createLogger } from '../src/log/index.js';
-import { openStores } from '../src/main.js';
+import { openStores } from '../src/stores/index.js';
 import { acked, agentFactory } from './lib/sealpost-path.js';
 import { progress, setUp } from './lib/setup.js';
 import { round, sleep, until } from './lib/stats.js';
@@ -104,7 +104,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
 /** Seeds `perUser` pending 1 KiB items for each of `users` synthetic users, one transaction each. */
 async function seed(env: Record<string, string>, users: number, perUser: number, domain: string): Promise<{ items: number; ms: number }> {
   const config = loadConfig({ ...env });
-  const { archive, directory } = await openStores(config, createLogger({ level: 'warn' }));
+  const { archive, directory } = await openStores(configSlices(config).stores, createLogger({ level: 'warn' }));
   const payload = new Uint8Array(randomBytes(1024));
   const block = new Uint8Array(randomBytes(200));
   const t0 = performance.now();

@@ -4,7 +4,7 @@ export { createArchiveStore, ArchiveStore, type ArchiveStoreOptions, type ShredR
 export { BlobStore, isSlotId, isUserHash, type BlobMeta } from './blobs.js';
 export { loadMasterKey, MASTER_KEY_BYTES, type MasterKeySource } from './master-key.js';
 export { normaliseBareJid } from './jid.js';
-export type { UserRef } from './keyring.js';
+export type { UserRef } from './user-keys.js';
 export {
   DEFAULT_LIMITS,
   type ArchiveBlock,

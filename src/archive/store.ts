@@ -1,22 +1,21 @@
-// ArchiveStore: the storage API the store, delivery and retention workers call (issues 5–7).
-// One encrypted SQLite file per user named by a keyed hash of the normalised bare JID, per-user keys
-// in the keyring, a bounded LRU of handles, crypto-shredding (design.md "Storage", invariants 2–4).
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+// ArchiveStore: the storage API the store, delivery and retention workers call (issues 5–7), on
+// one encrypted SQLite file per user (user-files.ts: names, keys, handles, shredding); here the
+// checks at the edge and the transactions (design.md "Storage", invariants 2–4).
 import { AppError, ErrorCode } from '../errors/index.js';
-import { blake2b, initSodium, wipe } from '../keys/index.js';
+import { initSodium } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { checkpoint, isDbCipher, mapSqliteError, verifyPages, type DbCipher } from '../sqlite/index.js';
-import { BlobStore } from './blobs.js';
+import { checkpoint, verifyPages, type DbCipher } from '../sqlite/index.js';
 import { checkHistoryQuery, deleteHistory, queryHistory, type DeleteSelector, type HistoryPage, type HistoryQuery } from './history.js';
 import { normaliseBareJid } from './jid.js';
-import { Keyring, type UserRef } from './keyring.js';
-import { deriveArchiveSubkeys } from './master-key.js';
-import { HandlePool } from './pool.js';
 import * as retention from './retention.js';
 import * as transit from './transit.js';
 import * as t from './types.js';
-import { openUserDb, type UserDb } from './user-db.js';
+import type { BlobStore } from './blobs.js';
+import { UserFiles, type ShredResult } from './user-files.js';
+import type { UserRef } from './user-keys.js';
+import type { UserDb } from './user-db.js';
+
+export type { ShredResult } from './user-files.js';
 
 export interface ArchiveStoreOptions {
   /** Directory of keyring.db and users/; created with mode 0700. */
@@ -34,129 +33,47 @@ export interface ArchiveStoreOptions {
   limits?: Partial<t.ArchiveLimits>;
 }
 
-export interface ShredResult {
-  keyErased: boolean;
-  /** False when a reader of keyring.db kept the WAL from being emptied; retry checkpointKeyring(). */
-  keyringCheckpointed: boolean;
-  filesRemoved: number;
-}
-
-const FILE_SUFFIXES = ['', '-wal', '-shm', '-journal'] as const;
-
 export async function createArchiveStore(options: ArchiveStoreOptions): Promise<ArchiveStore> {
   await initSodium();
   return new ArchiveStore(options);
 }
 
 export class ArchiveStore {
-  private readonly keyring: Keyring;
-  private readonly nameKey: Uint8Array;
-  private readonly pool: HandlePool;
-  private readonly usersDir: string;
-  private readonly cipher: DbCipher;
-  private readonly log: Logger;
+  private readonly files: UserFiles;
   private readonly now: () => number;
   private readonly globalRetention: number;
   readonly limits: Readonly<t.ArchiveLimits>;
-  /** Uploaded file blobs, next to each user's archive (issue 17). */
-  readonly blobs: BlobStore;
-  private closed = false;
 
   /** Use createArchiveStore (libsodium must be initialised first). */
   constructor(options: ArchiveStoreOptions) {
-    if (!isDbCipher(options.cipher))
-      throw new AppError(ErrorCode.Config, `archive cipher ${String(options.cipher)} refused`);
-    this.cipher = options.cipher;
-    this.log = (options.logger ?? silentLogger()).child({ module: 'archive' });
     this.now = options.now ?? Date.now;
     this.globalRetention = options.retentionSeconds ?? 0;
     this.limits = Object.freeze({ ...t.DEFAULT_LIMITS, ...options.limits });
-    this.usersDir = join(options.dir, 'users');
-    mkdirSync(this.usersDir, { recursive: true, mode: 0o700 });
-    const sub = deriveArchiveSubkeys(options.masterKey);
-    this.nameKey = sub.names;
-    this.blobs = new BlobStore(this.usersDir, sub.names);
-    try {
-      this.keyring = Keyring.open(join(options.dir, 'keyring.db'), sub.keyring, sub.wrap, this.cipher);
-    } finally {
-      wipe(sub.keyring);
-    }
-    this.refuseOrphanedArchives();
-    this.pool = new HandlePool(options.maxOpen ?? 64, this.log);
+    const logger = (options.logger ?? silentLogger()).child({ module: 'archive' });
+    this.files = new UserFiles({ dir: options.dir, masterKey: options.masterKey, cipher: options.cipher, maxOpen: options.maxOpen ?? 64, logger, now: this.now });
   }
 
-  /**
-   * An empty keyring beside existing user files means keyring.db was lost or the wrong one is
-   * mounted. Starting anyway would treat every file as a shredded user's leftover and delete it.
-   */
-  private refuseOrphanedArchives(): void {
-    if (this.keyring.list('', 1).length > 0) return;
-    const files = readdirSync(this.usersDir).filter((n) => n.endsWith('.db')).length;
-    if (files === 0) return;
-    this.keyring.close();
-    throw new AppError(
-      ErrorCode.Config,
-      `keyring.db has no keys but ${files} archive file(s) exist in ${this.usersDir}: restore keyring.db or move the files away`,
-    );
+  /** Uploaded file blobs, next to each user's archive (issue 17). */
+  get blobs(): BlobStore {
+    return this.files.blobs;
   }
 
   /** Hex keyed BLAKE2b-256 of the normalised bare JID: the user's file name. */
   userHash(jid: string): string {
-    if (this.closed) throw new AppError(ErrorCode.Unavailable, 'archive store is closed');
-    const owner = normaliseBareJid(jid);
-    return Buffer.from(blake2b(32, new TextEncoder().encode(owner), this.nameKey)).toString('hex');
+    return this.files.userHash(jid);
   }
 
   /** Path of the user's archive file (it leaks no JID). */
   userPath(jid: string): string {
-    return join(this.usersDir, `${this.userHash(jid)}.db`);
+    return this.files.userPath(jid);
   }
 
-  private open(hash: string, owner: string, create: boolean): UserDb | undefined {
-    const uk = this.keyring.userKey(hash, owner, create, this.now());
-    if (uk === undefined) return undefined;
-    const path = join(this.usersDir, `${hash}.db`);
-    try {
-      if (uk.created) {
-        const stale = this.removeFiles(path);
-        if (stale > 0) this.log.warn({ userHash: hash, files: stale }, 'removed files of an interrupted shred');
-      } else if (!existsSync(path)) {
-        this.log.warn({ userHash: hash }, 'archive file missing although its key exists; starting empty');
-      }
-      return openUserDb(path, uk.key, this.cipher, hash, owner);
-    } finally {
-      wipe(uk.key);
-    }
-  }
-
-  /** Runs `fn` on the user's archive; undefined when it does not exist and `create` is false. */
   private use<T>(jid: string, create: boolean, fn: (u: UserDb) => T): T | undefined {
-    const owner = normaliseBareJid(jid);
-    const hash = this.userHash(owner);
-    try {
-      return this.pool.use(hash, () => this.open(hash, owner, create), fn)?.value;
-    } catch (err) {
-      throw this.failed(hash, err);
-    }
+    return this.files.use(jid, create, fn);
   }
 
   private must<T>(jid: string, fn: (u: UserDb) => T): T {
-    const owner = normaliseBareJid(jid);
-    const hash = this.userHash(owner);
-    try {
-      const r = this.pool.use(hash, () => this.open(hash, owner, true), fn);
-      if (r === undefined) throw new AppError(ErrorCode.Internal, 'archive not created');
-      return r.value;
-    } catch (err) {
-      throw this.failed(hash, err);
-    }
-  }
-
-  /** Maps SQLite errors; a corrupt archive's handle is closed so the next call reopens it. */
-  private failed(hash: string, err: unknown): unknown {
-    const mapped = mapSqliteError(err, 'archive');
-    if (AppError.is(mapped, ErrorCode.Corrupt)) this.pool.remove(hash);
-    return mapped;
+    return this.files.must(jid, fn);
   }
 
   /** Commits a sealed item for `recipient`; idempotent on (sender, message id). */
@@ -341,47 +258,25 @@ export class ArchiveStore {
 
   /** Users with a key, in hash order, for retention sweeps. */
   listUsers(opts: { after?: string; limit?: number } = {}): UserRef[] {
-    if (this.closed) throw new AppError(ErrorCode.Unavailable, 'archive store is closed');
     const limit = t.checkUint('limit', opts.limit ?? 1000, 1, 100_000);
-    return this.keyring.list(opts.after ?? '', limit);
+    return this.files.list(opts.after ?? '', limit);
   }
 
   hasUser(jid: string): boolean {
-    return this.keyring.has(this.userHash(jid));
+    return this.files.has(jid);
   }
 
   /** Crypto-shredding: erase the wrapped key first, then the user's files. */
   shredUser(jid: string): ShredResult {
-    const owner = normaliseBareJid(jid);
-    const hash = this.userHash(owner);
-    if (!this.pool.remove(hash)) throw new AppError(ErrorCode.Internal, 'cannot shred an archive in use');
-    const { existed, checkpointed } = this.keyring.erase(hash);
-    const filesRemoved = this.removeFiles(join(this.usersDir, `${hash}.db`)) + this.blobs.removeUser(hash);
-    this.log.info({ userHash: hash, keyErased: existed, keyringCheckpointed: checkpointed, filesRemoved }, 'user shredded');
-    return { keyErased: existed, keyringCheckpointed: checkpointed, filesRemoved };
+    return this.files.shred(jid);
   }
 
   /** Number of user archives currently open. */
   get openCount(): number {
-    return this.pool.size;
+    return this.files.openCount;
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.pool.closeAll();
-    this.keyring.close();
-    this.blobs.close();
-    wipe(this.nameKey);
-  }
-
-  private removeFiles(path: string): number {
-    let n = 0;
-    for (const suffix of FILE_SUFFIXES) {
-      if (!existsSync(path + suffix)) continue;
-      rmSync(path + suffix, { force: true });
-      n++;
-    }
-    return n;
+    this.files.close();
   }
 }

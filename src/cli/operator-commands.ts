@@ -3,10 +3,10 @@
 // the encrypted stores with the master key; none of them prints a key or a payload.
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.js';
+import { configSlices, loadConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
-import { connectRedis, openStores } from '../main.js';
-import { createQueues, requestSweep, retentionQueue, retryFailed, shred } from '../workers/index.js';
+import { openStores } from '../stores/index.js';
+import { connectRedis, createQueues, requestSweep, retentionQueue, retryFailed, shred } from '../workers/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { parseJid } from '../xmpp/index.js';
 import { print, table, type Output } from './output.js';
@@ -34,11 +34,11 @@ export function operatorCommands(program: Command, out: Output): void {
     .option('--json', 'print JSON')
     .option('--users <n>', 'list at most this many users', (v) => Number.parseInt(v, 10), 50)
     .action(async (flags: { json?: boolean; users: number }) => {
-      const config = loadConfig();
+      const config = configSlices(loadConfig());
       const logger = quietLogger();
-      const redis = await connectRedis(config, logger);
-      const queues = createQueues(redis.producer, config.queuePrefix, config.storeShards);
-      const { archive, directory } = await openStores(config, logger);
+      const redis = await connectRedis(config.redis, logger);
+      const queues = createQueues(redis.producer, config.redis.prefix, config.redis.storeShards);
+      const { archive, directory } = await openStores(config.stores, logger);
       try {
         const counts = {
           store: await queues.store.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
@@ -60,7 +60,7 @@ export function operatorCommands(program: Command, out: Output): void {
         archive.close();
         directory.close();
         await queues.close();
-        await Promise.all([redis.producer.quit(), redis.worker.quit()]);
+        await redis.close();
       }
     });
 
@@ -70,10 +70,10 @@ export function operatorCommands(program: Command, out: Output): void {
     .command('failed')
     .description('move every failed store and delivery job back to the queue')
     .action(async () => {
-      const config = loadConfig();
+      const config = configSlices(loadConfig());
       const logger = quietLogger();
-      const redis = await connectRedis(config, logger);
-      const queues = createQueues(redis.producer, config.queuePrefix, config.storeShards);
+      const redis = await connectRedis(config.redis, logger);
+      const queues = createQueues(redis.producer, config.redis.prefix, config.redis.storeShards);
       try {
         let store = 0;
         for (const shard of queues.store.shards) store += await retryFailed(shard);
@@ -81,7 +81,7 @@ export function operatorCommands(program: Command, out: Output): void {
         out.result(`retried ${store} store job(s) and ${deliver} delivery job(s)`);
       } finally {
         await queues.close();
-        await Promise.all([redis.producer.quit(), redis.worker.quit()]);
+        await redis.close();
       }
     });
 
@@ -93,9 +93,9 @@ export function operatorCommands(program: Command, out: Output): void {
     .action(async (jid: string, flags: { yes?: boolean }) => {
       const bare = parseJid(jid).bare;
       if (!flags.yes) throw new AppError(ErrorCode.Policy, `shredding ${bare} cannot be undone: repeat with --yes`);
-      const config = loadConfig();
+      const config = configSlices(loadConfig());
       const logger = quietLogger();
-      const { archive, directory } = await openStores(config, logger);
+      const { archive, directory } = await openStores(config.stores, logger);
       try {
         const r = shred({ archive, directory, logger }, bare);
         out.result(
@@ -115,16 +115,16 @@ export function operatorCommands(program: Command, out: Output): void {
     .option('--timeout <seconds>', 'how long to wait for the sweep', (v) => Number.parseInt(v, 10), 120)
     .option('--json', 'print JSON')
     .action(async (flags: { timeout: number; json?: boolean }) => {
-      const config = loadConfig();
-      const redis = await connectRedis(config, quietLogger());
-      const queue = retentionQueue(redis.producer, config.queuePrefix);
+      const config = configSlices(loadConfig());
+      const redis = await connectRedis(config.redis, quietLogger());
+      const queue = retentionQueue(redis.producer, config.redis.prefix);
       try {
         const r = await requestSweep(queue, flags.timeout * 1000);
         const { now, ...counts } = r;
         print(out, flags.json, { at: new Date(now).toISOString(), ...counts });
       } finally {
         await queue.close();
-        await Promise.all([redis.producer.quit(), redis.worker.quit()]);
+        await redis.close();
       }
     });
 }

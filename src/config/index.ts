@@ -72,3 +72,19 @@ export function cryptoChoiceFromEnv(env: NodeJS.ProcessEnv = process.env): Confi
   if (!result.success) throw new AppError(ErrorCode.Config, `${setting.env}: expected auto, native or wasm, got ${raw}`);
   return result.data;
 }
+export {
+  configSlices,
+  type ConfigSlices,
+  type DeliverySlice,
+  type DirectorySlice,
+  type IngestSlice,
+  type MamSlice,
+  type OpsSlice,
+  type PresenceSlice,
+  type RedisSlice,
+  type RetentionSlice,
+  type StoreQuotaSlice,
+  type StoresSlice,
+  type UploadSlice,
+  type XmppSlice,
+} from './slices.js';

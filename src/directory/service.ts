@@ -6,7 +6,7 @@ import { bundleToWire, decodeBundle, toBase64 } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { answerIq, attestationsFromXml, attestationToXml, bundleFromXml, bundleToXml, NS, strAttr, uintAttr } from '../protocol/index.js';
-import type { RateLimiter } from '../ratelimit/index.js';
+import { createRateLimiter, type RateLimiter, type RedisEval } from '../ratelimit/index.js';
 import { bareJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { ClaimedDevice, DirectoryStore } from './store.js';
 
@@ -17,6 +17,23 @@ export interface DirectoryLimits {
   maxDevices: number;
   /** The XMPP server's stanza limit: no answer may exceed it, or the server closes our stream. */
   maxStanzaBytes: number;
+  /** Claims per (requester, target) a minute, and the burst: past it a fetch is refused (policy-violation). */
+  claimRatePerMinute: number;
+  claimBurst: number;
+  /**
+   * Claims per target, whoever asks: past it a fetch is answered with signed prekeys only, so
+   * several accounts together cannot drain a victim's one-time prekeys while senders still reach
+   * it. Its burst stays below the pool minus the low-water mark (issue 14, attack 6).
+   */
+  claimTargetRatePerMinute: number;
+  claimTargetBurst: number;
+  /**
+   * Lookups of other accounts (fetch, devices) per requester, whatever the target: a fetch or a
+   * device list tells whether a JID uses the vault, so without it one account enumerated every
+   * user (issue 14). Past it: policy-violation.
+   */
+  lookupRatePerMinute: number;
+  lookupBurst: number;
 }
 
 /** Room for the `<iq/>` and `<bundles/>` around the entries of a fetch answer (JIDs of up to 3 × 1,023 bytes). */
@@ -37,24 +54,12 @@ function withinBytes(entries: Element[], budget: number): Element[] {
   return out;
 }
 
-export interface DirectoryServiceDeps {
+export interface DirectoryServiceDeps extends DirectoryLimits {
   conn: XmppConnection;
   store: DirectoryStore;
-  /** Claims per (requester, target): past it a fetch is refused (policy-violation). */
-  claimLimiter: RateLimiter;
-  /**
-   * Claims per target, whoever asks: past it a fetch is answered with signed prekeys only, so
-   * several accounts together cannot drain a victim's one-time prekeys while senders still reach
-   * it. Its burst stays below the pool minus the low-water mark (issue 14, attack 6).
-   */
-  targetLimiter: RateLimiter;
-  /**
-   * Lookups of other accounts (fetch, devices) per requester, whatever the target: a fetch or a
-   * device list tells whether a JID uses the vault, so without it one account enumerated every
-   * user (issue 14). Past it: policy-violation.
-   */
-  lookupLimiter: RateLimiter;
-  limits: DirectoryLimits;
+  /** Redis for the rate limiters, and their key prefix. */
+  redis: RedisEval;
+  prefix: string;
   logger: Logger;
   metrics?: Metrics;
   now?: () => number;
@@ -75,16 +80,23 @@ function entryXml(c: ClaimedDevice): Element {
   );
 }
 
-/** Registers the directory's IQ handlers on the vault connection. */
-export function registerDirectory(deps: DirectoryServiceDeps): void {
-  const { conn, store, limits } = deps;
+/** Registers the directory's IQ handlers on the vault connection; close() retires them. */
+export function registerDirectory(deps: DirectoryServiceDeps): { close(): void } {
+  const { conn, store } = deps;
+  const limits: DirectoryLimits = deps;
+  const bucket = (name: string, capacity: number, perMinute: number): RateLimiter =>
+    createRateLimiter(deps.redis, `${deps.prefix}:rl:${name}`, { capacity, perMinute });
+  const claimLimiter = bucket('claim', deps.claimBurst, deps.claimRatePerMinute);
+  const targetLimiter = bucket('claim-target', deps.claimTargetBurst, deps.claimTargetRatePerMinute);
+  const lookupLimiter = bucket('lookup', deps.lookupBurst, deps.lookupRatePerMinute);
+  const offs: (() => void)[] = [];
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ module: 'directory' });
   const serverKey = toBase64(store.serverPublicKey);
 
   const lookup = async (requester: string, target: string): Promise<void> => {
     if (requester === target) return;
-    const take = await deps.lookupLimiter.take(requester);
+    const take = await lookupLimiter.take(requester);
     if (!take.allowed)
       throw new AppError(ErrorCode.Policy, `too many directory lookups of other accounts; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
   };
@@ -95,7 +107,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
     );
   };
 
-  conn.iqCallee.set(NS.keys, 'publish', (ctx) =>
+  offs.push(conn.iqCallee.set(NS.keys, 'publish', (ctx) =>
     answerIq(log, 'publish', () => {
       const owner = bareJid(ctx.from);
       const bundleEl = ctx.element.getChild('bundle', NS.keys);
@@ -113,19 +125,19 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
         ...result.dropped.map((id) => xml('dropped', { id: String(id) })),
       );
     }),
-  );
+  ));
 
-  conn.iqCallee.set(NS.keys, 'fetch', (ctx) =>
+  offs.push(conn.iqCallee.set(NS.keys, 'fetch', (ctx) =>
     answerIq(log, 'fetch', async () => {
       const requester = bareJid(ctx.from);
       const target = bareJid(strAttr(ctx.element, 'jid', 'fetch'));
       await lookup(requester, target);
-      const take = await deps.claimLimiter.take(`${requester} ${target}`);
+      const take = await claimLimiter.take(`${requester} ${target}`);
       if (!take.allowed) {
         deps.metrics?.prekeyClaims.inc({ result: 'refused' });
         throw new AppError(ErrorCode.Policy, `too many prekey claims for ${target}; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
       }
-      const perTarget = await deps.targetLimiter.take(target);
+      const perTarget = await targetLimiter.take(target);
       const claimed = store.claim(target, limits.prekeyLowWater, limits.maxDevices, perTarget.allowed);
       if (claimed.length === 0) throw new AppError(ErrorCode.NotFound, `no published devices for ${target}: its owner has not published keys yet`);
       for (const c of claimed) {
@@ -139,9 +151,9 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
       if (entries.length < claimed.length) log.warn({ jid: target, devices: claimed.length, sent: entries.length }, 'fetch answer cut to the stanza limit');
       return xml('bundles', { xmlns: NS.keys, jid: target, 'server-key': serverKey }, ...entries);
     }),
-  );
+  ));
 
-  conn.iqCallee.get(NS.keys, 'count', (ctx) =>
+  offs.push(conn.iqCallee.get(NS.keys, 'count', (ctx) =>
     answerIq(log, 'count', () => {
       const owner = bareJid(ctx.from);
       const device = deviceAttr(ctx.element);
@@ -149,9 +161,9 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
       if (remaining === undefined) throw new AppError(ErrorCode.NotFound, `device ${device} of ${owner} is not published`);
       return xml('count', { xmlns: NS.keys, device: String(device), remaining: String(remaining), 'low-water': String(limits.prekeyLowWater) });
     }),
-  );
+  ));
 
-  conn.iqCallee.get(NS.keys, 'devices', (ctx) =>
+  offs.push(conn.iqCallee.get(NS.keys, 'devices', (ctx) =>
     answerIq(log, 'devices', async () => {
       const target = bareJid(strAttr(ctx.element, 'jid', 'devices'));
       await lookup(bareJid(ctx.from), target);
@@ -165,9 +177,9 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
       );
       return xml('devices', { xmlns: NS.keys, jid: target, 'server-key': serverKey }, ...devices);
     }),
-  );
+  ));
 
-  conn.iqCallee.set(NS.keys, 'remove', (ctx) =>
+  offs.push(conn.iqCallee.set(NS.keys, 'remove', (ctx) =>
     answerIq(log, 'remove', () => {
       const owner = bareJid(ctx.from);
       const device = deviceAttr(ctx.element);
@@ -175,5 +187,6 @@ export function registerDirectory(deps: DirectoryServiceDeps): void {
       log.info({ jid: owner, device }, 'device removed');
       return true;
     }),
-  );
+  ));
+  return { close: () => offs.forEach((off) => off()) };
 }

@@ -23,8 +23,16 @@ export const VAULT_FEATURES: readonly string[] = [
   NS_ARCHIVE,
 ];
 
-export function registerDisco(conn: XmppConnection, name = 'sealpost vault', extensions: readonly DiscoExtension[] = []): void {
-  conn.iqCallee.get(NS.discoInfo, 'query', () =>
+export interface DiscoOptions {
+  conn: XmppConnection;
+  /** The identity's name (default 'sealpost vault'). */
+  name?: string;
+  /** Features and forms of other surfaces (the upload service). */
+  extensions?: readonly DiscoExtension[];
+}
+
+export function registerDisco({ conn, name = 'sealpost vault', extensions = [] }: DiscoOptions): { close(): void } {
+  const off = conn.iqCallee.get(NS.discoInfo, 'query', () =>
     xml(
       'query',
       { xmlns: NS.discoInfo },
@@ -34,4 +42,5 @@ export function registerDisco(conn: XmppConnection, name = 'sealpost vault', ext
       ...extensions.flatMap((e) => (e.form === undefined ? [] : [e.form()])),
     ),
   );
+  return { close: off };
 }

@@ -1,6 +1,9 @@
 // Public surface of src/ingest: the vault's XMPP front door (submissions, disco).
-export { handleSubmission, isSubmission, type SubmitDeps, type IngestLimits, type DeviceLookup, type StoreEnqueuer } from './submit.js';
-export { registerDisco, VAULT_FEATURES, type DiscoExtension } from './disco.js';
+export { handleSubmission, isSubmission, type SubmitDeps, type IngestLimits, type DeviceLookup } from './submit.js';
+export { registerDisco, VAULT_FEATURES, type DiscoExtension, type DiscoOptions } from './disco.js';
+export { registerSubmissions, senderKey, type SubmissionsOptions } from './submissions.js';
+export { registerReceipts, type ReceiptSink, type ReceiptsOptions } from './receipts.js';
+export { registerInitialPresence } from './initial-presence.js';
 export {
   registerPresence,
   deviceAnnouncements,

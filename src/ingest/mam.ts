@@ -122,19 +122,21 @@ function parseDelete(el: Element, maxIds: number): Parameters<ArchiveStore['dele
   };
 }
 
-export function registerMam(deps: MamDeps): void {
+/** Registers the history IQs; close() retires them. */
+export function registerMam(deps: MamDeps): { close(): void } {
   const { conn, archive } = deps;
   const limits: MamLimits = { ...deps.limits, maxPage: Math.min(deps.limits.maxPage, MAX_MAM_PAGE) };
   const log = deps.logger.child({ module: 'mam' });
+  const offs: (() => void)[] = [];
 
-  conn.iqCallee.get(NS.mam, 'query', (ctx) =>
+  offs.push(conn.iqCallee.get(NS.mam, 'query', (ctx) =>
     answerIq(log, 'mam form', () => {
       ownerOf(ctx.from);
       return queryForm();
     }),
-  );
+  ));
 
-  conn.iqCallee.set(NS.mam, 'query', (ctx) =>
+  offs.push(conn.iqCallee.set(NS.mam, 'query', (ctx) =>
     answerIq(log, 'mam query', async () => {
       const started = Date.now();
       const owner = ownerOf(ctx.from);
@@ -169,9 +171,9 @@ export function registerMam(deps: MamDeps): void {
         count: page.count,
       });
     }),
-  );
+  ));
 
-  conn.iqCallee.set(NS_ARCHIVE, 'delete', (ctx) =>
+  offs.push(conn.iqCallee.set(NS_ARCHIVE, 'delete', (ctx) =>
     answerIq(log, 'archive delete', () => {
       const owner = ownerOf(ctx.from);
       checkNamed(ctx.element, owner);
@@ -179,7 +181,7 @@ export function registerMam(deps: MamDeps): void {
       log.info({ removed }, 'history items deleted by the owner');
       return xml('deleted', { xmlns: NS_ARCHIVE, count: String(removed) });
     }),
-  );
+  ));
 
   const retentionAnswer = (owner: string): Element => {
     const user = archive.getRetention(owner);
@@ -193,15 +195,15 @@ export function registerMam(deps: MamDeps): void {
     });
   };
 
-  conn.iqCallee.get(NS_ARCHIVE, 'retention', (ctx) =>
+  offs.push(conn.iqCallee.get(NS_ARCHIVE, 'retention', (ctx) =>
     answerIq(log, 'retention get', () => {
       const owner = ownerOf(ctx.from);
       checkNamed(ctx.element, owner);
       return retentionAnswer(owner);
     }),
-  );
+  ));
 
-  conn.iqCallee.set(NS_ARCHIVE, 'retention', (ctx) =>
+  offs.push(conn.iqCallee.set(NS_ARCHIVE, 'retention', (ctx) =>
     answerIq(log, 'retention set', () => {
       const owner = ownerOf(ctx.from);
       checkNamed(ctx.element, owner);
@@ -212,5 +214,6 @@ export function registerMam(deps: MamDeps): void {
       log.info({ expire: expire ?? null }, 'retention policy set by the owner');
       return retentionAnswer(owner);
     }),
-  );
+  ));
+  return { close: () => offs.forEach((off) => off()) };
 }

@@ -21,12 +21,13 @@ export interface PresenceOptions {
   hooks?: PresenceHooks;
 }
 
-export function registerPresence(options: PresenceOptions): void {
+/** Registers the presence handling; close() stops it. */
+export function registerPresence(options: PresenceOptions): { close(): void } {
   const { conn } = options;
   const log = options.logger.child({ module: 'presence' });
   const allowed = new Set(options.allowedDomains.map((d) => d.toLowerCase()));
 
-  conn.on('stanza', (stanza) => {
+  const off = conn.on('stanza', (stanza) => {
     if (!stanza.is('presence') || typeof stanza.attrs.from !== 'string') return;
     let from;
     try {
@@ -60,6 +61,7 @@ export function registerPresence(options: PresenceOptions): void {
       options.hooks?.unavailable?.(from.full);
     }
   });
+  return { close: off };
 }
 
 /** The directory's identity key of (jid, device); undefined when none is published. */

@@ -55,7 +55,7 @@ function isAnswer(v: unknown): v is RoutedAnswer {
 /** Ingest: answers every routed IQ by asking the owner of the user it concerns. */
 export function registerForwarding(deps: ForwardingDeps): () => void {
   const log = deps.logger.child({ module: 'routing' });
-  for (const r of ROUTED_IQS) {
+  const offs = ROUTED_IQS.map((r) =>
     deps.conn.iqCallee[r.type](r.ns, r.name, (ctx) =>
       answerIq(log, `forward ${r.name}`, async () => {
         const sender = bareJid(ctx.from);
@@ -74,9 +74,9 @@ export function registerForwarding(deps: ForwardingDeps): () => void {
         if (answer.result === null) throw new AppError(ErrorCode.Unavailable, 'the owner has no handler for this request');
         return answer.result === true ? true : parseXml(answer.result);
       }),
-    );
-  }
-  return () => undefined; // handlers live as long as the connection
+    ),
+  );
+  return () => offs.forEach((off) => off());
 }
 
 export interface IqOwner {
@@ -90,6 +90,7 @@ export interface IqOwner {
 export function iqOwner(real: XmppConnection): IqOwner {
   const handlers = new Map<string, IqHandler>();
   const sent = new AsyncLocalStorage<Element[]>();
+  const retire = (map: Map<string, IqHandler>, key: string) => (): void => void map.delete(key);
   const conn: XmppConnection = {
     get jid() {
       return real.jid;
@@ -107,8 +108,8 @@ export function iqOwner(real: XmppConnection): IqOwner {
     },
     sendReceive: (iq, timeoutMs) => real.sendReceive(iq, timeoutMs),
     iqCallee: {
-      get: (ns, name, handler) => void handlers.set(`get ${ns} ${name}`, handler),
-      set: (ns, name, handler) => void handlers.set(`set ${ns} ${name}`, handler),
+      get: (ns, name, handler) => retire(handlers.set(`get ${ns} ${name}`, handler), `get ${ns} ${name}`),
+      set: (ns, name, handler) => retire(handlers.set(`set ${ns} ${name}`, handler), `set ${ns} ${name}`),
     },
     on: (event, listener) => real.on(event, listener),
     stop: () => real.stop(),

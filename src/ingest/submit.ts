@@ -8,7 +8,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { envelopeFromXml, itemWireBytes, maxItemBytes, NS, refusalStanza, toStanzaError } from '../protocol/index.js';
 import type { RateLimiter } from '../ratelimit/index.js';
-import { batchJob, type StoreJobData } from '../workers/index.js';
+import { batchJob, type StoreEnqueuer, type StoreItem } from '../workers/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface IngestLimits extends Limits {
@@ -22,15 +22,11 @@ export interface DeviceLookup {
   devices(jid: string): number[];
 }
 
-/** Where accepted items go: the store queue (a BullMQ Queue in production). */
-export interface StoreEnqueuer {
-  enqueue(jobId: string, data: StoreJobData): Promise<void>;
-}
-
 export interface SubmitDeps {
   conn: XmppConnection;
   directory: DeviceLookup;
-  queue: StoreEnqueuer;
+  /** Where accepted items go: the store queue (workers' createStoreEnqueuer in the service). */
+  queue: Pick<StoreEnqueuer, 'enqueue'>;
   senderLimiter: RateLimiter;
   limits: IngestLimits;
   logger: Logger;
@@ -102,7 +98,7 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
 
   // Each item is checked on its own; the good ones go to the store queue as one job per
   // recipient (issue 9 batches: one commit and one receipt stanza for them), in stanza order.
-  const good: StoreJobData[] = [];
+  const good: StoreItem[] = [];
   const receivedAt = now();
   for (const el of items) {
     const messageId = typeof el.attrs.id === 'string' ? el.attrs.id.slice(0, 64) : undefined;
@@ -123,7 +119,7 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
       envelope,
     });
   }
-  const byRecipient = new Map<string, StoreJobData[]>();
+  const byRecipient = new Map<string, StoreItem[]>();
   for (const item of good) byRecipient.set(item.recipient, [...(byRecipient.get(item.recipient) ?? []), item]);
   for (const group of byRecipient.values()) {
     // A batch answers with one receipt that echoes the submission stanza's id.

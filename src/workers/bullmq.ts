@@ -4,6 +4,7 @@
 // retries) so a submission gets an error instead of hanging. Redis must not evict keys
 // (maxmemory-policy noeviction), or queued jobs vanish silently. On Redis Cluster (issue 15) the
 // client is ioredis's Cluster, seeded with the URL's node; every key of ours carries a hash tag.
+import type { Worker } from 'bullmq';
 import { Cluster, Redis as SingleRedis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { AppError, ErrorCode } from '../errors/index.js';
 
@@ -117,4 +118,20 @@ export async function checkRedisPolicy(redis: Redis): Promise<RedisPolicy> {
   }
   const policy = Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : 'unknown';
   return { maxmemoryPolicy: policy, ok: policy === 'noeviction' };
+}
+
+/**
+ * Closes a worker, then ends its stalled-job checker. BullMQ 5's checker arms its next timer after
+ * an awaited Redis call without looking at `closing` again, so a close during that call (a start
+ * step failing right after the workers started) left a timer of `stalledInterval` (30 s by
+ * default) holding the process open; bullmq PR #1810 describes the race. This reaches two private
+ * fields of Worker (checked against bullmq 5.81); without them it is a plain close.
+ */
+export async function closeWorker<D, R, N extends string>(worker: Worker<D, R, N>): Promise<void> {
+  await worker.close();
+  const w = worker as unknown as { stalledCheckerRunning?: boolean; stalledCheckStopper?: () => void };
+  for (const deadline = Date.now() + 5000; w.stalledCheckerRunning === true && Date.now() < deadline; ) {
+    w.stalledCheckStopper?.();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

@@ -19,8 +19,8 @@ export function queueKeyName(name: string): string {
   return `{${name}}`;
 }
 
-/** A checked submission: the envelope's wire form (base64 ciphertext) and where to answer. */
-export interface StoreJobData {
+/** One checked submitted item: the envelope's wire form (base64 ciphertext) and where to answer. */
+export interface StoreItem {
   /** Sender bare JID as the XMPP server stamped it (normalised). */
   sender: string;
   /** The sender's full JID: the receipt or the error goes there. */
@@ -32,6 +32,20 @@ export interface StoreJobData {
   /** ms since the epoch when ingest accepted the stanza. */
   receivedAt: number;
   envelope: EnvelopeWire;
+}
+
+/** One more item of the same submission stanza and recipient as the job's own. */
+export interface StoreBatchItem {
+  messageId: string;
+  envelope: EnvelopeWire;
+}
+
+/**
+ * What travels in a store job (issue 9 batches): its first item, and the following items of the
+ * same stanza and recipient in `more`, in stanza order. A single item is a batch of one.
+ */
+export interface StoreJobData extends StoreItem {
+  more?: StoreBatchItem[];
 }
 
 export interface StoreJobResult {
@@ -48,6 +62,10 @@ export interface DeliverJobData {
 export interface DeliverJobResult {
   sent: number;
 }
+
+/** BullMQ job names, typed through Queue<Data, Result, Name>. */
+export type StoreJobName = typeof QUEUE.store;
+export type DeliverJobName = typeof QUEUE.deliver;
 
 /**
  * Job id of a submission: a keyed-free BLAKE2b of (sender, message id), hex. Equal submissions map

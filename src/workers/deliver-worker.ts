@@ -10,7 +10,7 @@ import type { DeliverJobData, DeliverJobResult } from './contract.js';
 import type { DeliveryItem } from '../protocol/index.js';
 import type { DeliveryScheduler } from './deliver-schedule.js';
 import type { DeliveryHub, DeliverySession } from './deliver-hub.js';
-import type { PresenceRegistry } from './presence.js';
+import type { PresenceRegistry } from './presence-registry.js';
 
 /** One device's copy of a stored message, as it goes out, with its earlier sends counted. */
 export interface DeliveryCopy extends DeliveryItem {

@@ -5,13 +5,13 @@
 import type { ArchiveStore } from '../archive/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import type { Redis } from './bullmq.js';
-import type { DeliverJobData, DeliverJobResult } from './contract.js';
+import type { Job, Redis } from './bullmq.js';
+import type { DeliverJobData, DeliverJobName, DeliverJobResult } from './contract.js';
 import { DeliveryHub } from './deliver-hub.js';
 import { createDeliveryScheduler, type DeliveryScheduler } from './deliver-schedule.js';
 import { handleReceipt, handleReceipts, processDeliver, type DeliveryTransport, type ReceiptOutcome } from './deliver-worker.js';
 import { createPendingSampler, type PendingSampler } from './pending-sampler.js';
-import { createPresenceRegistry, type PresenceRegistry } from './presence.js';
+import { createPresenceRegistry, type PresenceRegistry } from './presence-registry.js';
 import type { DeliverQueue } from './queues.js';
 
 export interface DeliveryTiming {
@@ -51,9 +51,9 @@ export interface Delivery {
   available(jid: string, device: number, moved: boolean): Promise<void>;
   unavailable(jid: string, device: number): void;
   /** The deliver job's processor, sending through `transport`. */
-  processor(transport: DeliveryTransport): (data: DeliverJobData) => Promise<DeliverJobResult>;
-  /** Running jobs end at once (their copies stay pending); gauges stop. */
-  shutdown(): void;
+  processor(transport: DeliveryTransport): (job: Job<DeliverJobData, DeliverJobResult, DeliverJobName>) => Promise<DeliverJobResult>;
+  /** Running jobs end at once (their copies stay pending); gauges stop. Idempotent. */
+  close(): void;
 }
 
 export function createDelivery(o: DeliveryOptions): Delivery {
@@ -91,9 +91,9 @@ export function createDelivery(o: DeliveryOptions): Delivery {
       await scheduler.request(jid, device);
     },
     unavailable: (jid, device) => hub.gone(jid, device),
-    processor: (transport) => (data) =>
-      processDeliver(data, { archive: o.archive, registry, scheduler, hub, transport, window: o.window, logger: log, metrics: o.metrics, ...o.timing }),
-    shutdown() {
+    processor: (transport) => (job) =>
+      processDeliver(job.data, { archive: o.archive, registry, scheduler, hub, transport, window: o.window, logger: log, metrics: o.metrics, ...o.timing }),
+    close() {
       hub.shutdown();
       pending.stop();
     },

@@ -1,6 +1,17 @@
 // Public surface of src/workers: the queue contract, queues and workers.
 export * from './contract.js';
 export { processStore, type StoreWorkerDeps, type SenderNotifier, type StoredListener, type StoreQuota } from './store-worker.js';
+export { createStoreEnqueuer, type StoreEnqueuer, type StoreEnqueuerOptions } from './enqueue.js';
+export { connectRedis, type RedisConnections } from './redis.js';
+export {
+  registerStoreWorkers,
+  registerDeliverWorker,
+  registerRetention,
+  type StoreWorkersOptions,
+  type DeliverWorkerOptions,
+  type RetentionOptions,
+  type WorkerConnection,
+} from './register.js';
 export {
   createQueues,
   startWorker,
@@ -14,7 +25,7 @@ export {
   type StoreShards,
   type DeliverQueue,
 } from './queues.js';
-export { createRedis, redisReady, checkRedisPolicy, type Queue, type Redis } from './bullmq.js';
+export { createRedis, redisReady, checkRedisPolicy, type Job, type Queue, type Redis } from './bullmq.js';
 export { createRequestBus, requestChannel, type RequestBus, type RequestBusOptions } from './request-bus.js';
 export {
   processDeliver,
@@ -30,7 +41,7 @@ export {
 export { DeliveryHub, DeliverySession } from './deliver-hub.js';
 export { createDelivery, type Delivery, type DeliveryOptions, type DeliveryTiming } from './delivery.js';
 export { createDeliveryScheduler, RUNNING_TTL_MS, type DeliveryScheduler } from './deliver-schedule.js';
-export { createPresenceRegistry, presenceKey, DEFAULT_PRESENCE_TTL_SECONDS, type PresenceRegistry } from './presence.js';
+export { createPresenceRegistry, presenceKey, DEFAULT_PRESENCE_TTL_SECONDS, type PresenceRegistry } from './presence-registry.js';
 export { createPendingSampler, type PendingSampler, type PendingSamplerOptions } from './pending-sampler.js';
 export {
   runRetention,
@@ -47,4 +58,4 @@ export {
   type ShredReport,
   type StartRetentionOptions,
 } from './retention.js';
-export { batchJob, jobItems, type StoreBatchItem, type StoreBatchJobData } from './store-batch.js';
+export { batchJob, jobItems } from './store-batch.js';

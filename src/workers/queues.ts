@@ -5,15 +5,17 @@
 import { AppError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { Queue, UnrecoverableError, Worker, type JobsOptions, type Redis } from './bullmq.js';
+import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type Redis } from './bullmq.js';
 import {
   QUEUE,
   queueKeyName,
   storeShardName,
   storeShardOf,
   type DeliverJobData,
+  type DeliverJobName,
   type DeliverJobResult,
   type StoreJobData,
+  type StoreJobName,
   type StoreJobResult,
 } from './contract.js';
 
@@ -40,8 +42,8 @@ export const DELIVER_JOB_OPTIONS: JobsOptions = {
  */
 export const STORE_WORKER_LOCK: WorkerLock = { lockDurationMs: 5_000, stalledIntervalMs: 2_500, maxStalledCount: 20 };
 
-export type StoreQueue = Queue<StoreJobData, StoreJobResult>;
-export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult>;
+export type StoreQueue = Queue<StoreJobData, StoreJobResult, StoreJobName>;
+export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult, DeliverJobName>;
 
 /**
  * The store queue, sharded by recipient (design.md "Deployment": a user's jobs go to the shard
@@ -68,7 +70,7 @@ type JobState = Parameters<Queue['getJobCounts']>[0];
 export function createQueues(connection: Redis, prefix: string, storeShards = 1): Queues {
   const shards: StoreQueue[] = Array.from(
     { length: storeShards },
-    (_, i) => new Queue<StoreJobData, StoreJobResult>(queueKeyName(storeShardName(i)), { connection, prefix }),
+    (_, i) => new Queue<StoreJobData, StoreJobResult, StoreJobName>(queueKeyName(storeShardName(i)), { connection, prefix }),
   );
   const store: StoreShards = {
     shards,
@@ -83,7 +85,7 @@ export function createQueues(connection: Redis, prefix: string, storeShards = 1)
       return (await Promise.all(shards.map((q) => q.getFailedCount()))).reduce((a, b) => a + b, 0);
     },
   };
-  const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult>(queueKeyName(QUEUE.deliver), { connection, prefix });
+  const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult, DeliverJobName>(queueKeyName(QUEUE.deliver), { connection, prefix });
   // A queue re-emits its connection's errors, which the connection's owner logs (main.ts); unheard,
   // BullMQ prints each one to stderr (seen while Redis restarts).
   for (const q of [...shards, deliver]) q.on('error', () => undefined);
@@ -97,10 +99,10 @@ export function createQueues(connection: Redis, prefix: string, storeShards = 1)
 }
 
 /** Wraps a processor: permanent AppErrors are not retried. */
-export function unrecoverableOnPermanent<D, R>(fn: (data: D) => Promise<R>): (data: D) => Promise<R> {
-  return async (data) => {
+export function unrecoverableOnPermanent<J, R>(fn: (job: J) => Promise<R>): (job: J) => Promise<R> {
+  return async (job) => {
     try {
-      return await fn(data);
+      return await fn(job);
     } catch (err) {
       if (AppError.is(err) && err.permanent) throw new UnrecoverableError(`${err.code}: ${err.message}`);
       throw err;
@@ -108,12 +110,13 @@ export function unrecoverableOnPermanent<D, R>(fn: (data: D) => Promise<R>): (da
   };
 }
 
-export interface StartWorkerOptions<D, R> {
+export interface StartWorkerOptions<D, R, N extends string = string> {
   name: string;
   connection: Redis;
   prefix: string;
   concurrency: number;
-  process: (data: D) => Promise<R>;
+  /** The processor gets the whole job (data, id, attempts, progress), as BullMQ's Processor does. */
+  process: (job: Job<D, R, N>) => Promise<R>;
   logger: Logger;
   metrics?: Metrics;
   /** Job lock and stalled-job recovery; BullMQ's defaults (30 s, 30 s, once) when absent. */
@@ -126,10 +129,9 @@ export interface WorkerLock {
   maxStalledCount: number;
 }
 
-export function startWorker<D, R>(options: StartWorkerOptions<D, R>): Worker<D, R> {
+export function startWorker<D, R, N extends string = string>(options: StartWorkerOptions<D, R, N>): Worker<D, R, N> {
   const log = options.logger.child({ module: 'worker', queue: options.name });
-  const run = unrecoverableOnPermanent(options.process);
-  const worker = new Worker<D, R>(queueKeyName(options.name), (job) => run(job.data), {
+  const worker = new Worker<D, R, N>(queueKeyName(options.name), unrecoverableOnPermanent(options.process), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

@@ -10,7 +10,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { DEFAULT_ROTATION } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { Job, Queue, Worker, type Redis } from './bullmq.js';
+import { closeWorker, Job, Queue, Worker, type Redis } from './bullmq.js';
 import { QUEUE, queueKeyName } from './contract.js';
 import { unrecoverableOnPermanent } from './queues.js';
 
@@ -218,17 +218,21 @@ const JOB_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, r
 export async function startRetention(o: StartRetentionOptions): Promise<RetentionService> {
   const queue = new Queue<RetentionJobData, RetentionJobResult>(queueKeyName(QUEUE.retention), { connection: o.producer, prefix: o.prefix });
   queue.on('error', () => undefined); // the connection's owner logs its errors (see createQueues)
-  await queue.upsertJobScheduler(SCHEDULER_ID, { pattern: o.cron }, { name: 'sweep', data: { trigger: 'schedule' }, opts: JOB_OPTS });
+  try {
+    await queue.upsertJobScheduler(SCHEDULER_ID, { pattern: o.cron }, { name: 'sweep', data: { trigger: 'schedule' }, opts: JOB_OPTS });
+  } catch (err) {
+    await queue.close();
+    throw new AppError(ErrorCode.Unavailable, `cannot schedule the retention sweep (${o.cron}): ${(err as Error).message}`, { cause: err });
+  }
   let closing = false;
   const log = o.deps.logger.child({ module: 'retention' });
   let worker: Worker<RetentionJobData, RetentionJobResult> | undefined;
   if (o.worker !== undefined) {
     worker = new Worker<RetentionJobData, RetentionJobResult>(
       queueKeyName(QUEUE.retention),
-      (job) =>
-        unrecoverableOnPermanent(() =>
-          runRetention({ ...o.deps, stopping: () => closing, progress: (p) => job.updateProgress({ ...p }) }),
-        )(job.data),
+      unrecoverableOnPermanent((job: Job<RetentionJobData, RetentionJobResult>) =>
+        runRetention({ ...o.deps, stopping: () => closing, progress: (p) => job.updateProgress({ ...p }) }),
+      ),
       { connection: o.worker, prefix: o.prefix, concurrency: 1 },
     );
     worker.on('failed', (job, err) => {
@@ -252,7 +256,7 @@ export async function startRetention(o: StartRetentionOptions): Promise<Retentio
     runNow: (timeoutMs = 60_000) => requestSweep(queue, timeoutMs),
     async close() {
       closing = true;
-      await worker?.close();
+      if (worker !== undefined) await closeWorker(worker);
       await queue.close();
     },
   };

@@ -3,21 +3,10 @@
 // acknowledged in one receipt stanza, each item still named on its own. A batch job is a
 // StoreJobData (its first item) with the following items in `more`, in stanza order, so it goes
 // through the same shard queue and keeps per-(sender, recipient) order (invariant 3).
-import type { EnvelopeWire } from '../keys/index.js';
-import { storeJobId, type StoreJobData } from './contract.js';
+import { storeJobId, type StoreItem, type StoreJobData } from './contract.js';
 
-/** One more item of the same submission stanza and recipient as the job's own. */
-export interface StoreBatchItem {
-  messageId: string;
-  envelope: EnvelopeWire;
-}
-
-export interface StoreBatchJobData extends StoreJobData {
-  more?: StoreBatchItem[];
-}
-
-/** The items of a job, each as a job of its own (the batch's sender, recipient and reply address). */
-export function jobItems(job: StoreBatchJobData): StoreJobData[] {
+/** The items of a job, each as an item of its own (the batch's sender, recipient and reply address). */
+export function jobItems(job: StoreJobData): StoreItem[] {
   const { more, ...first } = job;
   if (more === undefined || more.length === 0) return [first];
   return [first, ...more.map((m) => ({ ...first, messageId: m.messageId, envelope: m.envelope }))];
@@ -28,7 +17,7 @@ export function jobItems(job: StoreBatchJobData): StoreJobData[] {
  * id) of the batch, so the same batch sent again maps to the same job while it exists; the
  * archive's unique key makes any other overlap a no-op.
  */
-export function batchJob(items: readonly StoreJobData[]): { jobId: string; data: StoreBatchJobData } {
+export function batchJob(items: readonly StoreItem[]): { jobId: string; data: StoreJobData } {
   const [first, ...rest] = items;
   if (first === undefined) throw new RangeError('batchJob: no items');
   if (rest.length === 0) return { jobId: storeJobId(first.sender, first.messageId), data: first };

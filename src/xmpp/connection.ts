@@ -65,9 +65,10 @@ export interface XmppConnection {
   send(stanza: Element): Promise<void>;
   /** Sends an `<iq/>` and resolves with the `<iq type='result'/>`; StanzaError on type='error'. */
   sendReceive(iq: Element, timeoutMs?: number): Promise<Element>;
+  /** IQ handlers; each returns a function retiring it (xmpp.js keeps it, answering service-unavailable). */
   iqCallee: {
-    get(ns: string, name: string, handler: IqHandler): void;
-    set(ns: string, name: string, handler: IqHandler): void;
+    get(ns: string, name: string, handler: IqHandler): () => void;
+    set(ns: string, name: string, handler: IqHandler): () => void;
   };
   on<E extends keyof XmppEvents>(event: E, listener: (...args: XmppEvents[E]) => void): () => void;
   /** Closes the stream and stops reconnecting. Idempotent. */
@@ -256,14 +257,15 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
 
   const iqCaller = entity.iqCaller as unknown as IqCallerLike;
   const iqCallee = entity.iqCallee as unknown as IqCalleeLike;
-  const wrap =
-    (handler: IqHandler) =>
-    async (ctx: { stanza: Element; element?: Element }): Promise<Element | true | undefined> => {
-      const element = ctx.element;
-      if (!isElement(element)) return undefined;
+  const register = (type: 'get' | 'set', ns: string, name: string, handler: IqHandler): (() => void) => {
+    const live = { on: true };
+    iqCallee[type](ns, name, async (ctx: { stanza: Element; element?: Element }): Promise<Element | true | undefined> => {
+      if (!live.on || !isElement(ctx.element)) return undefined;
       const from = typeof ctx.stanza.attrs.from === 'string' ? ctx.stanza.attrs.from : options.domain;
-      return handler({ stanza: ctx.stanza, element, from });
-    };
+      return handler({ stanza: ctx.stanza, element: ctx.element, from });
+    });
+    return () => void (live.on = false);
+  };
 
   return {
     get jid() {
@@ -286,8 +288,8 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
       }
     },
     iqCallee: {
-      get: (ns, name, handler) => iqCallee.get(ns, name, wrap(handler)),
-      set: (ns, name, handler) => iqCallee.set(ns, name, wrap(handler)),
+      get: (ns, name, handler) => register('get', ns, name, handler),
+      set: (ns, name, handler) => register('set', ns, name, handler),
     },
     on(event, listener) {
       events.on(event, listener as (...args: unknown[]) => void);

@@ -39,9 +39,12 @@ export class FakeConnection implements XmppConnection {
     return Promise.reject(new Error('the fuzz target sends no IQs'));
   }
   readonly iqCallee = {
-    get: (ns: string, name: string, handler: IqHandler): void => void this.handlers.set(`get ${ns} ${name}`, handler),
-    set: (ns: string, name: string, handler: IqHandler): void => void this.handlers.set(`set ${ns} ${name}`, handler),
+    get: (ns: string, name: string, handler: IqHandler): (() => void) => this.retire(this.handlers.set(`get ${ns} ${name}`, handler), `get ${ns} ${name}`),
+    set: (ns: string, name: string, handler: IqHandler): (() => void) => this.retire(this.handlers.set(`set ${ns} ${name}`, handler), `set ${ns} ${name}`),
   };
+  private retire(handlers: Map<string, IqHandler>, key: string): () => void {
+    return () => void handlers.delete(key);
+  }
   on(): () => void {
     return () => undefined;
   }
@@ -113,7 +116,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
 
   // Seed history: alice → bob (the victims'), alice → mallory and mallory → bob (the attacker's own).
   const quota = { pendingMaxCount: 1_000_000, pendingMaxBytes: 2 ** 40 };
-  const quiet = { receipt: () => Promise.resolve(), refused: () => Promise.resolve(), receipts: () => Promise.resolve() };
+  const quiet = { refused: () => Promise.resolve(), receipts: () => Promise.resolve() };
   const seedStore = async (target: ArchiveStore, from: Party, to: Party, n: number): Promise<EnvelopeWire[]> => {
     const out: EnvelopeWire[] = [];
     for (let i = 0; i < n; i++) {
@@ -129,15 +132,23 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
   await seedStore(archive, mallory, bob, 5);
 
   const conn = new FakeConnection();
-  registerDisco(conn);
+  registerDisco({ conn });
   registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: 0, logger });
   registerDirectory({
     conn,
     store: directory,
-    claimLimiter: createRateLimiter(redis, `${prefix}:claim`, { capacity: 1_000_000, perMinute: 1_000_000 }),
-    lookupLimiter: createRateLimiter(redis, `${prefix}:lookup`, { capacity: 1_000_000, perMinute: 1_000_000 }),
-    targetLimiter: createRateLimiter(redis, `${prefix}:claim-target`, { capacity: 1_000_000, perMinute: 1_000_000 }),
-    limits: { maxOneTimePrekeys: config.maxOneTimePrekeys, prekeyLowWater: config.prekeyLowWater, maxDevices: config.maxDevices, maxStanzaBytes: config.maxStanzaBytes },
+    redis,
+    prefix,
+    maxOneTimePrekeys: config.maxOneTimePrekeys,
+    prekeyLowWater: config.prekeyLowWater,
+    claimRatePerMinute: 1_000_000,
+    claimBurst: 1_000_000,
+    claimTargetRatePerMinute: 1_000_000,
+    claimTargetBurst: 1_000_000,
+    lookupRatePerMinute: 1_000_000,
+    lookupBurst: 1_000_000,
+    maxDevices: config.maxDevices,
+    maxStanzaBytes: config.maxStanzaBytes,
     logger,
   });
   const limits: IngestLimits = { ...resolveLimits(), maxStanzaBytes: config.maxStanzaBytes, maxItemsPerStanza: 64 };

@@ -11,7 +11,6 @@ import { iqOwner, registerForwarding, registerMam } from '../../src/ingest/index
 import { initSodium } from '../../src/keys/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { NS } from '../../src/protocol/index.js';
-import { createRateLimiter } from '../../src/ratelimit/index.js';
 import { shardOf } from '../../src/shards/index.js';
 import { createRedis, createRequestBus, redisReady, requestChannel } from '../../src/workers/index.js';
 import { connectXmpp, StanzaError, xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
@@ -37,10 +36,18 @@ async function routedSetup(ts: TestService) {
   registerDirectory({
     conn: owner.conn,
     store: ts.service.directory,
-    claimLimiter: createRateLimiter(publisher, `${prefix}:rl:claim2`, { capacity: 1000, perMinute: 60_000 }),
-    targetLimiter: createRateLimiter(publisher, `${prefix}:rl:claim-target2`, { capacity: 1000, perMinute: 60_000 }),
-    lookupLimiter: createRateLimiter(publisher, `${prefix}:rl:lookup2`, { capacity: 1000, perMinute: 60_000 }),
-    limits: { maxOneTimePrekeys: 100, prekeyLowWater: 25, maxDevices: 32, maxStanzaBytes: 262_144 },
+    redis: publisher,
+    prefix: `${prefix}:owner`,
+    claimBurst: 1000,
+    claimRatePerMinute: 60_000,
+    claimTargetBurst: 1000,
+    claimTargetRatePerMinute: 60_000,
+    lookupBurst: 1000,
+    lookupRatePerMinute: 60_000,
+    maxOneTimePrekeys: 100,
+    prekeyLowWater: 25,
+    maxDevices: 32,
+    maxStanzaBytes: 262_144,
     logger,
   });
   const stops = await Promise.all(Array.from({ length: SHARDS }, (_, k) => ownerBus.serve(k, (p) => owner.answer(p))));

@@ -2,9 +2,9 @@
 // middle of 1,000 submissions loses and doubles nothing; concurrent sends to one recipient claim
 // once and never seal two messages to one one-time prekey.
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
+import { configSlices, loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/index.js';
-import { openStores } from '../../src/main.js';
+import { openStores } from '../../src/stores/index.js';
 import { serveProcess as serve, startAgent, startTestService, testServiceEnv } from './service-fixture.js';
 
 describe('graceful shutdown', () => {
@@ -42,7 +42,7 @@ describe('graceful shutdown', () => {
     svc.child.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
 
-    const { archive, directory } = await openStores(loadConfig(se.env), silentLogger());
+    const { archive, directory } = await openStores(configSlices(loadConfig(se.env)).stores, silentLogger());
     try {
       expect(archive.pendingCounts(bob.account.jid).messages).toBe(1000);
       const ids = new Set(results.map((r) => r.messageId));

@@ -15,6 +15,7 @@ import {
   targetsFromBundles,
   type EnvelopeWire,
 } from '../../src/keys/index.js';
+import { configSlices } from '../../src/config/index.js';
 import { NS } from '../../src/protocol/namespaces.js';
 import { bundleFromXml, envelopeToXml } from '../../src/protocol/xml-codec.js';
 import { createRedis, processStore, type StoreJobData } from '../../src/workers/index.js';
@@ -125,9 +126,9 @@ describe('submissions', () => {
     const receipts: string[] = [];
     const deps = {
       archive: ts.service.archive,
-      quota: ts.config,
+      quota: configSlices(ts.config).quota,
       logger: silentLogger(),
-      notifier: { receipt: (j: StoreJobData) => Promise.resolve(void receipts.push(j.stanzaId)), refused: () => Promise.resolve() },
+      notifier: { receipts: (j: StoreJobData) => Promise.resolve(void receipts.push(j.stanzaId)), refused: () => Promise.resolve() },
     };
     const first = await processStore(job, deps);
     const second = await processStore(job, deps);

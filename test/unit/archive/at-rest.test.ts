@@ -4,7 +4,7 @@ import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from '
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createArchiveStore, type ArchiveStore } from '../../../src/archive/index.js';
-import { Keyring } from '../../../src/archive/keyring.js';
+import { UserKeys } from '../../../src/archive/user-keys.js';
 import { deriveArchiveSubkeys } from '../../../src/archive/master-key.js';
 import { USER_MIGRATIONS } from '../../../src/archive/schema.js';
 import { AppError, ErrorCode } from '../../../src/errors/index.js';
@@ -103,7 +103,7 @@ describe('wrong keys', () => {
   it('encrypts each user file with its own key, unwrapped from the keyring (schema at v1, WAL)', () => {
     store.storeIncoming(BOB, incoming(ALICE, 'm1'));
     const sub = deriveArchiveSubkeys(f.masterKey);
-    const keyring = Keyring.open(join(f.dir, 'archive', 'keyring.db'), sub.keyring, sub.wrap, 'chacha20');
+    const keyring = UserKeys.open(join(f.dir, 'archive', 'keyring.db'), sub.keyring, sub.wrap, 'chacha20');
     const hash = basename(store.userPath(BOB), '.db');
     const bobKey = keyring.userKey(hash, BOB, false, 0)?.key;
     const aliceKey = keyring.userKey(basename(store.userPath(ALICE), '.db'), ALICE, true, 0)?.key;

@@ -12,7 +12,7 @@ import { silentLogger } from '../../../src/log/index.js';
 import { NS } from '../../../src/protocol/namespaces.js';
 import { envelopeToXml } from '../../../src/protocol/xml-codec.js';
 import { processStore, type StoreJobData } from '../../../src/workers/index.js';
-import { batchJob, jobItems, type StoreBatchJobData } from '../../../src/workers/store-batch.js';
+import { batchJob, jobItems } from '../../../src/workers/store-batch.js';
 import { xml, type Element, type XmppConnection } from '../../../src/xmpp/index.js';
 import { fixture, type Fixture } from '../archive/helpers.js';
 import { agent, sealFor, text } from '../keys/helpers.js';
@@ -25,7 +25,7 @@ const sealed = (to: typeof bob, body: string): EnvelopeWire => envelopeToWire(se
 
 function ingest() {
   const sent: Element[] = [];
-  const queued: { jobId: string; data: StoreBatchJobData }[] = [];
+  const queued: { jobId: string; data: StoreJobData }[] = [];
   const limits: IngestLimits = { ...DEFAULT_LIMITS, maxStanzaBytes: 256 * 1024, maxItemsPerStanza: 64 };
   const devices = new Map([
     ['bob@example.org', [bob.identity.device]],
@@ -55,7 +55,7 @@ describe('a submission stanza with several sealed items', () => {
     expect(sent[0]?.attrs.type).toBe('error');
     expect(sent[0]?.getChild('rejected', NS.sealed)?.attrs.id).toBe(two.id);
     expect(queued).toHaveLength(1);
-    const job = queued[0] as { jobId: string; data: StoreBatchJobData };
+    const job = queued[0] as { jobId: string; data: StoreJobData };
     expect(jobItems(job.data).map((j) => [j.messageId, j.recipient, j.stanzaId])).toEqual([
       [one.id, 'bob@example.org', 'batch-1'],
       [three.id, 'bob@example.org', 'batch-1'],
@@ -81,7 +81,7 @@ describe('the store worker on a batch job', () => {
   });
   afterEach(() => f.cleanup());
 
-  const jobOf = (envelopes: EnvelopeWire[]): StoreBatchJobData =>
+  const jobOf = (envelopes: EnvelopeWire[]): StoreJobData =>
     batchJob(
       envelopes.map((envelope) => ({
         sender: 'alice@example.org',
@@ -101,7 +101,6 @@ describe('the store worker on a batch job', () => {
       receipts,
       refused,
       notifier: {
-        receipt: (j: StoreJobData) => Promise.resolve(void receipts.push([j.messageId])),
         receipts: (_j: StoreJobData, ids: readonly string[]) => Promise.resolve(void receipts.push([...ids])),
         refused: (j: StoreJobData, err: AppError) => Promise.resolve(void refused.push({ id: j.messageId, code: err.code })),
       },

@@ -1,6 +1,7 @@
-// keyring.db: each user's random 32-byte archive key, wrapped (XChaCha20-Poly1305) by a subkey of
-// the master key with aad = label ‖ len ‖ normalised JID, in a database itself encrypted at rest.
-// Crypto-shredding (design.md "Storage") starts here: erasing the row makes the user's file noise.
+// The wrapped user keys (keyring.db on disk; not the agent's key ring in src/keys): each user's
+// random 32-byte archive key, wrapped (XChaCha20-Poly1305) by a subkey of the master key with
+// aad = label ‖ len ‖ normalised JID, in a database itself encrypted at rest. Crypto-shredding
+// (design.md "Storage") starts here: erasing the row makes the user's file noise.
 import { AppError, ErrorCode } from '../errors/index.js';
 import { aeadOpen, aeadSeal, AEAD_KEY_BYTES, randomBytes } from '../keys/index.js';
 import {
@@ -38,13 +39,13 @@ export interface UserKey {
   created: boolean;
 }
 
-export class Keyring {
+export class UserKeys {
   private constructor(
     private readonly db: Db,
     private readonly wrapKey: Uint8Array,
   ) {}
 
-  static open(path: string, keyringKey: Uint8Array, wrapKey: Uint8Array, cipher: DbCipher): Keyring {
+  static open(path: string, keyringKey: Uint8Array, wrapKey: Uint8Array, cipher: DbCipher): UserKeys {
     const db = openEncryptedDb({ path, key: keyringKey, cipher });
     try {
       migrate(db, KEYRING_MIGRATIONS);
@@ -52,7 +53,7 @@ export class Keyring {
       db.close();
       throw err;
     }
-    return new Keyring(db, wrapKey);
+    return new UserKeys(db, wrapKey);
   }
 
   /** Unwraps the user's key; with `create`, generates and stores one first when there is none. */

@@ -1,0 +1,175 @@
+// The config cut into the slices each module takes (style.md "Config": a module never receives a
+// field, least of all a secret, that it does not use). Each slice is a fresh frozen object: the
+// master key goes only to the stores, the vault password only to the XMPP login, the ops token
+// only to the ops endpoint.
+import type { Config } from './index.js';
+
+/** Opening the encrypted stores: the only slice holding the master key. */
+export interface StoresSlice {
+  dataDir: string;
+  mode: Config['mode'];
+  masterKey: string | undefined;
+  masterKeyFile: string | undefined;
+  cipher: Config['archiveCipher'];
+  maxOpen: number;
+  retentionSeconds: number;
+}
+
+/** Redis and the queues on it. */
+export interface RedisSlice {
+  url: string;
+  prefix: string;
+  /** Refuse an evicting Redis instead of warning. */
+  strict: boolean;
+  /** Store queue shards (each recipient maps to one). */
+  storeShards: number;
+  /** The URL names one node of a Redis Cluster. */
+  cluster: boolean;
+}
+
+/** The vault's XMPP login: the only slice holding the vault password. */
+export interface XmppSlice {
+  service: string;
+  domain: string;
+  username: string;
+  password: string;
+  resource: string;
+}
+
+/** What ingest checks a submission against (keys' Limits plus the stanza bounds and the sender rate). */
+export interface IngestSlice {
+  maxStanzaBytes: number;
+  maxPayloadBytes: number;
+  maxDevices: number;
+  maxOpksPerUpload: number;
+  /** Sealed items in one submission stanza (the SDK's batches). */
+  maxItemsPerStanza: number;
+  senderRatePerMinute: number;
+}
+
+export interface StoreQuotaSlice {
+  pendingMaxCount: number;
+  pendingMaxBytes: number;
+}
+
+export interface DirectorySlice {
+  maxOneTimePrekeys: number;
+  prekeyLowWater: number;
+  maxDevices: number;
+  maxStanzaBytes: number;
+  claimRatePerMinute: number;
+  claimBurst: number;
+  claimTargetRatePerMinute: number;
+  claimTargetBurst: number;
+  lookupRatePerMinute: number;
+  lookupBurst: number;
+}
+
+export interface DeliverySlice {
+  /** Unacknowledged copies in flight per device. */
+  window: number;
+}
+
+export interface RetentionSlice {
+  cron: string;
+  transitTtlSeconds: number;
+}
+
+export interface MamSlice {
+  /** The operator's archive retention (0 = none), shown to users beside their own policy. */
+  globalRetentionSeconds: number;
+}
+
+export interface PresenceSlice {
+  allowedDomains: readonly string[];
+}
+
+/** The file upload service (issue 17). */
+export interface UploadSlice {
+  limits: Readonly<{ maxFileBytes: number; uploadSlotsPerUser: number; pendingMaxBytes: number }>;
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  transitTtlSeconds: number;
+  sweepSeconds: number;
+}
+
+/** The operations endpoint: the only slice holding the dashboard token. */
+export interface OpsSlice {
+  host: string;
+  port: number;
+  token: string | undefined;
+  /** Checked for writability by /healthz. */
+  dataDir: string;
+}
+
+export interface ConfigSlices {
+  stores: Readonly<StoresSlice>;
+  redis: Readonly<RedisSlice>;
+  xmpp: Readonly<XmppSlice>;
+  ingest: Readonly<IngestSlice>;
+  quota: Readonly<StoreQuotaSlice>;
+  directory: Readonly<DirectorySlice>;
+  delivery: Readonly<DeliverySlice>;
+  retention: Readonly<RetentionSlice>;
+  mam: Readonly<MamSlice>;
+  presence: Readonly<PresenceSlice>;
+  upload: Readonly<UploadSlice>;
+  ops: Readonly<OpsSlice>;
+}
+
+/** Sealed items the vault takes in one submission stanza (issue 9 batches). */
+const MAX_ITEMS_PER_STANZA = 64;
+
+const freeze = <T extends object>(o: T): Readonly<T> => Object.freeze(o);
+
+/** Cuts `config` into frozen slices, one per consumer. */
+export function configSlices(c: Config): Readonly<ConfigSlices> {
+  return freeze({
+    stores: freeze({
+      dataDir: c.dataDir,
+      mode: c.mode,
+      masterKey: c.masterKey,
+      masterKeyFile: c.masterKeyFile,
+      cipher: c.archiveCipher,
+      maxOpen: c.archiveMaxOpen,
+      retentionSeconds: c.retentionSeconds,
+    }),
+    redis: freeze({ url: c.redisUrl, prefix: c.queuePrefix, strict: c.strict, storeShards: c.storeShards, cluster: c.redisCluster }),
+    xmpp: freeze({ service: c.xmppService, domain: c.xmppDomain, username: c.vaultUser, password: c.vaultPassword, resource: c.vaultResource }),
+    ingest: freeze({
+      maxStanzaBytes: c.maxStanzaBytes,
+      maxPayloadBytes: c.maxPayloadBytes,
+      maxDevices: c.maxDevices,
+      maxOpksPerUpload: c.maxOneTimePrekeys,
+      maxItemsPerStanza: MAX_ITEMS_PER_STANZA,
+      senderRatePerMinute: c.senderRatePerMinute,
+    }),
+    quota: freeze({ pendingMaxCount: c.pendingMaxCount, pendingMaxBytes: c.pendingMaxBytes }),
+    directory: freeze({
+      maxOneTimePrekeys: c.maxOneTimePrekeys,
+      prekeyLowWater: c.prekeyLowWater,
+      maxDevices: c.maxDevices,
+      maxStanzaBytes: c.maxStanzaBytes,
+      claimRatePerMinute: c.claimRatePerMinute,
+      claimBurst: c.claimBurst,
+      claimTargetRatePerMinute: c.claimTargetRatePerMinute,
+      claimTargetBurst: c.claimTargetBurst,
+      lookupRatePerMinute: c.lookupRatePerMinute,
+      lookupBurst: c.lookupBurst,
+    }),
+    delivery: freeze({ window: c.deliveryWindow }),
+    retention: freeze({ cron: c.retentionCron, transitTtlSeconds: c.transitTtlSeconds }),
+    mam: freeze({ globalRetentionSeconds: c.retentionSeconds }),
+    presence: freeze({ allowedDomains: freeze([...c.allowedDomains]) }),
+    upload: freeze({
+      limits: freeze({ maxFileBytes: c.maxFileBytes, uploadSlotsPerUser: c.uploadSlotsPerUser, pendingMaxBytes: c.pendingMaxBytes }),
+      host: c.uploadHost,
+      port: c.uploadPort,
+      publicUrl: c.uploadPublicUrl,
+      transitTtlSeconds: c.transitTtlSeconds,
+      sweepSeconds: c.uploadSweepSeconds,
+    }),
+    ops: freeze({ host: c.httpHost, port: c.httpPort, token: c.opsToken, dataDir: c.dataDir }),
+  });
+}

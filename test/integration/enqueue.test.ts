@@ -1,0 +1,68 @@
+// A resend of a submission whose first store job still holds the job id (issue 14: Queue.add hands
+// back a job built from the caller's data even when BullMQ dropped it as a duplicate, so "is it
+// ours?" was always yes and the resend never got an answer). On real Redis, with the store worker
+// held back: the resend is queued again once the earlier job finished, and the worker answers it.
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { initSodium } from '../../src/keys/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import {
+  createQueues,
+  createRedis,
+  createStoreEnqueuer,
+  redisReady,
+  startWorker,
+  storeJobId,
+  storeShardName,
+  type StoreJobData,
+  type StoreJobResult,
+} from '../../src/workers/index.js';
+import { services, uniqueQueueName } from './helpers.js';
+
+const item = (stanzaId: string, receivedAt: number): StoreJobData => ({
+  sender: 'alice@localhost',
+  replyTo: 'alice@localhost/phone',
+  stanzaId,
+  recipient: 'bob@localhost',
+  messageId: 'm-1',
+  receivedAt,
+  envelope: { suite: 'sp1', id: 'm-1', from: 'alice@localhost', device: 1, to: 'bob@localhost', blocks: [], size: 1, payload: 'AA==' },
+});
+
+describe('store enqueue behind an earlier job of the same submission', () => {
+  it('queues the resend again once the earlier job is done, so the worker answers both', async () => {
+    await initSodium();
+    const { redisUrl } = services();
+    const prefix = uniqueQueueName();
+    const producer = createRedis(redisUrl, 'producer');
+    const consumer = createRedis(redisUrl, 'worker');
+    await redisReady(producer);
+    const queues = createQueues(producer, prefix, 1);
+    const enqueuer = createStoreEnqueuer(queues.store, { logger: silentLogger(), waitMs: 20_000, pollMs: 20 });
+    onTestFinished(async () => {
+      enqueuer.close();
+      for (const q of queues.store.shards) await q.obliterate({ force: true });
+      await queues.close();
+      await Promise.all([producer.quit(), consumer.quit()]);
+    });
+    const jobId = storeJobId('alice@localhost', 'm-1');
+    await enqueuer.enqueue(jobId, item('first', 1000));
+    await enqueuer.enqueue(jobId, item('resend', 2000)); // the first still holds the id: dropped by BullMQ
+    const held = await queues.store.shards[0]!.getJob(jobId);
+    expect(held?.data.stanzaId).toBe('first');
+
+    const answered: string[] = [];
+    const worker = startWorker<StoreJobData, StoreJobResult>({
+      name: storeShardName(0),
+      connection: consumer,
+      prefix,
+      concurrency: 1,
+      logger: silentLogger(),
+      process: (job) => {
+        answered.push(job.data.stanzaId);
+        return Promise.resolve({ inserted: answered.length === 1, archiveId: 'x' });
+      },
+    });
+    onTestFinished(() => worker.close());
+    await expect.poll(() => answered, { timeout: 15_000 }).toEqual(['first', 'resend']);
+  });
+});
