@@ -168,6 +168,13 @@ describe('field rules', () => {
       expect(jidProblem(j)).toBeDefined();
     },
   );
+  it('gives the same answers once valid JIDs are remembered, past the bound of the set too', () => {
+    const bad = ['Alice@example.org', 'alice@example.org/phone', 'a b@c'];
+    for (let i = 0; i < 3000; i++) {
+      expect(jidProblem(`agent-${i % 1500}@example.org`)).toBeUndefined();
+      expect(jidProblem(bad[i % bad.length])).toBeDefined();
+    }
+  });
   it('bounds ids, message ids and content types', () => {
     expect(idProblem(0)).toBeDefined();
     expect(idProblem(2 ** 31)).toBeDefined();
