@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { AppError } from '../errors/index.js';
 import { currentSignedPrekey, displayFingerprint, rotateSignedPrekey, type FileTrustStore } from '../keys/index.js';
-import { bareJid, xml } from '../xmpp/index.js';
+import { encodeProtectedStanza, PROTECTED_STANZA_TYPE } from '../protocol/index.js';
+import { bareJid, xml, type Element } from '../xmpp/index.js';
 import { openAgentParts, type AgentOptions, type AgentParts } from './agent-setup.js';
 import { ArchiveKeys } from './archive-keys.js';
 import type { DirectoryClient, FetchedBundle } from './directory-client.js';
@@ -26,6 +27,7 @@ import type { Outbox } from './outbox.js';
 import type { DroppedMessage, MessageHandler } from './receiver.js';
 import type { SendOptions, SendResult } from './sender.js';
 import { stanzaChain, type StanzaChain, type StanzaMiddleware } from './stanza-chain.js';
+import { stanzaRouter, type StanzaHandler } from './stanzas.js';
 
 export type { AgentOptions } from './agent-setup.js';
 export type { ExpiredMessage } from './notices.js';
@@ -49,6 +51,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly chain: StanzaChain;
   private readonly announceTimer: NodeJS.Timeout;
   private archiveKeyOps: ArchiveKeys | undefined;
+  private readonly router = stanzaRouter();
 
   private constructor(private readonly p: AgentParts) {
     super();
@@ -67,6 +70,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   static async create(options: AgentOptions): Promise<Agent> {
     const p = await openAgentParts(options);
     const agent = new Agent(p);
+    if (options.onMessage !== undefined) agent.onMessage(options.onMessage);
     // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
     await p.conn.send(xml('presence', {}, xml('priority', {}, '0')));
     await p.link.subscribe();
@@ -161,8 +165,29 @@ export class Agent extends EventEmitter<AgentEvents> {
    * handler, this device does not announce itself and its messages wait at the vault.
    */
   onMessage(handler: MessageHandler): void {
-    this.p.receiver.setHandler(handler);
+    this.router.message = handler;
+    this.p.receiver.setHandler(this.router.dispatch);
     this.p.startDelivery();
+  }
+
+  /**
+   * Sets the handler of protected stanzas (issue 18): each arrives as the element sent, checked,
+   * with the sender's verified identity. Without it, they go to the message handler (`stanza` set).
+   */
+  onStanza(handler: StanzaHandler): void {
+    this.router.stanza = handler;
+    this.p.receiver.setHandler(this.router.dispatch);
+    this.p.startDelivery();
+  }
+
+  /**
+   * Seals an XML element (a XEP-0004 form, any extension; at most 64 KiB, depth 32) as a protected
+   * stanza; the wire carries nothing of it. Refused at once when a stanza in it claims another
+   * sender (`from`) or the root another recipient. Resolves on the vault's receipt, as send() does.
+   */
+  async sendStanza(to: string, element: Element): Promise<SendResult> {
+    const data = encodeProtectedStanza(element, { sender: this.jid, recipient: to });
+    return this.p.sender.send(to, data, { contentType: PROTECTED_STANZA_TYPE });
   }
 
   /**

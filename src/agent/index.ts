@@ -10,3 +10,4 @@ export type { SendFileOptions, SendFileResult } from './files.js';
 export { FILE_MANIFEST_TYPE, type IncomingFile, type SavedFile } from './files-manifest.js';
 export type { TransferOptions } from './files-http.js';
 export type { StanzaMiddleware } from './stanza-chain.js';
+export type { ReceivedStanza, StanzaHandler } from './stanzas.js';

@@ -12,7 +12,8 @@ import {
   type TrustDecision,
   type TrustStore,
 } from '../keys/index.js';
-import { envelopeFromXml, type DeliveredCopy } from '../protocol/index.js';
+import { decodeProtectedStanza, envelopeFromXml, PROTECTED_STANZA_TYPE, type DeliveredCopy } from '../protocol/index.js';
+import type { Element } from '../xmpp/index.js';
 import { fileMethods, type FileMethods } from './files-manifest.js';
 
 /** A verified message, as the application sees it; a file message (issue 17) also saves its file. */
@@ -34,6 +35,8 @@ export interface ReceivedMessage extends FileMethods {
   readonly storedAt: number | undefined;
   /** `data` as UTF-8 text. */
   text(): string;
+  /** A protected stanza's element (issue 18), checked for bounds and the sender it claims. */
+  readonly stanza?: Element;
 }
 
 export interface OpenDeliveryDeps {
@@ -88,6 +91,8 @@ export async function openDelivery(delivery: DeliveredCopy, deps: OpenDeliveryDe
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
   const data = opened.plaintext;
+  const who = { sender: opened.sender.jid, recipient: deps.me.jid };
+  const stanza = opened.contentType === PROTECTED_STANZA_TYPE ? decodeProtectedStanza(data, who) : undefined;
   const message: ReceivedMessage = {
     messageId: opened.messageId,
     from: opened.sender.jid,
@@ -100,6 +105,7 @@ export async function openDelivery(delivery: DeliveredCopy, deps: OpenDeliveryDe
     storedAt: delivery.storedAt,
     text: () => decoder.decode(data),
     ...fileMethods(opened.contentType, data),
+    ...(stanza === undefined ? {} : { stanza }),
   };
   return {
     message,
