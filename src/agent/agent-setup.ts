@@ -12,6 +12,7 @@ import {
   initSodium,
   resolveLimits,
   signAnnouncement,
+  trustedCasFromPem,
   type CryptoChoice,
   type KeyStoreSecret,
   type Limits,
@@ -19,6 +20,7 @@ import {
 import { silentLogger, type Logger } from '../log/index.js';
 import { announcementToXml, withBatchCapability } from '../protocol/index.js';
 import { bareJid, connectXmpp, parseJid, type XmppConnection } from '../xmpp/index.js';
+import { loadOwnAttestations } from './attestations.js';
 import { DirectoryClient } from './directory-client.js';
 import { FileSender } from './files.js';
 import { Outbox } from './outbox.js';
@@ -55,6 +57,10 @@ export interface AgentOptions {
   announceEveryMs?: number;
   /** libsodium backend for this process (default SEALPOST_CRYPTO, else auto: native when it loads). */
   crypto?: CryptoChoice;
+  /** CA certificates (PEM) whose X.509 attestations make a contact's key `verified` (issue 18). */
+  trustedCas?: string;
+  /** Refuse contacts' devices without an attestation from a trusted CA (default false). */
+  requireAttestation?: boolean;
 }
 
 /** What an Agent is made of: its one deps object. */
@@ -128,7 +134,17 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
     takesMessages = true;
     void link.announce().catch(() => undefined);
   };
-  const directory = new DirectoryClient({ link, keyring: keys.keyring, trust, target: options.prekeys ?? 100, maxOpks: limits.maxOpksPerUpload, now });
+  const trustedCas = options.trustedCas === undefined ? [] : trustedCasFromPem(options.trustedCas);
+  const directory = new DirectoryClient({
+    link,
+    keyring: keys.keyring,
+    trust,
+    target: options.prekeys ?? 100,
+    maxOpks: limits.maxOpksPerUpload,
+    now,
+    ownAttestations: () => loadOwnAttestations(options.dir),
+    attestationPolicy: { trustedCas, require: options.requireAttestation ?? false },
+  });
   const sender = new Sender({
     conn,
     link,

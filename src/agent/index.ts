@@ -1,7 +1,8 @@
 // Public surface of the agent SDK.
 export { Agent, createAgent, type AgentOptions, type AgentEvents } from './agent.js';
 export type { SendOptions, SendResult } from './sender.js';
-export type { FetchedBundle } from './directory-client.js';
+export type { ContactDevice, FetchedBundle } from './directory-client.js';
+export { addOwnAttestation, loadOwnAttestations, type AttestationView } from './attestations.js';
 export type { ReceivedMessage, MessageHandler, DroppedMessage } from './receiver.js';
 export type { ExpiredMessage } from './agent.js';
 export type { HistoryEntry, HistoryFailure, HistoryMessage, HistoryOptions, DeleteHistory, RetentionPolicy } from './history.js';

@@ -17,6 +17,8 @@ export interface AgentFlags {
   vault: string;
   dir?: string;
   crypto: CryptoChoice;
+  trustedCas?: string;
+  requireAttestation?: boolean;
 }
 
 export function addAgentOptions(cmd: Command): Command {
@@ -25,6 +27,8 @@ export function addAgentOptions(cmd: Command): Command {
     .option('--service <url>', 'XMPP server', process.env.SEALPOST_XMPP_SERVICE ?? 'xmpp://127.0.0.1:5222')
     .option('--vault <jid>', "the vault's bare JID", process.env.SEALPOST_VAULT_JID ?? 'vault@localhost')
     .option('--dir <path>', "this device's folder (keys, trust, outbox); default ~/.sealpost/<jid>")
+    .option('--trusted-cas <pem>', "CA certificates whose attestations make a contact's key verified (PEM file)")
+    .option('--require-attestation', 'refuse contacts without an attestation from a trusted CA')
     .addOption(
       new Option('--crypto <backend>', 'libsodium backend (default SEALPOST_CRYPTO, else auto)')
         .choices(['auto', 'native', 'wasm'])
@@ -56,6 +60,14 @@ export function keySecret(): KeyStoreSecret {
   return { passphrase };
 }
 
+function readTrustedCas(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new AppError(ErrorCode.Config, `cannot read --trusted-cas ${path}`, { cause });
+  }
+}
+
 export function agentOptions(flags: AgentFlags): AgentOptions {
   const jid = parseJid(flags.jid);
   if (jid.local === undefined) throw new AppError(ErrorCode.BadInput, `--jid ${flags.jid}: expected user@domain`);
@@ -68,5 +80,7 @@ export function agentOptions(flags: AgentFlags): AgentOptions {
     dir: agentDir(flags),
     secret: keySecret(),
     crypto: flags.crypto,
+    ...(flags.trustedCas === undefined ? {} : { trustedCas: readTrustedCas(flags.trustedCas) }),
+    ...(flags.requireAttestation === true ? { requireAttestation: true } : {}),
   };
 }

@@ -1,4 +1,4 @@
-// `sealpost keys init|publish|show|verify|rotate`: a device's keys from the command line. init
+// `sealpost keys init|publish|show|attest|verify|rotate`: a device's keys from the command line. init
 // writes the encrypted key file and publishes it (a contact can send at once); show works offline;
 // verify marks a contact's key as checked in person; rotate makes a new signed prekey and publishes it.
 import { existsSync, mkdirSync } from 'node:fs';
@@ -16,6 +16,7 @@ import {
   parseFingerprint,
 } from '../keys/index.js';
 import { parseJid } from '../xmpp/index.js';
+import { attestCommand, showContact } from './attest-commands.js';
 import { addAgentOptions, agentDir, agentOptions, keySecret, type AgentFlags } from './agent-options.js';
 import { print, type Output } from './output.js';
 
@@ -68,9 +69,11 @@ export function keysCommands(program: Command, out: Output): void {
       out.info(`published; the directory holds ${remaining ?? 0} one-time prekey(s) of this device`);
     });
 
-  addAgentOptions(keys.command('show').description('print the device id, fingerprint and prekey state'))
+  addAgentOptions(keys.command('show').description("print the device id, fingerprint and prekey state, or a contact's devices"))
+    .option('--contact <jid>', "list a contact's devices: fingerprint, trust, attestations (judged by --trusted-cas)")
     .option('--json', 'print JSON')
-    .action(async (flags: AgentFlags & { json?: boolean }) => {
+    .action(async (flags: AgentFlags & { json?: boolean; contact?: string }) => {
+      if (flags.contact !== undefined) return showContact(flags.contact, flags, out);
       await initSodium(flags.crypto);
       const path = join(agentDir(flags), 'keys.sealpost');
       if (!existsSync(path)) throw new AppError(ErrorCode.NotFound, `no key file at ${path}; run \`sealpost keys init\` first`);
@@ -87,6 +90,8 @@ export function keysCommands(program: Command, out: Output): void {
       });
       file.close();
     });
+
+  attestCommand(keys, out);
 
   addAgentOptions(keys.command('verify').description("mark a contact's key verified after comparing fingerprints"))
     .argument('<contact>', "the contact's bare JID")
