@@ -1,14 +1,14 @@
 // Presence at the vault (design.md "XMPP surfaces": Presence): it approves subscription requests
 // from allowed domains and subscribes back, and answers an agent's available presence (directed
 // or broadcast) with directed presence from its full JID, so the agent knows where to send IQs.
-import { verifyAnnouncement } from '../keys/index.js';
+import { ANNOUNCE_MAX_SKEW_MS, verifyAnnouncement } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import { announcementFromPresence, batchCapability } from '../protocol/index.js';
-import { parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
+import { parseJid, stanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface PresenceHooks {
-  /** An agent resource became available; `stanza` is its presence. */
-  available?(full: string, stanza: Element): void;
+  /** An agent resource became available; `stanza` is its presence; `refuse` answers it with a presence error. */
+  available?(full: string, stanza: Element, refuse: (text: string) => void): void;
   unavailable?(full: string): void;
   /** The account has no available resource: a bare-JID unavailable (e.g. the server's answer to the probe it sends at our initial presence). */
   offline?(bare: string): void;
@@ -56,7 +56,10 @@ export function registerPresence(options: PresenceOptions): { close(): void } {
     }
     if (type === undefined) {
       send(xml('presence', { to: from.full }));
-      options.hooks?.available?.(from.full, stanza);
+      // RFC 6120 §8.3: a presence error (not-acceptable) tells the sender why its announcement was refused.
+      const refuse = (text: string): void =>
+        send(xml('presence', { to: from.full, type: 'error' }, stanzaError('modify', 'not-acceptable', text)));
+      options.hooks?.available?.(from.full, stanza, refuse);
     } else if (type === 'unavailable') {
       options.hooks?.unavailable?.(from.full);
     }
@@ -76,6 +79,8 @@ export interface DeviceRegistry {
   unavailable(jid: string, resource: string): Promise<number | undefined>;
   /** Forgets every resource of `jid`; returns the devices that were registered. */
   offline(jid: string): Promise<number[]>;
+  /** Takes an announcement's timestamp if newer than the device's last accepted one; false for a replay. */
+  advance(jid: string, device: number, timestamp: number, keepMs: number): Promise<boolean>;
 }
 
 /** What a device's coming and going sets off (delivery jobs in the service). */
@@ -114,7 +119,7 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
   };
 
   return {
-    available(full, stanza) {
+    available(full, stanza, refuse) {
       let from;
       let wire;
       try {
@@ -131,10 +136,20 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
       if (!check.ok) {
         // A device that has not published yet is normal at its first start; anything else is not.
         if (check.reason === 'unknown-device') log.info({ reason: check.reason, error: check.text }, 'device announcement ignored');
-        else log.warn({ reason: check.reason, error: check.text }, 'forged or stale device announcement ignored');
+        else {
+          log.warn({ reason: check.reason, error: check.text }, 'forged or stale device announcement ignored');
+          refuse(`device announcement refused: ${check.text}`);
+        }
         return;
       }
       serial(jid, async () => {
+        // Replay (issue 14): the same signed announcement again from the same full JID (a session
+        // that took over the account and resource) would register the device there again.
+        if (!(await deps.registry.advance(jid, check.device, check.timestamp, 2 * ANNOUNCE_MAX_SKEW_MS))) {
+          log.warn({ reason: 'replay', device: check.device }, 'replayed device announcement ignored');
+          refuse(`device announcement refused: device ${check.device}: not newer than the last one accepted`);
+          return;
+        }
         const before = await deps.registry.available(jid, resource, check.device, batchCapability(stanza));
         log.debug({ device: check.device }, 'device available');
         await deps.listener.available(jid, check.device, before !== undefined);

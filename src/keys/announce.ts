@@ -79,7 +79,7 @@ export function announcementFromWire(value: unknown): { device: number; fingerpr
 }
 
 export type AnnouncementCheck =
-  | { readonly ok: true; readonly device: number }
+  | { readonly ok: true; readonly device: number; readonly timestamp: number }
   | {
       readonly ok: false;
       /** unknown-device: nothing published for it (yet); the others mean a forged or replayed announcement. */
@@ -124,5 +124,5 @@ export function verifyAnnouncement(input: VerifyAnnouncementInput): Announcement
   const skew = input.maxSkewMs ?? ANNOUNCE_MAX_SKEW_MS;
   if (Math.abs(input.now - parsed.timestamp) > skew)
     return { ok: false, reason: 'stale', text: `device ${parsed.device}: timestamp outside ±${skew} ms` };
-  return { ok: true, device: parsed.device };
+  return { ok: true, device: parsed.device, timestamp: parsed.timestamp };
 }

@@ -25,7 +25,22 @@ export interface PresenceRegistry {
   batchOf?(jid: string, device: number): Promise<number | undefined>;
   /** Pushes the expiry of the user's entries out again (activity seen). */
   touch(jid: string): Promise<void>;
+  /**
+   * Records `timestamp` as the device's last accepted announcement when it is newer than the one
+   * before; false when it is not (a replay, issue 14). Kept apart from the presence hash, which
+   * goes at offline, for `keepMs` (the announcement window: older ones are stale anyway).
+   */
+  advance(jid: string, device: number, timestamp: number, keepMs: number): Promise<boolean>;
 }
+
+// KEYS[1] the user's announcement hash; ARGV device, timestamp, keep ms. 1 when newer.
+const ADVANCE = `
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+local ts = tonumber(ARGV[2])
+if last ~= nil and ts <= last then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
 
 // KEYS[1] the user's hash; ARGV resource, device, ttl, batch ('' for none).
 const AVAILABLE = `
@@ -72,6 +87,12 @@ export function presenceKey(prefix: string, jid: string): string {
   return `${prefix}:presence:${h}`;
 }
 
+/** Key of a user's last accepted announcement per device (a hash of the bare JID, as above). */
+function announceKey(prefix: string, jid: string): string {
+  const h = Buffer.from(blake2b(16, new TextEncoder().encode(`sealpost/v1/announce-key\u0000${jid}`))).toString('hex');
+  return `${prefix}:announce:${h}`;
+}
+
 export function createPresenceRegistry(
   redis: Redis,
   prefix: string,
@@ -104,6 +125,9 @@ export function createPresenceRegistry(
     },
     async touch(jid) {
       await redis.expire(key(jid), ttl);
+    },
+    async advance(jid, device, timestamp, keepMs) {
+      return (await redis.eval(ADVANCE, 1, announceKey(prefix, jid), String(device), String(timestamp), String(Math.ceil(keepMs)))) === 1;
     },
   };
 }

@@ -31,7 +31,7 @@ function input(wire: unknown, over: Partial<VerifyAnnouncementInput> = {}): Veri
 describe('device announcement', () => {
   it('verifies for the stamped JID and resource under the published identity key', () => {
     const wire = signAnnouncement(bob, 'phone', NOW - 1000);
-    expect(verifyAnnouncement(input(wire))).toEqual({ ok: true, device: 4242 });
+    expect(verifyAnnouncement(input(wire))).toEqual({ ok: true, device: 4242, timestamp: NOW - 1000 });
     expect(wire.fp).toBe(toBase64(fingerprint(bob.publicKey)));
   });
 

@@ -40,6 +40,7 @@ function registry(batch: number | undefined): PresenceRegistry {
     resourceOf: (_jid, device) => Promise.resolve(device === A ? 'phone' : undefined),
     batchOf: () => Promise.resolve(batch),
     touch: () => Promise.resolve(),
+    advance: () => Promise.resolve(true),
   };
 }
 

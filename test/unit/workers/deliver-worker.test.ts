@@ -50,6 +50,7 @@ function harness(over: Partial<DeliverWorkerDeps> = {}): Harness {
     deviceAt: (_jid, resource) => Promise.resolve([...online].find(([, r]) => r === resource)?.[0]),
     resourceOf: (_jid, device) => Promise.resolve(online.get(device)),
     touch: () => Promise.resolve(),
+    advance: () => Promise.resolve(true),
   };
   const wanted = { value: false, finishes: 0, released: 0 };
   const scheduler: DeliveryScheduler = {
