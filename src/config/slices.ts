@@ -13,6 +13,8 @@ export interface StoresSlice {
   cipher: Config['archiveCipher'];
   maxOpen: number;
   retentionSeconds: number;
+  /** SEALPOST_CRYPTO: the libsodium backend, chosen when the stores open (before any crypto). */
+  crypto: Config['crypto'];
 }
 
 /** Redis and the queues on it. */
@@ -134,6 +136,7 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
       cipher: c.archiveCipher,
       maxOpen: c.archiveMaxOpen,
       retentionSeconds: c.retentionSeconds,
+      crypto: c.crypto,
     }),
     redis: freeze({ url: c.redisUrl, prefix: c.queuePrefix, strict: c.strict, storeShards: c.storeShards, cluster: c.redisCluster }),
     xmpp: freeze({ service: c.xmppService, domain: c.xmppDomain, username: c.vaultUser, password: c.vaultPassword, resource: c.vaultResource }),

@@ -20,7 +20,8 @@ export interface Stores {
 const DIRECTORY_KEY_LABEL = 'sealpost/v1/directory-db';
 
 export async function openStores(slice: StoresSlice, logger: Logger): Promise<Stores> {
-  await initSodium();
+  const backend = await initSodium(slice.crypto);
+  logger.info({ crypto: backend }, 'libsodium backend');
   mkdirSync(slice.dataDir, { recursive: true, mode: 0o700 });
   const master = await loadMasterKey(slice, logger);
   try {

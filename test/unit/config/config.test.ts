@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_ENV_VARS, loadConfig, SETTINGS, vaultBareJid } from '../../../src/config/index.js';
+import { CONFIG_ENV_VARS, configSlices, cryptoChoiceFromEnv, loadConfig, SETTINGS, vaultBareJid } from '../../../src/config/index.js';
 import { configTableMarkdown } from '../../../src/config/docs.js';
 import { AppError, ErrorCode } from '../../../src/errors/index.js';
 
@@ -48,6 +48,14 @@ describe('config', () => {
     expect(message).toContain('SEALPOST_ARCHIVE_CIPHER');
     expect(message).toContain('SEALPOST_MAX_DEVICES');
     expect(message).toContain('REDIS_URL');
+  });
+
+  it('reads SEALPOST_CRYPTO for the service (stores slice) and for the SDK and CLI alike', () => {
+    expect(configSlices(loadConfig({})).stores.crypto).toBe('auto');
+    expect(configSlices(loadConfig({ SEALPOST_CRYPTO: 'wasm' })).stores.crypto).toBe('wasm');
+    expect([cryptoChoiceFromEnv({}), cryptoChoiceFromEnv({ SEALPOST_CRYPTO: '' }), cryptoChoiceFromEnv({ SEALPOST_CRYPTO: 'native' })]).toEqual(['auto', 'auto', 'native']);
+    expect(() => loadConfig({ SEALPOST_CRYPTO: 'openssl' })).toThrow(/SEALPOST_CRYPTO/);
+    expect(() => cryptoChoiceFromEnv({ SEALPOST_CRYPTO: 'openssl' })).toThrow(/SEALPOST_CRYPTO: expected auto, native or wasm, got openssl/);
   });
 
   it('refuses CBC and RC4 archive ciphers', () => {
