@@ -110,10 +110,12 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
   const jid = bareJid(`${options.xmpp.username}@${options.xmpp.domain}`);
   const limits = resolveLimits(options.limits);
   const keys = await openDeviceKeys(options, jid, now);
-  const trust = await FileTrustStore.open(join(options.dir, 'trust.json'));
-  const outbox = new Outbox(join(options.dir, 'outbox'));
+  let trust: FileTrustStore;
+  let outbox: Outbox;
   let conn: XmppConnection;
   try {
+    trust = await FileTrustStore.open(join(options.dir, 'trust.json'));
+    outbox = new Outbox(join(options.dir, 'outbox'));
     conn = await connectXmpp({ ...options.xmpp, resource: options.xmpp.resource ?? `sealpost-${keys.state.identity.device}`, logger });
   } catch (err) {
     keys.close();

@@ -71,17 +71,23 @@ export class Agent extends EventEmitter<AgentEvents> {
     const p = await openAgentParts(options);
     const agent = new Agent(p);
     if (options.onMessage !== undefined) agent.onMessage(options.onMessage);
-    // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
-    await p.conn.send(xml('presence', {}, xml('priority', {}, '0')));
-    await p.link.subscribe();
-    await p.link.announce();
-    await p.link.full();
-    const remaining = await p.directory.count();
-    if (remaining === undefined) {
-      await p.directory.publish({ fresh: false });
-      await p.link.announce(); // the vault can check the announcement only once the bundle is published
-    } else if (remaining < (options.lowWater ?? 25)) await p.directory.publish({ fresh: true });
-    await p.sender.resend();
+    try {
+      // Initial presence: notices to our bare JID (replenish) reach us, and ones kept offline arrive.
+      await p.conn.send(xml('presence', {}, xml('priority', {}, '0')));
+      await p.link.subscribe();
+      await p.link.announce();
+      await p.link.full();
+      const remaining = await p.directory.count();
+      if (remaining === undefined) {
+        await p.directory.publish({ fresh: false });
+        await p.link.announce(); // the vault can check the announcement only once the bundle is published
+      } else if (remaining < (options.lowWater ?? 25)) await p.directory.publish({ fresh: true });
+      await p.sender.resend();
+    } catch (err) {
+      // A start that fails (the vault never answers, a refused publish) leaves nothing open.
+      await agent.stop().catch(() => undefined);
+      throw err;
+    }
     void p.files.resume().catch(() => undefined); // file sends a crash interrupted (issue 17)
     return agent;
   }
