@@ -47,12 +47,18 @@ export interface OpenFenceOptions {
   key: Uint8Array;
   cipher: DbCipher;
   now?: () => number;
+  /**
+   * How long a claim or write waits for the fence's lock (default 50 ms). Short: better-sqlite3
+   * waits synchronously, and a node stopped inside a write keeps the lock until it wakes or dies;
+   * the claimer must not freeze its event loop (and its other leases' renewals) meanwhile.
+   */
+  busyTimeoutMs?: number;
 }
 
 export function openShardFence(options: OpenFenceOptions): ShardFence {
   const now = options.now ?? Date.now;
   const { shard } = options;
-  const db: Db = openEncryptedDb({ path: join(options.dir, 'fence.db'), key: options.key, cipher: options.cipher });
+  const db: Db = openEncryptedDb({ path: join(options.dir, 'fence.db'), key: options.key, cipher: options.cipher, busyTimeoutMs: options.busyTimeoutMs ?? 50 });
   try {
     migrate(db, MIGRATIONS);
   } catch (err) {

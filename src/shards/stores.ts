@@ -69,8 +69,14 @@ export interface OpenShardStoresOptions {
   now?: () => number;
 }
 
-/** Opens shard k's stores; the caller has claimed the fence for `lease` (or does so next). */
-export async function openShardStores(o: OpenShardStoresOptions): Promise<ShardStores> {
+/** What opening a shard gave: its stores, or the higher epoch its fence already holds. */
+export type OpenedShard = { started: true; stores: ShardStores } | { started: false; fenceEpoch: number };
+
+/**
+ * Claims shard k's fence for `lease` first (a stale lease opens nothing; a fence still locked by a
+ * node stopped inside a write fails with Unavailable at once: retry later), then opens its stores.
+ */
+export async function openShardStores(o: OpenShardStoresOptions): Promise<OpenedShard> {
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const fenceKey = derive(LABELS.fence, o.masterKey);
   const dbKey = derive(LABELS.directoryDb, o.masterKey);
@@ -79,6 +85,11 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<ShardS
   try {
     const fence = openShardFence({ shard: o.shard, dir: o.dir, key: fenceKey, cipher: o.cipher, ...(o.now === undefined ? {} : { now: o.now }) });
     opened.push(fence);
+    if (!fence.claim(o.lease)) {
+      const fenceEpoch = fence.current().epoch;
+      fence.close();
+      return { started: false, fenceEpoch };
+    }
     const archive = await createArchiveStore({
       dir: join(o.dir, 'archive'),
       masterKey: o.masterKey,
@@ -93,7 +104,7 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<ShardS
     const directory = openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, serverKey });
     opened.push(directory);
     const guard = <R>(fn: () => R): R => fence.write(o.lease, fn);
-    return {
+    const stores: ShardStores = {
       shard: o.shard,
       archive: fenceWrites(archive, ARCHIVE_WRITES, guard),
       directory: fenceWrites(directory, DIRECTORY_WRITES, guard),
@@ -102,6 +113,7 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<ShardS
         for (const s of opened.reverse()) s.close();
       },
     };
+    return { started: true, stores };
   } catch (err) {
     for (const s of opened.reverse()) s.close();
     throw err;

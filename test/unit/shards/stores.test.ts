@@ -27,9 +27,10 @@ describe('shard stores', () => {
     return d;
   };
   const node = async (dir: string, lease: Lease, master = MASTER): Promise<ShardStores> => {
-    const s = await openShardStores({ shard: lease.shard, dir, masterKey: master, cipher: 'chacha20', lease, logger: silentLogger() });
-    open.push(s);
-    return s;
+    const r = await openShardStores({ shard: lease.shard, dir, masterKey: master, cipher: 'chacha20', lease, logger: silentLogger() });
+    if (!r.started) throw new Error(`stale lease: the fence holds epoch ${r.fenceEpoch}`);
+    open.push(r.stores);
+    return r.stores;
   };
 
   it('knows every method of the archive and the directory as a write or a read', async () => {
@@ -55,6 +56,9 @@ describe('shard stores', () => {
     expect(a.archive.pendingCounts('bob@example.org').messages).toBe(1); // reading is not writing
     expect(b.archive.storeIncoming('bob@example.org', incoming('alice@example.org', 'm3')).inserted).toBe(true);
     expect(b.archive.query('bob@example.org', { max: 10 }).items.map((i) => i.messageId)).toEqual(['m1', 'm3']);
+    // A stale lease opens nothing: A coming back with epoch 1 gets told the fence's epoch.
+    const again = await openShardStores({ shard: 3, dir, masterKey: MASTER, cipher: 'chacha20', lease: leaseA, logger: silentLogger() });
+    expect(again).toEqual({ started: false, fenceEpoch: 2 });
   });
 
   it('refuses writes once the lease has expired on the local clock', async () => {
