@@ -1,11 +1,12 @@
 // `sealpost send` and `sealpost listen`: an agent on the command line. send resolves on the
 // vault's receipt (the ciphertext is committed); listen prints each verified message as a JSON
 // line, and acknowledges it only after it was written.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createAgent } from '../agent/index.js';
+import { createAgent, FILE_MANIFEST_TYPE, type ReceivedMessage } from '../agent/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { addAgentOptions, agentOptions, type AgentFlags } from './agent-options.js';
+import { INLINE_FILE_LIMIT, saveReceivedFile, sendFileCommand } from './files.js';
 import type { Output } from './output.js';
 import { guessContentType, printableText } from './text.js';
 
@@ -13,6 +14,15 @@ async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** What a file message announces, or why its manifest is refused. */
+function fileInfo(m: ReceivedMessage): Record<string, unknown> {
+  try {
+    return { file: m.file() };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
 }
 
 export function agentCommands(program: Command, out: Output): void {
@@ -23,6 +33,14 @@ export function agentCommands(program: Command, out: Output): void {
     .option('--content-type <type>', 'MIME type of the data')
     .option('--json', 'print JSON')
     .action(async (to: string, text: string | undefined, flags: AgentFlags & { file?: string; contentType?: string; json?: boolean }) => {
+      if (text === undefined && flags.file !== undefined && statSync(flags.file).size > INLINE_FILE_LIMIT) {
+        const agent = await createAgent(agentOptions(flags));
+        try {
+          return await sendFileCommand(agent, to, flags.file, flags.contentType, flags.json, out);
+        } finally {
+          await agent.stop();
+        }
+      }
       const data: Uint8Array | string =
         text ?? (flags.file !== undefined ? readFileSync(flags.file) : process.stdin.isTTY ? '' : await readStdin());
       if (data.length === 0) throw new AppError(ErrorCode.BadInput, 'nothing to send: give text, --file or standard input');
@@ -40,7 +58,9 @@ export function agentCommands(program: Command, out: Output): void {
   addAgentOptions(program.command('listen').description('receive messages; prints one JSON line per verified message'))
     .option('--count <n>', 'exit after this many messages', (v) => Number.parseInt(v, 10))
     .option('--timeout <seconds>', 'exit after this many seconds without a message', (v) => Number.parseInt(v, 10))
-    .action(async (flags: AgentFlags & { count?: number; timeout?: number }) => {
+    .option('--save <dir>', 'save received files into this folder (the JSON line comes once the file is checked)')
+    .action(async (flags: AgentFlags & { count?: number; timeout?: number; save?: string }) => {
+      if (flags.save !== undefined) mkdirSync(flags.save, { recursive: true, mode: 0o700 });
       const agent = await createAgent(agentOptions(flags));
       let seen = 0;
       let timer: NodeJS.Timeout | undefined;
@@ -50,8 +70,11 @@ export function agentCommands(program: Command, out: Output): void {
           clearTimeout(timer);
           timer = setTimeout(resolve, flags.timeout * 1000);
         };
-        agent.onMessage((m) => {
-          const text = printableText(m.contentType, m.data);
+        agent.onMessage(async (m) => {
+          const isFile = m.contentType === FILE_MANIFEST_TYPE;
+          // A file message's body is its manifest (key, URL): never printed; without --save only what it is.
+          const saved = !isFile ? {} : flags.save === undefined ? { ...fileInfo(m), saved: false } : await saveReceivedFile(m, flags.save);
+          const text = isFile ? undefined : printableText(m.contentType, m.data);
           out.result(
             JSON.stringify({
               id: m.messageId,
@@ -61,13 +84,13 @@ export function agentCommands(program: Command, out: Output): void {
               trust: m.trust,
               sentAt: new Date(m.sentAt).toISOString(),
               contentType: m.contentType,
-              ...(text === undefined ? { base64: Buffer.from(m.data).toString('base64') } : { text }),
+              ...(isFile ? {} : text === undefined ? { base64: Buffer.from(m.data).toString('base64') } : { text }),
+              ...saved,
             }),
           );
           seen++;
           arm();
           if (flags.count !== undefined && seen >= flags.count) setImmediate(resolve);
-          return Promise.resolve();
         });
         arm();
         process.once('SIGINT', resolve);
