@@ -4,7 +4,8 @@
 // message over 20 reconnects, the service's peak RSS (it runs as a child process), its CPU per
 // stored and delivered message. `--runs 3` repeats it and reports every figure's median. Prints a
 // table (or, with --json, one JSON object on stdout) and writes bench-out/compare.{json,svg}.
-// `npm run bench -- --scale` runs the 100,000-pending RSS check instead (bench/scale.ts).
+// `npm run bench -- --scale` runs the 100,000-pending RSS check instead (bench/scale.ts);
+// `npm run bench -- --file` moves a 200 MiB file through the upload service (bench/file.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -18,6 +19,7 @@ import { agentFactory, firstDelivery, runSealpostPath } from './lib/sealpost-pat
 import { progress, setUp, type BenchContext } from './lib/setup.js';
 import { figure, medianOf, met, table, targetName, type Figures, type Target } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
+import { runFileBench } from './file.js';
 import { runScale } from './scale.js';
 import { SUBMIT_BATCH_ITEMS } from '../src/agent/submit-batch.js';
 import { BATCH_MAX_COPIES } from '../src/workers/deliver-worker.js';
@@ -30,6 +32,9 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
+    // A file through the upload service instead (bench/file.ts): --mib sets its size (default 200).
+    file: { type: 'boolean', default: false },
+    mib: { type: 'string' },
     out: { type: 'string', default: 'bench-out' },
     users: { type: 'string' },
     pending: { type: 'string' },
@@ -225,7 +230,9 @@ async function compare(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (args.scale) {
+  if (args.file) {
+    await runFileBench({ out: args.out, json: args.json, fromSources: args['from-sources'], mib: positive('mib', args.mib) });
+  } else if (args.scale) {
     await runScale({
       out: args.out,
       json: args.json,

@@ -31,6 +31,8 @@ export interface SlotDeps {
 }
 
 const MESSAGE_ID = /^[A-Za-z0-9_-]{8,128}$/;
+/** Slots of one sender to one recipient whose manifest message has not been seen yet. */
+const MAX_WAITING_PER_SENDER = 16;
 
 function token(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
@@ -51,10 +53,19 @@ export function registerSlots(d: SlotDeps): void {
       const blobs = d.archive.blobs;
       // A repeated request for the same message (the sender restarted before keeping its slot)
       // replaces the earlier slot rather than adding one.
+      let waiting = 0;
       for (const slot of blobs.list(hash)) {
         const m = blobs.read(hash, slot);
-        if (m !== undefined && m.sender === sender && m.messageId === req.messageId && !m.complete) blobs.remove(hash, slot);
+        if (m?.sender !== sender) continue;
+        if (m.messageId === req.messageId && !m.complete) blobs.remove(hash, slot);
+        else if (!m.referenced) {
+          if (d.archive.holdsMessage(owner, sender, m.messageId)) blobs.write(hash, slot, { ...m, referenced: true });
+          else waiting++;
+        }
       }
+      // One sender cannot fill another user's quota with files it never announces.
+      if (waiting >= MAX_WAITING_PER_SENDER)
+        throw new AppError(ErrorCode.ResourceLimit, `${waiting} of your files to this recipient wait for their message; send those first`);
       const held = blobs.announcedBytes(hash);
       if (held.slots >= d.limits.uploadSlotsPerUser)
         throw new AppError(ErrorCode.ResourceLimit, `the recipient holds ${held.slots} files, at most ${d.limits.uploadSlotsPerUser}`);
