@@ -12,6 +12,7 @@ import {
   rotateArchiveKey,
   type ArchiveKeyImport,
   type ArchiveKeyInfo,
+  type ArchiveSuite,
   type KeyRing,
   type PwhashLimits,
 } from '../keys/index.js';
@@ -35,16 +36,16 @@ export class ArchiveKeys {
     return this.deps.keyring.state.archiveKey?.id;
   }
 
-  /** Generates the account's first archive key and publishes it. */
-  async create(): Promise<number> {
-    const state = await this.deps.keyring.update(createArchiveKey);
+  /** Generates the account's first archive key (X-Wing unless `suite` says "sp1") and publishes it. */
+  async create(suite?: ArchiveSuite): Promise<number> {
+    const state = await this.deps.keyring.update((s) => createArchiveKey(s, suite));
     await this.deps.publish();
     return state.archiveKey?.id ?? 0;
   }
 
-  /** A new current key (next id), published; the previous one is kept for reading. */
-  async rotate(): Promise<number> {
-    const state = await this.deps.keyring.update(rotateArchiveKey);
+  /** A new current key (next id; X-Wing unless `suite` says "sp1"), published; the previous one is kept for reading. */
+  async rotate(suite?: ArchiveSuite): Promise<number> {
+    const state = await this.deps.keyring.update((s) => rotateArchiveKey(s, suite));
     await this.deps.publish();
     return state.archiveKey?.id ?? 0;
   }

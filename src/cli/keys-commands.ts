@@ -8,6 +8,7 @@ import { createAgent, type Agent, type AgentOptions } from '../agent/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import {
   AgentKeyFile,
+  checkArchiveSuite,
   createAgentKeys,
   currentSignedPrekey,
   displayFingerprint,
@@ -41,10 +42,12 @@ export function keysCommands(program: Command, out: Output): void {
 
   addAgentOptions(keys.command('init').description('create the encrypted key file of a new device and publish its keys'))
     .option('--no-archive-key', 'publish no archive key (no history copy: transit only)')
+    .option('--archive-suite <suite>', 'archive key suite: sp1-xwing (post-quantum, default) or sp1 (X25519)', 'sp1-xwing')
     .option('--offline', 'only write the key file; the first listen, send or `keys publish` publishes it')
     .option('--json', 'print JSON')
-    .action(async (flags: AgentFlags & { archiveKey: boolean; offline?: boolean; json?: boolean }) => {
+    .action(async (flags: AgentFlags & { archiveKey: boolean; archiveSuite: string; offline?: boolean; json?: boolean }) => {
       await initSodium(flags.crypto);
+      const archiveSuite = checkArchiveSuite(flags.archiveSuite, '--archive-suite');
       const jid = parseJid(flags.jid).bare;
       const dir = agentDir(flags);
       const path = join(dir, 'keys.sealpost');
@@ -53,7 +56,7 @@ export function keysCommands(program: Command, out: Output): void {
       // Checked before the file is written: a missing XMPP password must not leave keys unpublished.
       const online = flags.offline ? undefined : agentOptions(flags);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const file = await AgentKeyFile.create(path, secret, createAgentKeys({ jid, now: Date.now(), archiveKey: flags.archiveKey }));
+      const file = await AgentKeyFile.create(path, secret, createAgentKeys({ jid, now: Date.now(), archiveKey: flags.archiveKey, archiveSuite }));
       const s = file.state;
       const record = { jid, device: s.identity.device, fingerprint: displayFingerprint(s.identity.publicKey), file: path };
       file.close();
@@ -87,6 +90,7 @@ export function keysCommands(program: Command, out: Output): void {
         signedPrekey: { id: spk.id, expires: new Date(spk.expires).toISOString() },
         oneTimePrekeys: s.oneTimePrekeys.length,
         archiveKey: s.archiveKey === undefined ? null : s.archiveKey.id,
+        archiveSuite: s.archiveKey === undefined ? null : (s.archiveKey.suite ?? 'sp1'),
       });
       file.close();
     });

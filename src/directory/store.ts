@@ -3,7 +3,17 @@
 // deletes and returns at most one OPK per device inside one immediate transaction, so no OPK is
 // ever handed out twice, even to claimers in other processes sharing the file.
 import { AppError, ErrorCode } from '../errors/index.js';
-import { countersign, createServerKey, fromBase64, toBase64, type Attestation, type Bundle, type KeyPair, type VerifiedBundle } from '../keys/index.js';
+import {
+  archiveSuiteOfStoredKey,
+  countersign,
+  createServerKey,
+  fromBase64,
+  toBase64,
+  type Attestation,
+  type Bundle,
+  type KeyPair,
+  type VerifiedBundle,
+} from '../keys/index.js';
 import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
 
 const MIGRATIONS = [
@@ -114,7 +124,10 @@ function rowToBundle(row: DeviceRow, opk?: { id: number; pub: Uint8Array; sig: U
     oneTimePrekeys: opk === undefined ? [] : [{ id: opk.id, publicKey: u8(opk.pub), signature: u8(opk.sig) }],
   };
   if (row.ak_id === null || row.ak_pub === null || row.ak_sig === null) return bundle;
-  return { ...bundle, archiveKey: { id: row.ak_id, publicKey: u8(row.ak_pub), signature: u8(row.ak_sig) } };
+  // The suite is not a column: the stored key was verified on upload and its size names it.
+  const suite = archiveSuiteOfStoredKey(row.ak_pub);
+  const ak = { id: row.ak_id, publicKey: u8(row.ak_pub), signature: u8(row.ak_sig) };
+  return { ...bundle, archiveKey: suite === 'sp1' ? ak : { ...ak, suite } };
 }
 
 /** Attestations as stored: JSON with base64 certificates (already checked on publish). */

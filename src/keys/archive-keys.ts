@@ -1,13 +1,15 @@
 // The account's archive keys (design.md "Cryptographic construction": AK) over time: create one,
 // rotate (new history copies are sealed to the new key; the old one is kept to read what was
 // sealed to it), forget an old one (the user's own shredding of that period), and carry them to a
-// second device in an export encrypted under a passphrase (Argon2id, XChaCha20-Poly1305).
+// second device in an export encrypted under a passphrase (Argon2id, XChaCha20-Poly1305). Keys of
+// either suite (archive-suite.ts); new ones are X-Wing by default, and an X-Wing export holds its seed.
 // Pure functions of the key state; each returns a new state and wipes the secrets it drops.
 import { AppError, ErrorCode } from '../errors/index.js';
+import { archiveParams, archivePairMatches, checkArchiveSuite, type ArchiveSuite } from './archive-suite.js';
 import { ByteReader, ByteWriter, utf8 } from './encoding.js';
 import { idProblem, wire } from './fields.js';
-import { MAX_ID } from './labels.js';
-import { generateArchiveKey, signArchiveKey, type SecretPrekey } from './prekeys.js';
+import { MAX_ID, SUITE } from './labels.js';
+import { generateArchiveKey, signArchiveKey, withSuite, type SecretArchiveKey } from './prekeys.js';
 import {
   AEAD_KEY_BYTES,
   aeadOpen,
@@ -19,15 +21,14 @@ import {
   PWHASH_SALT_BYTES,
   randomBytes,
   wipe,
-  X25519_PUBLIC_BYTES,
-  X25519_SECRET_BYTES,
-  x25519PublicKey,
   type PwhashLimits,
 } from './sodium.js';
 import type { AgentKeyState } from './state.js';
 
 const EXPORT_MAGIC = utf8('SPAK');
+/** Format 1: X25519 keys only; format 2 names each key's suite (written only when one is not sp1). */
 const EXPORT_FORMAT = 1;
+const EXPORT_FORMAT_SUITES = 2;
 const EXPORT_LABEL = 'sealpost/v1/archive-keys';
 const EXPORT_ENC_LABEL = 'sealpost/v1/archive-keys-enc';
 const HEADER_BYTES = EXPORT_MAGIC.length + 1 + 4 + 4 + PWHASH_SALT_BYTES;
@@ -42,14 +43,16 @@ export interface ArchiveKeyInfo {
   readonly publicKey: Uint8Array;
   /** The key new history copies are sealed to (published in the bundle). */
   readonly current: boolean;
+  readonly suite: ArchiveSuite;
 }
 
 /** Every archive key of the state: the current one first, then the retired ones, newest first. */
 export function archiveKeyList(state: AgentKeyState): ArchiveKeyInfo[] {
   const out: ArchiveKeyInfo[] = [];
-  if (state.archiveKey !== undefined) out.push({ id: state.archiveKey.id, publicKey: state.archiveKey.publicKey, current: true });
+  const info = (k: SecretArchiveKey, current: boolean): ArchiveKeyInfo => ({ id: k.id, publicKey: k.publicKey, current, suite: k.suite ?? SUITE });
+  if (state.archiveKey !== undefined) out.push(info(state.archiveKey, true));
   const retired = [...(state.retiredArchiveKeys ?? [])].sort((a, b) => b.id - a.id);
-  for (const k of retired) out.push({ id: k.id, publicKey: k.publicKey, current: false });
+  for (const k of retired) out.push(info(k, false));
   return out;
 }
 
@@ -60,19 +63,19 @@ function nextArchiveKeyId(state: AgentKeyState): number {
   return next;
 }
 
-/** Generates the account's first archive key; refuses when there is one (rotate instead). */
-export function createArchiveKey(state: AgentKeyState): AgentKeyState {
+/** Generates the account's first archive key (X-Wing unless told); refuses when there is one (rotate instead). */
+export function createArchiveKey(state: AgentKeyState, suite?: ArchiveSuite): AgentKeyState {
   if (state.archiveKey !== undefined)
     throw new AppError(ErrorCode.BadInput, `the account already has archive key ${state.archiveKey.id}; rotate it instead`);
-  return { ...state, archiveKey: generateArchiveKey(state.identity, nextArchiveKeyId(state)) };
+  return { ...state, archiveKey: generateArchiveKey(state.identity, nextArchiveKeyId(state), suite) };
 }
 
 /**
  * A new current archive key with the next id (senders pick the highest id they see); the previous
  * current key joins the retired ones, so history sealed to it stays readable until forgotten.
  */
-export function rotateArchiveKey(state: AgentKeyState): AgentKeyState {
-  const fresh = generateArchiveKey(state.identity, nextArchiveKeyId(state));
+export function rotateArchiveKey(state: AgentKeyState, suite?: ArchiveSuite): AgentKeyState {
+  const fresh = generateArchiveKey(state.identity, nextArchiveKeyId(state), suite);
   const retired = [...(state.retiredArchiveKeys ?? []), ...(state.archiveKey === undefined ? [] : [state.archiveKey])];
   return { ...state, archiveKey: fresh, retiredArchiveKeys: retired };
 }
@@ -98,12 +101,13 @@ interface ExportedKey {
   id: number;
   publicKey: Uint8Array;
   secretKey: Uint8Array;
+  suite: ArchiveSuite;
 }
 
-function encodeHeader(limits: PwhashLimits, salt: Uint8Array): Uint8Array {
+function encodeHeader(format: number, limits: PwhashLimits, salt: Uint8Array): Uint8Array {
   return new ByteWriter()
     .raw(EXPORT_MAGIC)
-    .u8(EXPORT_FORMAT)
+    .u8(format)
     .u32(limits.opsLimit)
     .u32(Math.floor(limits.memLimit / 1024))
     .raw(salt)
@@ -135,13 +139,17 @@ export function exportArchiveKeys(
   passphrase: string | Uint8Array,
   options: { limits?: PwhashLimits } = {},
 ): Uint8Array {
-  const keys: SecretPrekey[] = [...(state.archiveKey === undefined ? [] : [state.archiveKey]), ...(state.retiredArchiveKeys ?? [])];
+  const keys: SecretArchiveKey[] = [...(state.archiveKey === undefined ? [] : [state.archiveKey]), ...(state.retiredArchiveKeys ?? [])];
   if (keys.length === 0) throw new AppError(ErrorCode.NotFound, 'this account has no archive key to export');
   const limits = options.limits ?? pwhashModerate();
   const salt = randomBytes(PWHASH_SALT_BYTES);
-  const header = encodeHeader(limits, salt);
+  const format = keys.some((k) => (k.suite ?? SUITE) !== SUITE) ? EXPORT_FORMAT_SUITES : EXPORT_FORMAT;
+  const header = encodeHeader(format, limits, salt);
   const w = new ByteWriter().str(EXPORT_LABEL).str(state.identity.jid).u32(state.archiveKey?.id ?? 0).u32(keys.length);
-  for (const k of keys) w.u32(k.id).bytes(k.publicKey).bytes(k.secretKey);
+  for (const k of keys) {
+    if (format === EXPORT_FORMAT_SUITES) w.str(k.suite ?? SUITE);
+    w.u32(k.id).bytes(k.publicKey).bytes(k.secretKey);
+  }
   const plain = w.finish();
   const enc = encryptionKey(passphrase, salt, limits);
   try {
@@ -162,7 +170,7 @@ function decodeExport(bytes: Uint8Array, passphrase: string | Uint8Array): { jid
   if (bytes.length < HEADER_BYTES || !constantTimeEqual(r.raw('magic', EXPORT_MAGIC.length), EXPORT_MAGIC))
     throw new AppError(ErrorCode.BadInput, 'not a sealpost archive key export');
   const format = r.u8('format');
-  if (format !== EXPORT_FORMAT) throw new AppError(ErrorCode.BadInput, `archive key export: unsupported format ${format}`);
+  if (format !== EXPORT_FORMAT && format !== EXPORT_FORMAT_SUITES) throw new AppError(ErrorCode.BadInput, `archive key export: unsupported format ${format}`);
   const opsLimit = r.u32('opslimit');
   const memKib = r.u32('memlimit');
   const salt = r.raw('salt', PWHASH_SALT_BYTES);
@@ -185,13 +193,14 @@ function decodeExport(bytes: Uint8Array, passphrase: string | Uint8Array): { jid
     if (n < 1 || n > MAX_KEYS) throw new AppError(ErrorCode.Corrupt, `archive key export: ${n} keys`);
     const keys: ExportedKey[] = [];
     for (let i = 0; i < n; i++) {
+      const suite = format === EXPORT_FORMAT_SUITES ? checkArchiveSuite(p.str('suite', 1, 16), 'archive key export') : SUITE;
       const id = wire<number>('archive key id', p.u32('id'), idProblem);
-      const publicKey = p.bytes('public key', X25519_PUBLIC_BYTES);
-      const secretKey = p.bytes('secret key', X25519_SECRET_BYTES);
-      if (!constantTimeEqual(x25519PublicKey(secretKey), publicKey))
+      const publicKey = p.bytes('public key', archiveParams(suite).publicBytes);
+      const secretKey = p.bytes('secret key', archiveParams(suite).secretBytes);
+      if (!archivePairMatches(suite, publicKey, secretKey))
         throw new AppError(ErrorCode.Corrupt, `archive key export: key ${id} does not match its secret`);
       if (keys.some((k) => k.id === id)) throw new AppError(ErrorCode.Corrupt, `archive key export: key ${id} twice`);
-      keys.push({ id, publicKey, secretKey });
+      keys.push({ id, publicKey, secretKey, suite });
     }
     p.end();
     if (currentId !== 0 && !keys.some((k) => k.id === currentId))
@@ -228,11 +237,12 @@ export function importArchiveKeys(state: AgentKeyState, bytes: Uint8Array, passp
         throw new AppError(ErrorCode.Corrupt, `archive key ${k.id} here differs from the exported key ${k.id}; nothing imported`);
     }
     const fresh = exp.keys.filter((k) => !mine.some((m) => m.id === k.id));
-    const asPrekey = (k: ExportedKey): SecretPrekey => ({
+    const asPrekey = (k: ExportedKey): SecretArchiveKey => ({
       id: k.id,
       publicKey: k.publicKey.slice(),
       secretKey: k.secretKey.slice(),
-      signature: signArchiveKey(state.identity, k.id, k.publicKey),
+      signature: signArchiveKey(state.identity, k.id, k.publicKey, k.suite),
+      ...withSuite(k.suite),
     });
     const all = [...mine, ...fresh.map(asPrekey)];
     const curId = state.archiveKey?.id ?? 0;

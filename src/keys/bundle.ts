@@ -1,7 +1,9 @@
 // A device's published key bundle (suite sp1): IK, signed prekey, one-time prekeys, optional
-// archive key. Strict wire parsing and whole-bundle signature verification: one bad signature
-// refuses the bundle (design.md, "Cryptographic construction"; invariant 5).
+// archive key (X25519, or X-Wing with its suite named beside it). Strict wire parsing and
+// whole-bundle signature verification: one bad signature refuses the bundle (design.md,
+// "Cryptographic construction"; invariant 5).
 import { AppError, ErrorCode } from '../errors/index.js';
+import { archiveParams, checkArchiveSuite } from './archive-suite.js';
 import { fromBase64, toBase64 } from './encoding.js';
 import { idProblem, jidProblem, timestampProblem, wire, wireKeys, wireObject } from './fields.js';
 import { checkSuite, DEFAULT_LIMITS, type Suite } from './labels.js';
@@ -9,6 +11,7 @@ import {
   verifyArchiveKey,
   verifyOneTimePrekey,
   verifySignedPrekey,
+  withSuite,
   type ArchiveKey,
   type OneTimePrekey,
   type SignedPrekey,
@@ -43,7 +46,8 @@ export interface BundleWire {
   ik: string;
   spk: PrekeyWire & { expires: number };
   opks: PrekeyWire[];
-  ak?: PrekeyWire;
+  /** `suite` absent: an X25519 key of "sp1". */
+  ak?: PrekeyWire & { suite?: string };
 }
 
 export function bundleToWire(b: Bundle): BundleWire {
@@ -60,7 +64,7 @@ export function bundleToWire(b: Bundle): BundleWire {
     spk: { ...pk(b.signedPrekey), expires: b.signedPrekey.expires },
     opks: b.oneTimePrekeys.map(pk),
   };
-  if (b.archiveKey !== undefined) out.ak = pk(b.archiveKey);
+  if (b.archiveKey !== undefined) out.ak = { ...pk(b.archiveKey), ...withSuite(b.archiveKey.suite) };
   return out;
 }
 
@@ -69,14 +73,20 @@ export interface BundleOptions {
   maxOpks?: number;
 }
 
-function prekeyFromWire(label: string, value: unknown, extra: readonly string[] = []): OneTimePrekey {
+function prekeyFromWire(label: string, value: unknown, extra: readonly string[] = [], pubBytes = X25519_PUBLIC_BYTES): OneTimePrekey {
   const o = wireObject(label, value);
   wireKeys(label, o, ['id', 'pub', 'sig', ...extra]);
   return {
     id: wire<number>(`${label}.id`, o.id, idProblem),
-    publicKey: fromBase64(`${label}.pub`, o.pub, X25519_PUBLIC_BYTES),
+    publicKey: fromBase64(`${label}.pub`, o.pub, pubBytes),
     signature: fromBase64(`${label}.sig`, o.sig, ED25519_SIGNATURE_BYTES),
   };
+}
+
+/** The archive key: its suite first (unknown: UnknownSuite), then a public key of that suite's size. */
+function archiveKeyFromWire(value: unknown): ArchiveKey {
+  const suite = checkArchiveSuite(wireObject('bundle.ak', value).suite, 'bundle.ak');
+  return { ...prekeyFromWire('bundle.ak', value, ['suite'], archiveParams(suite).publicBytes), ...withSuite(suite) };
 }
 
 /** Parses the wire form: every field, length and count; signatures are checked by verifyBundle. */
@@ -103,7 +113,7 @@ export function bundleFromWire(value: unknown, options: BundleOptions = {}): Bun
     signedPrekey: { ...spk, expires },
     oneTimePrekeys: opks,
   };
-  return o.ak === undefined ? b : { ...b, archiveKey: prekeyFromWire('bundle.ak', o.ak) };
+  return o.ak === undefined ? b : { ...b, archiveKey: archiveKeyFromWire(o.ak) };
 }
 
 export interface VerifyBundleOptions extends BundleOptions {

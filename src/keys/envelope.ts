@@ -2,6 +2,7 @@
 // runs without any secret. The outer envelope repeats in clear only what the server needs
 // (design.md, "Cryptographic construction", step 4; "Limits"; invariants 4 and 5).
 import { AppError, ErrorCode } from '../errors/index.js';
+import { XWING_EXTRA_BYTES } from './archive-suite.js';
 import { base64Length, fromBase64, toBase64 } from './encoding.js';
 import { idProblem, jidProblem, messageIdProblem, wire, wireKeys, wireObject } from './fields.js';
 import { KEY_BLOCK_PREFIX_BYTES, MAX_HEADER_BYTES, MIN_HEADER_BYTES } from './header.js';
@@ -53,6 +54,8 @@ export interface EnvelopeWire {
 
 export const MIN_KEY_BLOCK_BYTES = BOX_SEAL_OVERHEAD + KEY_BLOCK_PREFIX_BYTES + MIN_HEADER_BYTES;
 export const MAX_KEY_BLOCK_BYTES = BOX_SEAL_OVERHEAD + KEY_BLOCK_PREFIX_BYTES + MAX_HEADER_BYTES;
+/** An archive block may be an X-Wing copy (archive-suite.ts): the same plaintext, more overhead. */
+export const MAX_ARCHIVE_BLOCK_BYTES = MAX_KEY_BLOCK_BYTES + XWING_EXTRA_BYTES;
 
 /** 16 random bytes, base64url without padding (22 characters). */
 export function newMessageId(): string {
@@ -90,11 +93,15 @@ function blockFromWire(label: string, value: unknown): KeyBlock {
     throw new AppError(ErrorCode.BadInput, `${label}: exactly one of device and ak`);
   }
   const prekeyId = wire<number>(`${label}.prekey`, o.prekey, idProblem);
-  const box = fromBase64(`${label}.box`, o.box, MIN_KEY_BLOCK_BYTES, MAX_KEY_BLOCK_BYTES);
+  const max = target.kind === 'ak' ? MAX_ARCHIVE_BLOCK_BYTES : MAX_KEY_BLOCK_BYTES;
+  const box = fromBase64(`${label}.box`, o.box, MIN_KEY_BLOCK_BYTES, max);
   return { target, prekeyId, box };
 }
 
-/** Cross-block rules: device count, unique devices, one archive block per owner, equal sizes. */
+/**
+ * Cross-block rules: device count, unique devices, one archive block per owner, equal sizes (all
+ * blocks hold the same plaintext; an archive block may be larger by exactly the X-Wing overhead).
+ */
 function checkBlocks(blocks: readonly KeyBlock[], limits: Limits): void {
   const devices = new Set<number>();
   const owners = new Set<ArchiveOwner>();
@@ -112,8 +119,10 @@ function checkBlocks(blocks: readonly KeyBlock[], limits: Limits): void {
   if (devices.size === 0) throw new AppError(ErrorCode.BadInput, 'envelope.blocks: no device key block');
   if (devices.size > limits.maxDevices)
     throw new AppError(ErrorCode.ResourceLimit, `envelope.blocks: ${devices.size} devices, at most ${limits.maxDevices}`);
-  const size = blocks[0]?.box.length;
-  if (blocks.some((b) => b.box.length !== size))
+  const size = blocks.find((b) => b.target.kind === 'device')?.box.length ?? 0;
+  const fits = (b: KeyBlock): boolean =>
+    b.box.length === size || (b.target.kind === 'ak' && b.box.length === size + XWING_EXTRA_BYTES);
+  if (!blocks.every(fits))
     throw new AppError(ErrorCode.BadInput, 'envelope.blocks: key blocks of one message must have equal sizes');
 }
 
@@ -200,7 +209,8 @@ export function archiveCopyFromWire(value: unknown, limitOverrides?: Partial<Lim
   const block = blockFromWire('archive copy.blocks[0]', o.blocks[0]);
   if (block.target.kind !== 'ak') throw new AppError(ErrorCode.BadInput, 'archive copy: the key block must be sealed to an archive key');
   // Parse the rest through the envelope parser with a stand-in device block, then keep ours.
-  const standIn = { device: 1, prekey: 1, box: o.blocks[0] !== undefined ? (o.blocks[0] as { box?: unknown }).box : undefined };
+  const standInBytes = Math.max(MIN_KEY_BLOCK_BYTES, Math.min(MAX_KEY_BLOCK_BYTES, block.box.length));
+  const standIn = { device: 1, prekey: 1, box: toBase64(new Uint8Array(standInBytes)) };
   const parsed = envelopeFromWire({ ...o, blocks: [standIn] }, limits);
   return { ...parsed, blocks: [block] };
 }

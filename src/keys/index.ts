@@ -148,3 +148,11 @@ export {
   type X509Attestation,
   type X509CheckOptions,
 } from './attestation.js';
+export {
+  archiveSuiteOfStoredKey,
+  checkArchiveSuite,
+  DEFAULT_ARCHIVE_SUITE,
+  XWING_SUITE,
+  XWING_EXTRA_BYTES,
+  type ArchiveSuite,
+} from './archive-suite.js';

@@ -1,6 +1,7 @@
 // The recipient's view of its own prekeys during `open` (design.md, "Cryptographic construction",
 // step 5): find the secret for a prekey id, and erase a one-time prekey only once every check
 // passed. A small interface (as libsignal's PreKeyStore) with an implementation over the key state.
+import type { ArchiveSuite } from './archive-suite.js';
 import { consumeOneTimePrekey, type AgentKeyState } from './state.js';
 
 export type DevicePrekey =
@@ -18,6 +19,8 @@ export interface ArchiveSecret {
   readonly id: number;
   readonly publicKey: Uint8Array;
   readonly secretKey: Uint8Array;
+  /** Absent: "sp1" (X25519). */
+  readonly suite?: ArchiveSuite;
 }
 
 export interface PrekeyStore {

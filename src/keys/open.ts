@@ -3,11 +3,12 @@
 // envelope agrees with the signed header, payload hash and signature under a trusted sender key,
 // timestamp window, message id new. Only then is the one-time prekey secret erased.
 import { AppError, ErrorCode } from '../errors/index.js';
+import { archiveOpen, type ArchiveSuite } from './archive-suite.js';
 import { envelopeFromWire, type KeyBlock, type SealedEnvelope } from './envelope.js';
 import { arg, idProblem, jidProblem } from './fields.js';
 import { decodeHeader, messageSignedBytes, PAYLOAD_HASH_BYTES, splitKeyBlock, type MessageHeader } from './header.js';
 import type { PrekeyStore } from './keyring.js';
-import { checkSuite, PAYLOAD_OVERHEAD, resolveLimits, type Limits } from './labels.js';
+import { checkSuite, PAYLOAD_OVERHEAD, resolveLimits, SUITE, type Limits } from './labels.js';
 import type { ReplayStore } from './replay.js';
 import { DEFAULT_ROTATION } from './rotation.js';
 import { aeadOpen, blake2b, boxSealOpen, ed25519Verify, wipe } from './sodium.js';
@@ -104,7 +105,7 @@ export async function open(env: SealedEnvelope, ctx: OpenContext): Promise<Opene
   // The prekey: known, its secret still held, and not past its grace period.
   const block = findBlock(env, as, ctx.me.device);
   let kind: 'opk' | 'spk' | 'ak';
-  let keyPair: { publicKey: Uint8Array; secretKey: Uint8Array };
+  let keyPair: { publicKey: Uint8Array; secretKey: Uint8Array; suite?: ArchiveSuite };
   let spkExpires: number | undefined;
   if (as === 'device') {
     const pk = await ctx.prekeys.devicePrekey(block.prekeyId);
@@ -123,7 +124,10 @@ export async function open(env: SealedEnvelope, ctx: OpenContext): Promise<Opene
     keyPair = ak;
   }
 
-  const plain = boxSealOpen(block.box, keyPair.publicKey, keyPair.secretKey);
+  const plain =
+    kind === 'ak'
+      ? archiveOpen(keyPair.suite ?? SUITE, block.box, keyPair.publicKey, keyPair.secretKey)
+      : boxSealOpen(block.box, keyPair.publicKey, keyPair.secretKey);
   if (plain === undefined) return fail(ErrorCode.BadSignature, `message ${env.messageId}: key block does not open with prekey ${block.prekeyId}`);
   try {
     const parts = splitKeyBlock(plain);

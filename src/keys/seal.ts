@@ -1,7 +1,9 @@
 // Sealing a message for a recipient's devices, exactly per design.md "Cryptographic construction",
 // steps 1-4: signed header, payload under a random content key K, sig over label ‖ header ‖
-// BLAKE2b-256(payload), and one crypto_box_seal(K ‖ sig ‖ header) per device and archive key.
+// BLAKE2b-256(payload), and one crypto_box_seal(K ‖ sig ‖ header) per device; an archive key
+// gets the same plaintext sealed by its own suite (archive-suite.ts: sealed box or X-Wing).
 import { AppError, ErrorCode } from '../errors/index.js';
+import { archiveParams, archiveSeal, type ArchiveSuite } from './archive-suite.js';
 import type { VerifiedBundle } from './bundle.js';
 import { newMessageId, type KeyBlock, type SealedEnvelope } from './envelope.js';
 import { arg, argBytes, contentTypeProblem, idProblem, jidProblem, messageIdProblem, timestampProblem } from './fields.js';
@@ -32,6 +34,8 @@ export interface DeviceTarget {
 export interface ArchiveTarget {
   readonly id: number;
   readonly publicKey: Uint8Array;
+  /** Absent: "sp1" (X25519). */
+  readonly suite?: ArchiveSuite;
 }
 
 export interface SealInput {
@@ -77,7 +81,7 @@ function checkInput(input: SealInput, limits: Limits): void {
   for (const [label, ak] of [['recipientArchive', input.recipientArchive], ['senderArchive', input.senderArchive]] as const) {
     if (ak === undefined) continue;
     arg(`${label}.id`, ak.id, idProblem);
-    argBytes(`${label}.publicKey`, ak.publicKey, X25519_PUBLIC_BYTES);
+    argBytes(`${label}.publicKey`, ak.publicKey, archiveParams(ak.suite).publicBytes);
   }
 }
 
@@ -107,10 +111,8 @@ export function seal(input: SealInput): SealedEnvelope {
     prekeyId: d.prekeyId,
     box: boxSeal(plain, d.publicKey),
   }));
-  if (input.recipientArchive !== undefined)
-    blocks.push({ target: { kind: 'ak', owner: 'recipient' }, prekeyId: input.recipientArchive.id, box: boxSeal(plain, input.recipientArchive.publicKey) });
-  if (input.senderArchive !== undefined)
-    blocks.push({ target: { kind: 'ak', owner: 'sender' }, prekeyId: input.senderArchive.id, box: boxSeal(plain, input.senderArchive.publicKey) });
+  for (const [owner, ak] of [['recipient', input.recipientArchive], ['sender', input.senderArchive]] as const)
+    if (ak !== undefined) blocks.push({ target: { kind: 'ak', owner }, prekeyId: ak.id, box: archiveSeal(ak.suite ?? SUITE, plain, ak.publicKey) });
   wipe(plain);
 
   return { suite: SUITE, messageId, sender: { jid: input.from.jid, device: input.from.device }, recipient: input.to, blocks, payload };
@@ -140,7 +142,8 @@ export function targetsFromBundles(recipient: string, bundles: readonly Verified
       devices.push({ device: b.device, prekeyId: b.signedPrekey.id, publicKey: b.signedPrekey.publicKey });
     }
     const ak = b.archiveKey;
-    if (ak !== undefined && (archive === undefined || ak.id > archive.id)) archive = { id: ak.id, publicKey: ak.publicKey };
+    if (ak !== undefined && (archive === undefined || ak.id > archive.id))
+      archive = ak.suite === undefined ? { id: ak.id, publicKey: ak.publicKey } : { id: ak.id, publicKey: ak.publicKey, suite: ak.suite };
   }
   return archive === undefined ? { devices } : { devices, archive };
 }

@@ -2,10 +2,11 @@
 // store (issue 3, "agent key store"). Length-prefixed fields after a domain label; decoding checks
 // every length and that each stored public key matches its secret (design.md, invariant 5).
 import { AppError, ErrorCode } from '../errors/index.js';
+import { archiveParams, archivePairMatches, checkArchiveSuite, type ArchiveSuite } from './archive-suite.js';
 import { ByteReader, ByteWriter } from './encoding.js';
 import { idProblem, jidProblem, messageIdProblem, timestampProblem, wire } from './fields.js';
-import { MAX_JID_BYTES, MAX_MESSAGE_ID_CHARS } from './labels.js';
-import type { SecretPrekey } from './prekeys.js';
+import { MAX_JID_BYTES, MAX_MESSAGE_ID_CHARS, SUITE } from './labels.js';
+import { withSuite, type SecretArchiveKey, type SecretPrekey } from './prekeys.js';
 import type { SeenEntry } from './replay.js';
 import {
   constantTimeEqual,
@@ -22,6 +23,8 @@ const STATE_LABEL = 'sealpost/v1/agent-state';
 const VERSION = 1;
 /** Version 2 adds the retired archive keys after the current one (written only when there are some). */
 const VERSION_RETIRED_AKS = 2;
+/** Version 3 names each archive key's suite before it (written only when one is not "sp1"). */
+const VERSION_AK_SUITES = 3;
 const MAX_RETIRED_AKS = 1024;
 const MAX_SPKS = 64;
 const MAX_OPKS = 10_000;
@@ -63,6 +66,18 @@ export class SeenLog {
   }
 }
 
+/** The oldest version that holds this state, so a state without newer parts keeps its old bytes. */
+function versionFor(k: AgentKeyState): number {
+  const retired = k.retiredArchiveKeys ?? [];
+  if ([k.archiveKey, ...retired].some((a) => a?.suite !== undefined && a.suite !== SUITE)) return VERSION_AK_SUITES;
+  return retired.length > 0 ? VERSION_RETIRED_AKS : VERSION;
+}
+
+function writeArchiveKey(w: ByteWriter, version: number, p: SecretArchiveKey): void {
+  if (version === VERSION_AK_SUITES) w.str(p.suite ?? SUITE);
+  writePrekey(w, p);
+}
+
 export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
   return encodeAgentState(s.keys, new SeenLog(s.seen));
 }
@@ -70,8 +85,9 @@ export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
 /** The state's bytes: the key state encoded now, then the seen ids as `seen` holds them encoded. */
 export function encodeAgentState(k: AgentKeyState, seen: SeenLog): Uint8Array {
   const retired = k.retiredArchiveKeys ?? [];
+  const version = versionFor(k);
   // Room for the key state (about 15 KiB with 100 one-time prekeys) and the seen ids: no regrowth.
-  const w = new ByteWriter(32768 + seen.bytes().length).str(STATE_LABEL).u8(retired.length > 0 ? VERSION_RETIRED_AKS : VERSION);
+  const w = new ByteWriter(32768 + seen.bytes().length).str(STATE_LABEL).u8(version);
   w.str(k.identity.jid).u32(k.identity.device).bytes(k.identity.publicKey).bytes(k.identity.secretKey);
   w.u32(k.nextPrekeyId);
   w.u32(k.signedPrekeys.length);
@@ -83,10 +99,10 @@ export function encodeAgentState(k: AgentKeyState, seen: SeenLog): Uint8Array {
   w.u32(k.oneTimePrekeys.length);
   for (const p of k.oneTimePrekeys) writePrekey(w, p);
   w.u8(k.archiveKey === undefined ? 0 : 1);
-  if (k.archiveKey !== undefined) writePrekey(w, k.archiveKey);
-  if (retired.length > 0) {
+  if (k.archiveKey !== undefined) writeArchiveKey(w, version, k.archiveKey);
+  if (version !== VERSION) {
     w.u32(retired.length);
-    for (const p of retired) writePrekey(w, p);
+    for (const p of retired) writeArchiveKey(w, version, p);
   }
   w.u32(seen.count).raw(seen.bytes());
   return w.finish();
@@ -109,6 +125,18 @@ function readPrekey(r: ByteReader, what: string): SecretPrekey {
   return { id, ...kp, signature: r.bytes(`${what} signature`, ED25519_SIGNATURE_BYTES) };
 }
 
+/** An archive key of any suite (before version 3: always "sp1"), its public key checked against its secret. */
+function readArchiveKey(r: ByteReader, version: number, what: string): SecretArchiveKey {
+  const suite: ArchiveSuite = version === VERSION_AK_SUITES ? checkArchiveSuite(r.str(`${what} suite`, 1, 16), `key store: ${what}`) : SUITE;
+  if (suite === SUITE) return readPrekey(r, what);
+  const p = archiveParams(suite);
+  const id = wire<number>(`${what} id`, r.u32(`${what} id`), idProblem);
+  const publicKey = r.bytes(`${what} ${id} public key`, p.publicBytes);
+  const secretKey = r.bytes(`${what} ${id} secret key`, p.secretBytes);
+  if (!archivePairMatches(suite, publicKey, secretKey)) corrupt(`${what} ${id}: public key does not match its secret`);
+  return { id, publicKey, secretKey, signature: r.bytes(`${what} signature`, ED25519_SIGNATURE_BYTES), ...withSuite(suite) };
+}
+
 function count(r: ByteReader, what: string, max: number): number {
   const n = r.u32(what);
   if (n > max) corrupt(`${n} ${what}, at most ${max}`);
@@ -119,7 +147,7 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
   const r = new ByteReader(bytes, 'key store');
   if (r.str('label', 0, 64) !== STATE_LABEL) corrupt('not an agent state');
   const version = r.u8('version');
-  if (version !== VERSION && version !== VERSION_RETIRED_AKS) corrupt(`unsupported state version ${version}`);
+  if (version !== VERSION && version !== VERSION_RETIRED_AKS && version !== VERSION_AK_SUITES) corrupt(`unsupported state version ${version}`);
   const jid = wire<string>('jid', r.str('jid', 3, MAX_JID_BYTES), jidProblem);
   const device = wire<number>('device', r.u32('device'), idProblem);
   const publicKey = r.bytes('identity public key', ED25519_PUBLIC_BYTES);
@@ -147,11 +175,11 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
   const oneTimePrekeys: SecretPrekey[] = [];
   const nOpk = count(r, 'one-time prekeys', MAX_OPKS);
   for (let i = 0; i < nOpk; i++) oneTimePrekeys.push(readPrekey(r, 'one-time prekey'));
-  const archiveKey = r.u8('archive key flag') === 1 ? readPrekey(r, 'archive key') : undefined;
-  const retiredArchiveKeys: SecretPrekey[] = [];
-  if (version === VERSION_RETIRED_AKS) {
+  const archiveKey = r.u8('archive key flag') === 1 ? readArchiveKey(r, version, 'archive key') : undefined;
+  const retiredArchiveKeys: SecretArchiveKey[] = [];
+  if (version !== VERSION) {
     const nRetired = count(r, 'retired archive keys', MAX_RETIRED_AKS);
-    for (let i = 0; i < nRetired; i++) retiredArchiveKeys.push(readPrekey(r, 'retired archive key'));
+    for (let i = 0; i < nRetired; i++) retiredArchiveKeys.push(readArchiveKey(r, version, 'retired archive key'));
   }
   const seen: SeenEntry[] = [];
   const nSeen = count(r, 'seen ids', MAX_SEEN);

@@ -1,6 +1,7 @@
 // An agent device's key state: identity, signed prekeys (current and in grace), unused one-time
 // prekeys, the account's archive key (design.md, "Cryptographic construction", keys of one
 // agent). Pure functions: each returns a new state and wipes the secrets it drops.
+import { archiveParams, type ArchiveSuite } from './archive-suite.js';
 import type { Bundle } from './bundle.js';
 import { createDeviceIdentity, type DeviceIdentity } from './identity.js';
 import { DEFAULT_LIMITS, MAX_ID, SUITE } from './labels.js';
@@ -9,11 +10,13 @@ import {
   generateOneTimePrekey,
   generateSignedPrekey,
   signArchiveKey,
+  withSuite,
   type OneTimePrekey,
+  type SecretArchiveKey,
   type SecretPrekey,
 } from './prekeys.js';
 import type { ArchiveTarget } from './seal.js';
-import { wipe, X25519_SECRET_BYTES } from './sodium.js';
+import { wipe } from './sodium.js';
 import { argBytes } from './fields.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -37,9 +40,9 @@ export interface AgentKeyState {
   readonly signedPrekeys: readonly SpkRecord[];
   /** Unused one-time prekeys with their secrets. */
   readonly oneTimePrekeys: readonly SecretPrekey[];
-  readonly archiveKey?: SecretPrekey;
+  readonly archiveKey?: SecretArchiveKey;
   /** Earlier archive keys kept to read history sealed to them (archive-keys.ts); oldest first. */
-  readonly retiredArchiveKeys?: readonly SecretPrekey[];
+  readonly retiredArchiveKeys?: readonly SecretArchiveKey[];
 }
 
 export interface CreateOptions {
@@ -49,7 +52,17 @@ export interface CreateOptions {
   oneTimePrekeys?: number;
   spkPeriodMs?: number;
   /** true: generate a new account archive key; or import the account's existing one. */
-  archiveKey?: boolean | { id: number; publicKey: Uint8Array; secretKey: Uint8Array };
+  archiveKey?: boolean | ArchiveKeyMaterial;
+  /** Suite of a generated archive key (default X-Wing, archive-suite.ts). */
+  archiveSuite?: ArchiveSuite;
+}
+
+/** An archive key as carried between devices of one account; suite absent means "sp1" (X25519). */
+export interface ArchiveKeyMaterial {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly secretKey: Uint8Array;
+  readonly suite?: ArchiveSuite;
 }
 
 function allocate(state: { nextPrekeyId: number }, n: number): number {
@@ -64,7 +77,7 @@ export function createAgentKeys(o: CreateOptions): AgentKeyState {
   const spk = generateSignedPrekey(identity, 1, o.now, o.now + period);
   let state: AgentKeyState = { identity, nextPrekeyId: 2, signedPrekeys: [spk], oneTimePrekeys: [] };
   state = addOneTimePrekeys(state, o.oneTimePrekeys ?? DEFAULT_LIMITS.maxOpksPerUpload).state;
-  if (o.archiveKey === true) state = { ...state, archiveKey: generateArchiveKey(identity, 1) };
+  if (o.archiveKey === true) state = { ...state, archiveKey: generateArchiveKey(identity, 1, o.archiveSuite) };
   else if (typeof o.archiveKey === 'object') state = setArchiveKey(state, o.archiveKey);
   return state;
 }
@@ -90,14 +103,14 @@ export function consumeOneTimePrekey(state: AgentKeyState, id: number): AgentKey
 }
 
 /** Installs the account's archive key (generated on another device), signed by this device. */
-export function setArchiveKey(
-  state: AgentKeyState,
-  ak: { id: number; publicKey: Uint8Array; secretKey: Uint8Array },
-): AgentKeyState {
-  argBytes('archive secret key', ak.secretKey, X25519_SECRET_BYTES);
+export function setArchiveKey(state: AgentKeyState, ak: ArchiveKeyMaterial): AgentKeyState {
+  const params = archiveParams(ak.suite);
+  argBytes('archive public key', ak.publicKey, params.publicBytes);
+  argBytes('archive secret key', ak.secretKey, params.secretBytes);
   if (state.archiveKey !== undefined && state.archiveKey.id !== ak.id) wipe(state.archiveKey.secretKey);
-  const signature = signArchiveKey(state.identity, ak.id, ak.publicKey);
-  return { ...state, archiveKey: { id: ak.id, publicKey: ak.publicKey.slice(), secretKey: ak.secretKey.slice(), signature } };
+  const signature = signArchiveKey(state.identity, ak.id, ak.publicKey, ak.suite);
+  const key = { id: ak.id, publicKey: ak.publicKey.slice(), secretKey: ak.secretKey.slice(), signature, ...withSuite(ak.suite) };
+  return { ...state, archiveKey: key };
 }
 
 export function currentSignedPrekey(state: AgentKeyState): SpkRecord {
@@ -118,13 +131,13 @@ export function publicBundle(state: AgentKeyState, maxOpks: number = DEFAULT_LIM
     oneTimePrekeys: state.oneTimePrekeys.slice(0, maxOpks).map(({ id, publicKey, signature }) => ({ id, publicKey, signature })),
   };
   const ak = state.archiveKey;
-  return ak === undefined ? b : { ...b, archiveKey: { id: ak.id, publicKey: ak.publicKey, signature: ak.signature } };
+  return ak === undefined ? b : { ...b, archiveKey: { id: ak.id, publicKey: ak.publicKey, signature: ak.signature, ...withSuite(ak.suite) } };
 }
 
 /** This account's archive key as a seal target, for the sender's own history copy. */
 export function ownArchiveTarget(state: AgentKeyState): ArchiveTarget | undefined {
   const ak = state.archiveKey;
-  return ak === undefined ? undefined : { id: ak.id, publicKey: ak.publicKey };
+  return ak === undefined ? undefined : { id: ak.id, publicKey: ak.publicKey, ...withSuite(ak.suite) };
 }
 
 /** Wipes every secret of a state that is being dropped. */

@@ -42,7 +42,7 @@ export function bundleToXml(b: BundleWire): Element {
   const el = xml('bundle', { xmlns: NS.keys, suite: b.suite, jid: b.jid, device: String(b.device), ik: b.ik });
   el.append(xml('spk', { ...prekeyAttrs(b.spk), expires: String(b.spk.expires) }));
   for (const p of b.opks) el.append(xml('opk', prekeyAttrs(p)));
-  if (b.ak !== undefined) el.append(xml('ak', prekeyAttrs(b.ak)));
+  if (b.ak !== undefined) el.append(xml('ak', { ...prekeyAttrs(b.ak), ...(b.ak.suite === undefined ? {} : { suite: b.ak.suite }) }));
   return el;
 }
 
@@ -67,7 +67,12 @@ export function bundleFromXml(el: Element, maxOpks: number): BundleWire {
     opks: opks.map((o, i) => prekeyFromXml(o, `bundle/opk[${i}]`)),
   };
   const ak = aks[0];
-  if (ak !== undefined) wire.ak = prekeyFromXml(ak, 'bundle/ak');
+  if (ak !== undefined) {
+    // The archive key's own suite (absent: sp1, X25519); the keys module refuses an unknown one.
+    const suite: unknown = ak.attrs.suite;
+    if (suite !== undefined && typeof suite !== 'string') bad('bundle/ak: attribute suite must be text');
+    wire.ak = { ...prekeyFromXml(ak, 'bundle/ak'), ...(suite === undefined ? {} : { suite }) };
+  }
   return wire;
 }
 

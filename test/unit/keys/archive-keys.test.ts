@@ -74,10 +74,10 @@ describe('archive key rotation', () => {
   });
 
   it('keeps retired keys through the key store encoding, and writes the old format without them', () => {
-    const v1 = agent(BOB, { archive: true });
+    const v1 = agent(BOB, { archive: true, archiveSuite: 'sp1' });
     const plain = encodeAgentSecrets({ keys: v1, seen: [] });
     expect(plain[4 + 'sealpost/v1/agent-state'.length]).toBe(1);
-    const v2 = rotateArchiveKey(rotateArchiveKey(v1));
+    const v2 = rotateArchiveKey(rotateArchiveKey(v1, 'sp1'), 'sp1');
     const back = decodeAgentSecrets(encodeAgentSecrets({ keys: v2, seen: [] })).keys;
     expect(archiveKeyList(back).map((k) => k.id)).toEqual([3, 2, 1]);
     expect(back.retiredArchiveKeys?.map((k) => Buffer.from(k.secretKey).toString('hex'))).toEqual(

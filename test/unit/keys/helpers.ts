@@ -15,6 +15,7 @@ import {
   ownArchiveTarget,
   AppError,
   type AgentKeyState,
+  type ArchiveSuite,
   type OpenContext,
   type SealedEnvelope,
 } from './imports.js';
@@ -26,12 +27,12 @@ export const T0 = Date.UTC(2025, 0, 1, 12);
 export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;
 
-export function agent(jid: string, o: { opks?: number; archive?: boolean; now?: number } = {}): AgentKeyState {
-  return createAgentKeys({ jid, now: o.now ?? T0, oneTimePrekeys: o.opks ?? 2, archiveKey: o.archive ?? false });
+export function agent(jid: string, o: { opks?: number; archive?: boolean; archiveSuite?: ArchiveSuite; now?: number } = {}): AgentKeyState {
+  return createAgentKeys({ jid, now: o.now ?? T0, oneTimePrekeys: o.opks ?? 2, archiveKey: o.archive ?? false, archiveSuite: o.archiveSuite });
 }
 
 /** `n` devices of one account sharing one archive key (when `archive`). */
-export function account(jid: string, n: number, o: { opks?: number; archive?: boolean } = {}): AgentKeyState[] {
+export function account(jid: string, n: number, o: { opks?: number; archive?: boolean; archiveSuite?: ArchiveSuite } = {}): AgentKeyState[] {
   const first = agent(jid, o);
   const out = [first];
   for (let i = 1; i < n; i++) {
