@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { ArchiveStore } from './archive/index.js';
 import { configSlices, loadConfig, vaultBareJid, type Config } from './config/index.js';
 import { registerDirectory, type DirectoryStore } from './directory/index.js';
-import { deviceAnnouncements, registerDisco, registerInitialPresence, registerMam, registerPresence, registerReceipts, registerSubmissions } from './ingest/index.js';
+import { deviceAnnouncements, servedOnly, registerDisco, registerInitialPresence, registerMam, registerPresence, registerReceipts, registerSubmissions } from './ingest/index.js';
 import { cleanupStack } from './lifecycle/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -84,15 +84,17 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const retention = await stack.open('retention', () =>
       registerRetention({ ...c.retention, ...sweeper, conn, prefix, archive, directory, logger, metrics }),
     );
-    const upload = roles.has('ingest') ? await stack.open('upload', () => registerUpload({ ...c.upload, conn, archive, logger })) : undefined;
+    // Key IQs, submissions, MAM, retention and uploads answer only the served domains (issue 14).
+    const served = servedOnly(conn, c.presence.allowedDomains);
+    const upload = roles.has('ingest') ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, logger })) : undefined;
     if (roles.has('ingest')) {
       stack.push('disco', registerDisco({ conn, extensions: [uploadDisco(c.upload.limits.maxFileBytes)] }));
-      stack.push('mam', registerMam({ conn, archive, limits: archive.limits, ...c.mam, logger }));
+      stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, logger }));
       const hooks = deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger });
       stack.push('presence', registerPresence({ conn, ...c.presence, logger, hooks }));
-      stack.push('directory', registerDirectory({ conn, store: directory, redis: redis.producer, prefix, ...c.directory, logger, metrics }));
+      stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, ...c.directory, logger, metrics }));
       const submissions = { store: queues.store, redis: redis.producer, prefix, limits: c.ingest };
-      stack.push('submissions', registerSubmissions({ ...submissions, conn, directory, logger, metrics }));
+      stack.push('submissions', registerSubmissions({ ...submissions, conn: served, directory, logger, metrics }));
       await stack.open('initial presence', () => registerInitialPresence({ conn, logger }));
     }
     const watched = {

@@ -14,6 +14,7 @@ export {
   type DeviceRegistry,
   type DeviceListener,
 } from './presence.js';
+export { servedOnly } from './domains.js';
 export { registerMam, historyWire, fitPage, MAX_MAM_PAGE, MAX_MAM_PAGE_BYTES, type MamDeps } from './mam.js';
 export { parseMamQuery, MAM_FIELDS, type MamLimits, type MamQuery } from './mam-query.js';
 export { keyedSerializer, type Serializer } from './serial.js';
