@@ -7,4 +7,4 @@ export { leaseKeys, redisLeaseStore, type LeaseHolder, type LeaseRedis, type Lea
 export { createOwnerLoop, type OwnerLoop, type OwnerLoopOptions, type StartResult, type StopReason } from './owner.js';
 export { moveShard, type MoveShardOptions } from './move.js';
 export { claimDataRoot, dataRootKey } from './deployment.js';
-export { ARCHIVE_READS, ARCHIVE_WRITES, DIRECTORY_READS, DIRECTORY_WRITES, fenceWrites, openShardStores, type OpenedShard, type OpenShardStoresOptions, type ShardStores } from './stores.js';
+export { ARCHIVE_READS, ARCHIVE_UNFENCED, ARCHIVE_WRITES, DIRECTORY_READS, DIRECTORY_WRITES, fenceWrites, openShardStores, type OpenedShard, type OpenShardStoresOptions, type ShardStores } from './stores.js';

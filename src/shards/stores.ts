@@ -20,6 +20,8 @@ export const ARCHIVE_READS = [
   'userHash', 'userPath', 'pendingFor', 'holdsMessage', 'deliveryState', 'pendingCounts', 'query', 'getRetention',
   'spaceStats', 'verify', 'auditRows', 'listUsers', 'hasUser', 'openCount', 'limits', 'close',
 ] as const satisfies readonly (keyof ArchiveStore)[];
+/** Uploaded file blobs (issue 17) are files beside the archive, written outside SQLite: not fenced yet. */
+export const ARCHIVE_UNFENCED = ['blobs'] as const satisfies readonly (keyof ArchiveStore)[];
 export const DIRECTORY_WRITES = ['publish', 'claim', 'remove', 'eraseExpired'] as const satisfies readonly (keyof DirectoryStore)[];
 export const DIRECTORY_READS = ['serverPublicKey', 'published', 'count', 'devices', 'identityKey', 'close'] as const satisfies readonly (keyof DirectoryStore)[];
 
