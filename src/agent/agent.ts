@@ -52,6 +52,11 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly announceTimer: NodeJS.Timeout;
   private archiveKeyOps: ArchiveKeys | undefined;
   private readonly router = stanzaRouter();
+  /** The receiver's handler: a sender attested by a trusted CA is 'verified' (the policy may refuse others). */
+  private readonly attested: MessageHandler = async (m) => {
+    const attestation = await this.directory.senderAttestation(m.from, m.device, m.fingerprint);
+    return this.router.dispatch(attestation === undefined ? m : { ...m, trust: 'verified', attestation });
+  };
 
   private constructor(private readonly p: AgentParts) {
     super();
@@ -172,7 +177,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   onMessage(handler: MessageHandler): void {
     this.router.message = handler;
-    this.p.receiver.setHandler(this.router.dispatch);
+    this.p.receiver.setHandler(this.attested);
     this.p.startDelivery();
   }
 
@@ -182,7 +187,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   onStanza(handler: StanzaHandler): void {
     this.router.stanza = handler;
-    this.p.receiver.setHandler(this.router.dispatch);
+    this.p.receiver.setHandler(this.attested);
     this.p.startDelivery();
   }
 

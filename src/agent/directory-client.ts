@@ -171,6 +171,29 @@ export class DirectoryClient {
     return judgeAttestations(attestationsFromXml(parent), { jid, identityKey, trustedCas: this.options.attestationPolicy?.trustedCas ?? [], now });
   }
 
+  /**
+   * A message sender's standing by attestation (issue 18): its attestation from a trusted CA (from
+   * a device listing, cached 10 minutes per key; claims nothing), undefined without one; refused
+   * (untrusted-key, so the copy waits at the vault) when the policy requires one. No trusted CA:
+   * no lookup.
+   */
+  async senderAttestation(jid: string, device: number, fingerprint: string): Promise<{ subject: string; issuer: string } | undefined> {
+    const policy = this.options.attestationPolicy;
+    if (policy === undefined || (policy.trustedCas.length === 0 && !policy.require)) return undefined;
+    const key = `${jid} ${device} ${fingerprint}`;
+    let hit = this.verdicts.get(key);
+    if (hit === undefined || this.now() - hit.at > 600_000) {
+      const found = (await this.devices(jid)).find((d) => d.device === device && d.fingerprint === fingerprint);
+      if (this.verdicts.size >= 1024) this.verdicts.clear();
+      hit = { at: this.now(), verdict: found === undefined ? { verified: undefined, items: [] } : { verified: found.attestation, items: found.attestations } };
+      this.verdicts.set(key, hit);
+    }
+    requireAttested(policy, hit.verdict, jid, device);
+    return hit.verdict.verified;
+  }
+
+  private readonly verdicts = new Map<string, { at: number; verdict: AttestationVerdict }>();
+
   /** Lists every published device of `jid` with its trust and attestations; claims no prekey, pins nothing. */
   async devices(jid: string): Promise<ContactDevice[]> {
     const reply = child(await this.options.link.iq('get', xml('devices', { xmlns: NS.keys, jid })), 'devices');

@@ -37,6 +37,8 @@ export interface ReceivedMessage extends FileMethods {
   text(): string;
   /** A protected stanza's element (issue 18), checked for bounds and the sender it claims. */
   readonly stanza?: Element;
+  /** With trust 'verified' by an attestation from a trusted CA (issue 18): whose. */
+  readonly attestation?: { subject: string; issuer: string };
 }
 
 export interface OpenDeliveryDeps {

@@ -19,6 +19,7 @@ export interface ReceivedStanza {
   readonly trust: TrustDecision;
   readonly sentAt: number;
   readonly storedAt: number | undefined;
+  readonly attestation?: { subject: string; issuer: string };
 }
 
 /** Resolve to acknowledge; throw (or reject) to have the stanza delivered again later. */
@@ -39,6 +40,7 @@ export function stanzaRouter(): { message?: MessageHandler; stanza?: StanzaHandl
           trust: m.trust,
           sentAt: m.sentAt,
           storedAt: m.storedAt,
+          ...(m.attestation === undefined ? {} : { attestation: m.attestation }),
         });
       if (router.message !== undefined) return router.message(m);
       // Not acknowledged: it waits at the vault until the application takes such messages.

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { addOwnAttestation } from '../../src/agent/index.js';
+import { addOwnAttestation, type ReceivedMessage } from '../../src/agent/index.js';
 import { ErrorCode } from '../../src/errors/index.js';
 import { certificatesFromPem, displayFingerprint } from '../../src/keys/index.js';
 import { pki, type Ca, type Pki } from '../unit/keys/pki.js';
@@ -78,6 +78,26 @@ describe('key attestations', () => {
     expect(listed).toMatchObject({ device: alice.agent.device, fingerprint: alice.agent.fingerprint, pinned: 'tofu' });
     expect(listed?.attestation?.subject).toBe(`CN=${alice.account.jid}, O=Test Hospital`);
     expect(await alice.agent.prekeyCount()).toBe(before);
+
+    // Messages: from an attested sender, 'verified' with its subject; the strict policy leaves an
+    // unattested sender's message at the vault (not acknowledged), and takes the attested one.
+    const got: ReceivedMessage[] = [];
+    carol.agent.onMessage((msg) => void got.push(msg));
+    strict.agent.onMessage((msg) => void got.push(msg));
+    const fromAlice = await alice.agent.send(carol.account.jid, 'reading from a verified sensor');
+    const fromDave = await dave.agent.send(strict.account.jid, 'from nobody the policy knows');
+    const fromAlice2 = await alice.agent.send(strict.account.jid, 'to the strict one');
+    const deadline = Date.now() + 20_000;
+    while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(got.map((g) => [g.messageId, g.trust, g.attestation?.subject]).sort()).toEqual(
+      [
+        [fromAlice.messageId, 'verified', `CN=${alice.account.jid}, O=Test Hospital`],
+        [fromAlice2.messageId, 'verified', `CN=${alice.account.jid}, O=Test Hospital`],
+      ].sort(),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(got.map((g) => g.messageId)).not.toContain(fromDave.messageId);
+    expect(ts.service.archive.pendingCounts(strict.account.jid).messages).toBe(1);
   });
 
   it('CLI: keys attest adds and publishes a certificate and an OpenPGP item; keys show --contact lists them', async () => {
