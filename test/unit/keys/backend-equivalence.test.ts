@@ -87,6 +87,16 @@ if (missing !== undefined && CI) {
       );
     });
 
+    it('Ed25519 from a seed: the same key pair on both', () => {
+      fc.assert(
+        fc.property(key32, (seed) => {
+          const [a, b2] = [nat.signKeyPair(seed), wasm.signKeyPair(seed)];
+          expect(eq(a.publicKey, b2.publicKey) && eq(a.secretKey, b2.secretKey)).toBe(true);
+        }),
+        { numRuns: 30 },
+      );
+    });
+
     it('BLAKE2b: equal digests, keyed and unkeyed, for every output length', () => {
       fc.assert(
         fc.property(bytes, fc.integer({ min: 16, max: 64 }), fc.option(fc.uint8Array({ minLength: 16, maxLength: 64 })), (m, n, k) => {
