@@ -64,4 +64,11 @@ export interface Backend {
   uniform(upper: number): number;
   /** Argon2id13 (crypto_pwhash). */
   pwhash(outLen: number, pw: Uint8Array, salt: Uint8Array, limits: PwhashLimits): Uint8Array;
+  /** crypto_secretstream_xchacha20poly1305 (files, issue 17): a pushing state and its header. */
+  streamPush(key: Uint8Array): { header: Uint8Array; push(m: Uint8Array, final: boolean): Uint8Array };
+  /** The pulling side; a chunk that does not authenticate is undefined. */
+  streamPull(key: Uint8Array, header: Uint8Array): (c: Uint8Array) => { message: Uint8Array; final: boolean } | undefined;
 }
+
+/** Bytes a secretstream chunk adds (tag byte and MAC), in both builds. */
+export const STREAM_CHUNK_OVERHEAD = 17;

@@ -1,7 +1,7 @@
 // The typed face of sodium-native (native libsodium, out-parameter style) as a crypto Backend.
 // sodium.ts loads the package and hands it here; nothing else touches it. API: sodium-native 5.x,
 // whose wrappers assert sizes (throws) and return false or throw when a box does not open.
-import { BOX_SEAL_OVERHEAD, type AeadAlg, type Backend, type KeyPair } from './backend.js';
+import { BOX_SEAL_OVERHEAD, STREAM_CHUNK_OVERHEAD, type AeadAlg, type Backend, type KeyPair } from './backend.js';
 
 type Bytes = Uint8Array;
 type AeadEncrypt = (c: Bytes, m: Bytes, ad: Bytes | null, nsec: null, npub: Bytes, k: Bytes) => number;
@@ -29,6 +29,14 @@ export interface NativeSodium {
   crypto_box_seal_open(m: Bytes, c: Bytes, pk: Bytes, sk: Bytes): boolean;
   crypto_pwhash(out: Bytes, pw: Bytes, salt: Bytes, ops: number, mem: number, alg: number): void;
   crypto_pwhash_ALG_ARGON2ID13: number;
+  crypto_secretstream_xchacha20poly1305_STATEBYTES: number;
+  crypto_secretstream_xchacha20poly1305_HEADERBYTES: number;
+  crypto_secretstream_xchacha20poly1305_TAG_MESSAGE: number;
+  crypto_secretstream_xchacha20poly1305_TAG_FINAL: number;
+  crypto_secretstream_xchacha20poly1305_init_push(state: Bytes, header: Bytes, k: Bytes): void;
+  crypto_secretstream_xchacha20poly1305_push(state: Bytes, c: Bytes, m: Bytes, ad: Bytes | null, tag: number): number;
+  crypto_secretstream_xchacha20poly1305_init_pull(state: Bytes, header: Bytes, k: Bytes): void;
+  crypto_secretstream_xchacha20poly1305_pull(state: Bytes, m: Bytes, tag: Bytes, c: Bytes, ad: Bytes | null): number;
 }
 
 const TAG = 16;
@@ -87,5 +95,24 @@ export function nativeBackend(n: NativeSodium): Backend {
     uniform: (upper) => n.randombytes_uniform(upper),
     pwhash: (outLen, pw, salt, l) =>
       make(outLen, (out) => n.crypto_pwhash(out, pw, salt, l.opsLimit, l.memLimit, n.crypto_pwhash_ALG_ARGON2ID13)),
+    streamPush: (key) => {
+      const state = new Uint8Array(n.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+      const header = make(n.crypto_secretstream_xchacha20poly1305_HEADERBYTES, (h) => n.crypto_secretstream_xchacha20poly1305_init_push(state, h, key));
+      const [message, final] = [n.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE, n.crypto_secretstream_xchacha20poly1305_TAG_FINAL];
+      return {
+        header,
+        push: (m, last) => make(m.length + STREAM_CHUNK_OVERHEAD, (c) => n.crypto_secretstream_xchacha20poly1305_push(state, c, m, null, last ? final : message)),
+      };
+    },
+    streamPull: (key, header) => {
+      const state = new Uint8Array(n.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+      n.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key);
+      const final = n.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+      const tag = new Uint8Array(1);
+      return (c) => {
+        const m = into(c.length - STREAM_CHUNK_OVERHEAD, (out) => n.crypto_secretstream_xchacha20poly1305_pull(state, out, tag, c, null));
+        return m === undefined ? undefined : { message: m, final: tag[0] === final };
+      };
+    },
   };
 }

@@ -148,6 +148,19 @@ function wasmBackend(s: Sodium): Backend {
     uniform: (upper) => s.randombytes_uniform(upper),
     pwhash: (outLen, pw, salt, l) =>
       s.crypto_pwhash(outLen, pw, salt, l.opsLimit, l.memLimit, s.crypto_pwhash_ALG_ARGON2ID13),
+    streamPush: (key) => {
+      const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(key);
+      const [message, final] = [s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE, s.crypto_secretstream_xchacha20poly1305_TAG_FINAL];
+      return { header, push: (m, last) => s.crypto_secretstream_xchacha20poly1305_push(state, m, null, last ? final : message) };
+    },
+    streamPull: (key, header) => {
+      const state = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
+      const final = s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+      return (c) => {
+        const r = attempt(() => s.crypto_secretstream_xchacha20poly1305_pull(state, c, null));
+        return r === undefined || r === false ? undefined : { message: r.message, final: r.tag === final };
+      };
+    },
   };
 }
 
@@ -296,38 +309,19 @@ export interface StreamPuller {
 
 /** A fresh random key for one file. */
 export function streamKey(): Uint8Array {
-  return sodium().crypto_secretstream_xchacha20poly1305_keygen();
+  return randomBytes(STREAM_KEY_BYTES);
 }
 
 export function streamPush(key: Uint8Array): StreamPusher {
   checkLength('stream key', key, STREAM_KEY_BYTES);
-  const s = sodium();
-  const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(key);
-  const final = s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-  const message = s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-  return {
-    header,
-    push: (chunk, last) => s.crypto_secretstream_xchacha20poly1305_push(state, chunk, null, last ? final : message),
-  };
+  return backend().streamPush(key);
 }
 
 export function streamPull(key: Uint8Array, header: Uint8Array): StreamPuller {
   checkLength('stream key', key, STREAM_KEY_BYTES);
   checkLength('stream header', header, STREAM_HEADER_BYTES);
-  const s = sodium();
-  const state = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
-  const final = s.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-  return {
-    pull: (chunk) => {
-      if (chunk.length < STREAM_ABYTES) return undefined;
-      try {
-        const r = s.crypto_secretstream_xchacha20poly1305_pull(state, chunk, null);
-        return r === false ? undefined : { message: r.message, final: r.tag === final };
-      } catch {
-        return undefined;
-      }
-    },
-  };
+  const pull = backend().streamPull(key, header);
+  return { pull: (chunk) => (chunk.length < STREAM_ABYTES ? undefined : pull(chunk)) };
 }
 
 // ---- X-Wing KEM (ML-KEM-768 + X25519, draft-connolly-cfrg-xwing-kem-10), WebAssembly only ----

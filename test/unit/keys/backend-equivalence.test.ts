@@ -72,6 +72,28 @@ if (missing !== undefined && CI) {
       );
     });
 
+    it('secretstream (files): what either pushes, the other pulls, FINAL tag kept; a flipped bit or a swapped chunk fails on both', () => {
+      fc.assert(
+        fc.property(fc.array(bytes, { minLength: 1, maxLength: 4 }), key32, fc.nat(), (chunks, k, flip) => {
+          for (const [s, o] of PAIRS) {
+            const push = b(s).streamPush(k);
+            const sealed = chunks.map((m, i) => push.push(m, i === chunks.length - 1));
+            const pull = b(o).streamPull(k, push.header);
+            sealed.forEach((c, i) => {
+              const r = pull(c);
+              expect(eq(r?.message, chunks[i]), `${s} -> ${o}`).toBe(true);
+              expect(r?.final).toBe(i === chunks.length - 1);
+            });
+            const bad = Uint8Array.from(sealed[0] ?? []);
+            bad[flip % bad.length] = (bad[flip % bad.length] ?? 0) ^ 1;
+            expect(b(o).streamPull(k, push.header)(bad)).toBeUndefined();
+            if (sealed.length > 1) expect(b(o).streamPull(k, push.header)(sealed[1] ?? new Uint8Array())).toBeUndefined();
+          }
+        }),
+        { numRuns: 30 },
+      );
+    });
+
     it('Ed25519: equal signatures from the same key; each verifies the other; a changed message fails on both', () => {
       fc.assert(
         fc.property(bytes, fc.boolean(), (m, nativeKey) => {
