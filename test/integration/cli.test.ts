@@ -4,25 +4,29 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createAccount, runNode, services, type ProcessRun } from './helpers.js';
+import { createAccount, runNode, services, type Account, type ProcessRun } from './helpers.js';
 import { startAgent, startTestService } from './service-fixture.js';
 
 const cli = (args: string[], env: Record<string, string>, input?: Uint8Array | string): Promise<ProcessRun> =>
   runNode(['bin/sealpost.js', ...args], env, input);
 
+/** Each account's CLI arguments and environment: its own device folder (removed after the test), this vault. */
+function cliUsers(vault: string): (who: Account) => { args: string[]; env: { SEALPOST_AGENT_PASSWORD: string; SEALPOST_PASSPHRASE: string } } {
+  const { xmpp } = services();
+  const root = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
+  onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+  return (who) => ({
+    args: ['--jid', who.jid, '--dir', join(root, who.username), '--service', xmpp.service, '--vault', vault],
+    env: { SEALPOST_AGENT_PASSWORD: who.password, SEALPOST_PASSPHRASE: `passphrase of ${who.username}` },
+  });
+}
+
 describe('sealpost CLI', () => {
   it('inits keys, sends to an offline agent, listens, and shows history, with exit codes', async () => {
     const ts = await startTestService();
-    const { xmpp } = services();
     const alice = await createAccount('alice');
     const bob = await createAccount('bob');
-    const root = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
-    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
-    const common = ['--service', xmpp.service, '--vault', ts.vault.jid];
-    const as = (who: typeof alice) => ({
-      args: ['--jid', who.jid, '--dir', join(root, who.username), ...common],
-      env: { SEALPOST_AGENT_PASSWORD: who.password, SEALPOST_PASSPHRASE: `passphrase of ${who.username}` },
-    });
+    const as = cliUsers(ts.vault.jid);
     const a = as(alice);
     const b = as(bob);
 
@@ -77,15 +81,9 @@ describe('sealpost CLI', () => {
 
   it('a first run: keys init --offline, a send that names the fix, keys publish; piped text arrives as text', async () => {
     const ts = await startTestService();
-    const { xmpp } = services();
     const alice = await createAccount('alice');
     const carol = await createAccount('carol');
-    const root = mkdtempSync(join(tmpdir(), 'sealpost-cli-'));
-    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
-    const as = (who: typeof alice) => ({
-      args: ['--jid', who.jid, '--dir', join(root, who.username), '--service', xmpp.service, '--vault', ts.vault.jid],
-      env: { SEALPOST_AGENT_PASSWORD: who.password, SEALPOST_PASSPHRASE: `passphrase of ${who.username}` },
-    });
+    const as = cliUsers(ts.vault.jid);
     const a = as(alice);
     const c = as(carol);
 
