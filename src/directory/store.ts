@@ -84,6 +84,8 @@ export interface DirectoryStore {
   published(jid: string, maxDevices: number): PublishedDevice[];
   count(jid: string, device: number): number | undefined;
   devices(jid: string): number[];
+  /** True when a device of `jid` published an archive key (history copies go only to one). */
+  hasArchiveKey(jid: string): boolean;
   /** The published identity key of (jid, device), e.g. to check a signed presence announcement. */
   identityKey(jid: string, device: number): Uint8Array | undefined;
   remove(jid: string, device: number): boolean;
@@ -178,6 +180,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
   const latestDevices = db.prepare<[string, number], DeviceRow>(
     'SELECT * FROM devices WHERE jid = ? ORDER BY updated_at DESC, device LIMIT ?',
   );
+  const anyArchiveKey = db.prepare<[string], number>('SELECT 1 FROM devices WHERE jid = ? AND ak_id IS NOT NULL LIMIT 1').pluck();
   const countDevices = db.prepare<[string], number>('SELECT count(*) FROM devices WHERE jid = ?').pluck();
   const upsertDevice = db.prepare(`INSERT INTO devices
       (jid, device, ik, spk_id, spk_pub, spk_sig, spk_expires, ak_id, ak_pub, ak_sig, first_seen, updated_at, countersig, low_notified)
@@ -263,6 +266,7 @@ export function openDirectoryStore(options: DirectoryStoreOptions): DirectorySto
     claim: (jid, lowWater, maxDevices, takeOpk = true) => claimTx.immediate(jid, lowWater, maxDevices, takeOpk),
     count: (jid, device) => (getDevice.get(jid, device) === undefined ? undefined : (countOpks.get(jid, device) ?? 0)),
     devices: (jid) => listDevices.all(jid).map((r) => r.device),
+    hasArchiveKey: (jid) => anyArchiveKey.get(jid) !== undefined,
     identityKey: (jid, device) => {
       const row = getDevice.get(jid, device);
       return row === undefined ? undefined : u8(row.ik);

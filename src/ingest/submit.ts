@@ -17,9 +17,10 @@ export interface IngestLimits extends Limits {
   maxItemsPerStanza: number;
 }
 
-/** What ingest needs from the key directory: which devices a JID has published. */
+/** What ingest needs from the key directory: which devices a JID has published, and whether an archive key. */
 export interface DeviceLookup {
   devices(jid: string): number[];
+  hasArchiveKey(jid: string): boolean;
 }
 
 export interface SubmitDeps {
@@ -53,9 +54,15 @@ function checkItem(el: Element, sender: string, deps: SubmitDeps): EnvelopeWire 
   const known = deps.directory.devices(shape.to);
   if (known.length === 0) throw new AppError(ErrorCode.NotFound, `unknown recipient ${shape.to}: no published devices`);
   const knownSet = new Set(known);
-  for (const b of shape.blocks)
+  for (const b of shape.blocks) {
     if (b.target.kind === 'device' && !knownSet.has(b.target.device))
       throw new AppError(ErrorCode.NotFound, `recipient ${shape.to} has no device ${b.target.device}`);
+    // A recipient's history copy only if it asked for one by publishing an archive key (issue 14:
+    // a block sealed to a made-up key forced a copy into an archive that chose transit only).
+    // A sender's own copy goes to its own archive: its choice.
+    if (b.target.kind === 'ak' && b.target.owner === 'recipient' && !deps.directory.hasArchiveKey(shape.to))
+      throw new AppError(ErrorCode.NotFound, `${shape.to} published no archive key: no history copy is kept for it`);
+  }
   // Re-encode from the parsed form: only checked, canonical fields travel on.
   return envelopeToWire(envelope);
 }

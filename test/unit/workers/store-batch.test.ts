@@ -33,7 +33,7 @@ function ingest() {
   ]);
   const deps = {
     conn: { send: (st: Element) => Promise.resolve(void sent.push(st)) } as unknown as XmppConnection,
-    directory: { devices: (jid: string) => devices.get(jid) ?? [] },
+    directory: { devices: (jid: string) => devices.get(jid) ?? [], hasArchiveKey: () => true },
     queue: { enqueue: (jobId: string, data: StoreJobData) => Promise.resolve(void queued.push({ jobId, data })) },
     senderLimiter: { take: () => Promise.resolve({ allowed: true, retryAfterMs: 0, remaining: 100 }) },
     limits,
