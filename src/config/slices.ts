@@ -54,15 +54,29 @@ export interface StoreQuotaSlice {
   pendingMaxBytes: number;
 }
 
+/** The key directory's bounds and rate limits. */
 export interface DirectorySlice {
   maxOneTimePrekeys: number;
   prekeyLowWater: number;
+  /** Devices per account (a publish of one more is refused; a fetch hands out at most this many). */
   maxDevices: number;
+  /** The XMPP server's stanza limit: no answer may exceed it, or the server closes our stream. */
   maxStanzaBytes: number;
+  /** Claims per (requester, target) a minute, and the burst: past it a fetch is refused (policy-violation). */
   claimRatePerMinute: number;
   claimBurst: number;
+  /**
+   * Claims per target, whoever asks: past it a fetch is answered with signed prekeys only, so
+   * several accounts together cannot drain a victim's one-time prekeys while senders still reach
+   * it. Its burst stays below the pool minus the low-water mark (issue 14, attack 6).
+   */
   claimTargetRatePerMinute: number;
   claimTargetBurst: number;
+  /**
+   * Lookups of other accounts (fetch, devices) per requester, whatever the target: a fetch or a
+   * device list tells whether a JID uses the vault, so without it one account enumerated every
+   * user (issue 14). Past it: policy-violation.
+   */
   lookupRatePerMinute: number;
   lookupBurst: number;
 }

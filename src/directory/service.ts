@@ -1,6 +1,7 @@
 // The key directory over XMPP (design.md "XMPP surfaces": Keys): IQs to the vault's full JID in
 // urn:sealpost:keys:1 — publish, fetch (claims one OPK per device), count, remove — answered with
 // RFC 6120 stanza errors. The owner is always the bare JID the XMPP server stamped (invariant 4).
+import type { DirectorySlice } from '../config/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { bundleToWire, decodeBundle, toBase64 } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
@@ -10,31 +11,8 @@ import { createRateLimiter, type RateLimiter, type RedisEval } from '../ratelimi
 import { bareJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import type { ClaimedDevice, DirectoryStore } from './store.js';
 
-export interface DirectoryLimits {
-  maxOneTimePrekeys: number;
-  prekeyLowWater: number;
-  /** Devices per account (a publish of one more is refused; a fetch hands out at most this many). */
-  maxDevices: number;
-  /** The XMPP server's stanza limit: no answer may exceed it, or the server closes our stream. */
-  maxStanzaBytes: number;
-  /** Claims per (requester, target) a minute, and the burst: past it a fetch is refused (policy-violation). */
-  claimRatePerMinute: number;
-  claimBurst: number;
-  /**
-   * Claims per target, whoever asks: past it a fetch is answered with signed prekeys only, so
-   * several accounts together cannot drain a victim's one-time prekeys while senders still reach
-   * it. Its burst stays below the pool minus the low-water mark (issue 14, attack 6).
-   */
-  claimTargetRatePerMinute: number;
-  claimTargetBurst: number;
-  /**
-   * Lookups of other accounts (fetch, devices) per requester, whatever the target: a fetch or a
-   * device list tells whether a JID uses the vault, so without it one account enumerated every
-   * user (issue 14). Past it: policy-violation.
-   */
-  lookupRatePerMinute: number;
-  lookupBurst: number;
-}
+/** The directory's bounds and rates: the config's directory slice (documented there). */
+export type DirectoryLimits = DirectorySlice;
 
 /** Room for the `<iq/>` and `<bundles/>` around the entries of a fetch answer (JIDs of up to 3 × 1,023 bytes). */
 const ANSWER_HEADROOM_BYTES = 8 * 1024;

@@ -6,17 +6,14 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { initSodium } from '../../src/keys/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import {
-  createQueues,
-  createRedis,
   createStoreEnqueuer,
-  redisReady,
   startWorker,
   storeJobId,
   storeShardName,
   type StoreJobData,
   type StoreJobResult,
 } from '../../src/workers/index.js';
-import { services, uniqueQueueName } from './helpers.js';
+import { testQueues } from './helpers.js';
 
 const item = (stanzaId: string, receivedAt: number): StoreJobData => ({
   sender: 'alice@localhost',
@@ -31,19 +28,9 @@ const item = (stanzaId: string, receivedAt: number): StoreJobData => ({
 describe('store enqueue behind an earlier job of the same submission', () => {
   it('queues the resend again once the earlier job is done, so the worker answers both', async () => {
     await initSodium();
-    const { redisUrl } = services();
-    const prefix = uniqueQueueName();
-    const producer = createRedis(redisUrl, 'producer');
-    const consumer = createRedis(redisUrl, 'worker');
-    await redisReady(producer);
-    const queues = createQueues(producer, prefix, 1);
+    const { prefix, consumer, queues } = await testQueues(1);
     const enqueuer = createStoreEnqueuer(queues.store, { logger: silentLogger(), waitMs: 20_000, pollMs: 20 });
-    onTestFinished(async () => {
-      enqueuer.close();
-      for (const q of queues.store.shards) await q.obliterate({ force: true });
-      await queues.close();
-      await Promise.all([producer.quit(), consumer.quit()]);
-    });
+    onTestFinished(() => enqueuer.close());
     const jobId = storeJobId('alice@localhost', 'm-1');
     await enqueuer.enqueue(jobId, item('first', 1000));
     await enqueuer.enqueue(jobId, item('resend', 2000)); // the first still holds the id: dropped by BullMQ

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inject, onTestFinished } from 'vitest';
 import { registerInBand } from '../../src/localdev/index.js';
+import { createQueues, createRedis, redisReady, type Queues, type Redis } from '../../src/workers/index.js';
 import { connectXmpp, xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
 
 /** What test/integration/global-setup.ts provides to every integration test. */
@@ -141,4 +142,23 @@ export function runNode(args: readonly string[], env: Record<string, string> = {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * The queues under a fresh prefix on the harness Redis, with a producer and a worker connection;
+ * obliterated and closed when the test ends (after anything registered later, such as a worker).
+ */
+export async function testQueues(storeShards = 1): Promise<{ prefix: string; producer: Redis; consumer: Redis; queues: Queues }> {
+  const { redisUrl } = services();
+  const prefix = uniqueQueueName();
+  const producer = createRedis(redisUrl, 'producer');
+  const consumer = createRedis(redisUrl, 'worker');
+  await redisReady(producer);
+  const queues = createQueues(producer, prefix, storeShards);
+  onTestFinished(async () => {
+    for (const q of queues.store.shards) await q.obliterate({ force: true });
+    await queues.close();
+    await Promise.all([producer.quit(), consumer.quit()]);
+  });
+  return { prefix, producer, consumer, queues };
 }

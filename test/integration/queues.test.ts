@@ -9,18 +9,13 @@ import { startRedisServer } from '../../src/localdev/index.js';
 import { createLogger, silentLogger } from '../../src/log/index.js';
 import { startService } from '../../src/main.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { createQueues, createRedis, redisReady, retryFailed, startWorker, STORE_JOB_OPTIONS, storeShardName } from '../../src/workers/index.js';
-import { services, uniqueQueueName } from './helpers.js';
+import { retryFailed, startWorker, STORE_JOB_OPTIONS, storeShardName } from '../../src/workers/index.js';
+import { testQueues } from './helpers.js';
 import { testServiceEnv } from './service-fixture.js';
 
 describe('store queue', () => {
   it('keeps a poison job in the failed set, counts it, and runs it again on an operator retry', async () => {
-    const { redisUrl } = services();
-    const prefix = uniqueQueueName();
-    const producer = createRedis(redisUrl, 'producer');
-    const consumer = createRedis(redisUrl, 'worker');
-    await redisReady(producer);
-    const queues = createQueues(producer, prefix, 1);
+    const { prefix, consumer, queues } = await testQueues(1);
     const metrics = createMetrics({ defaultMetrics: false });
     let healed = false;
     const runs: boolean[] = [];
@@ -37,12 +32,7 @@ describe('store queue', () => {
         return Promise.resolve('stored');
       },
     });
-    onTestFinished(async () => {
-      await worker.close();
-      for (const q of queues.store.shards) await q.obliterate({ force: true });
-      await queues.close();
-      await Promise.all([producer.quit(), consumer.quit()]);
-    });
+    onTestFinished(() => worker.close());
     const shard = queues.store.shards[0]!;
     await shard.add('store', { n: 1 } as never, { ...STORE_JOB_OPTIONS, jobId: 's-poison' });
     await expect.poll(() => queues.store.getFailedCount(), { timeout: 10_000 }).toBe(1);

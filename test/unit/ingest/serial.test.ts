@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { keyedSerializer } from '../../../src/ingest/serial.js';
+import { senderKey } from '../../../src/ingest/submissions.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,5 +22,15 @@ describe('keyedSerializer', () => {
     await Promise.all([slow, fast, after]);
     await expect(failing).rejects.toThrow('bad stanza');
     expect(order).toEqual(['bob', 'alice', 'alice-2']);
+  });
+});
+
+describe('the per-sender key of a submission', () => {
+  it('is the stamped bare JID through the one JID normaliser: resources and spellings of one sender share a queue', () => {
+    expect(senderKey('Alice@Example.ORG/phone')).toBe('alice@example.org');
+    expect(senderKey('alice@example.org/laptop')).toBe(senderKey('ALICE@example.org'));
+    expect(senderKey('bob@example.org/alice@example.org')).toBe('bob@example.org');
+    expect(senderKey(undefined)).toBe('');
+    expect(senderKey('@@bad/jid')).toBe('');
   });
 });
