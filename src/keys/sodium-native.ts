@@ -18,6 +18,10 @@ export interface NativeSodium {
   crypto_aead_chacha20poly1305_ietf_encrypt: AeadEncrypt;
   crypto_aead_chacha20poly1305_ietf_decrypt: AeadDecrypt;
   crypto_generichash(out: Bytes, input: Bytes, key?: Bytes): void;
+  crypto_generichash_init(state: Bytes, key: Bytes | undefined, outLen: number): void;
+  crypto_generichash_update(state: Bytes, input: Bytes): void;
+  crypto_generichash_final(state: Bytes, out: Bytes): void;
+  crypto_generichash_STATEBYTES: number;
   crypto_sign_keypair(pk: Bytes, sk: Bytes): void;
   crypto_sign_seed_keypair(pk: Bytes, sk: Bytes, seed: Bytes): void;
   crypto_sign_detached(sig: Bytes, m: Bytes, sk: Bytes): void;
@@ -75,7 +79,16 @@ export function nativeBackend(n: NativeSodium): Backend {
     randomFill: (out) => n.randombytes_buf(out),
     aeadEncrypt: (alg, m, aad, nonce, key) => make(m.length + TAG, (c) => aead(alg).enc(c, m, aad, null, nonce, key)),
     aeadDecrypt: (alg, c, aad, nonce, key) => into(c.length - TAG, (m) => aead(alg).dec(m, null, c, aad, nonce, key)),
-    hash: (outLen, input, key) => make(outLen, (out) => n.crypto_generichash(out, input, key)),
+    // sodium-native's one-shot call refuses outputs and keys under 16 bytes, which libsodium itself
+    // (and the WASM build) computes: those go through init/update/final.
+    hash: (outLen, input, key) =>
+      make(outLen, (out) => {
+        if (outLen >= 16 && (key === undefined || key.length >= 16)) return n.crypto_generichash(out, input, key);
+        const state = new Uint8Array(n.crypto_generichash_STATEBYTES);
+        n.crypto_generichash_init(state, key, outLen);
+        n.crypto_generichash_update(state, input);
+        n.crypto_generichash_final(state, out);
+      }),
     memzero: (buf) => n.sodium_memzero(buf),
     memcmp: (a, b) => n.sodium_memcmp(a, b),
     signKeyPair: (seed) => keyPair(32, 64, (pk, sk) => (seed === undefined ? n.crypto_sign_keypair(pk, sk) : n.crypto_sign_seed_keypair(pk, sk, seed))),

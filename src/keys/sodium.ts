@@ -191,13 +191,9 @@ export function randomBytes(n: number): Uint8Array {
   return out;
 }
 
-/**
- * BLAKE2b with an optional key (keyed hash = MAC/PRF). sodium-native refuses outputs and keys under
- * 16 bytes (crypto_generichash_BYTES_MIN) that libsodium itself computes; those run on the WASM build.
- */
+/** BLAKE2b with an optional key (keyed hash = MAC/PRF); outputs of 1..64 bytes. */
 export function blake2b(outLen: number, input: Uint8Array, key?: Uint8Array): Uint8Array {
-  const short = outLen < 16 || (key !== undefined && key.length < 16);
-  return (short ? backendFor('wasm') : backend()).hash(outLen, input, key);
+  return backend().hash(outLen, input, key);
 }
 
 /** Overwrites a secret buffer with zeros. */

@@ -119,12 +119,12 @@ if (missing !== undefined && CI) {
       );
     });
 
-    it('BLAKE2b: equal digests, keyed and unkeyed, for every output length', () => {
+    it('BLAKE2b: equal digests, keyed (1..64-byte keys) and unkeyed, for every output length (1..64)', () => {
       fc.assert(
-        fc.property(bytes, fc.integer({ min: 16, max: 64 }), fc.option(fc.uint8Array({ minLength: 16, maxLength: 64 })), (m, n, k) => {
+        fc.property(bytes, fc.integer({ min: 1, max: 64 }), fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 })), (m, n, k) => {
           expect(eq(nat.hash(n, m, k ?? undefined), wasm.hash(n, m, k ?? undefined))).toBe(true);
         }),
-        { numRuns: 100 },
+        { numRuns: 200 },
       );
     });
 
