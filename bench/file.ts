@@ -46,6 +46,7 @@ export async function runFileBench(o: FileBenchOptions): Promise<void> {
     progress(`file: writing ${mib} MiB of random bytes`);
     const sha256 = await randomFile(input, mib);
 
+    const idleSvcRss = svc.rssMb();
     progress('file: sendFile (seal, upload, manifest)');
     global.gc?.();
     const rss0 = process.memoryUsage().rss;
@@ -83,6 +84,7 @@ export async function runFileBench(o: FileBenchOptions): Promise<void> {
       seal_ms: round(uploadStart - sendStart, 0),
       upload_mib_s: round(mib / ((sendMs - (uploadStart - sendStart)) / 1000), 1),
       save_mib_s: round(mib / (saveMs / 1000), 1),
+      service_rss_mb_idle: round(idleSvcRss, 1),
       service_rss_mb_upload: round(uploadSvcRss, 1),
       service_rss_mb_download: round(downloadSvcRss, 1),
       sender_rss_growth_mb: round((senderPeak - rss0) / 1048576, 1),
