@@ -108,7 +108,7 @@ function write(group: readonly Checked[], deps: StoreWorkerDeps): StoreResult[] 
 
 interface Stored {
   c: Checked;
-  result: Pick<StoreResult, 'inserted' | 'archiveId'>;
+  result: Pick<StoreResult, 'inserted' | 'archiveId' | 'conflict'>;
 }
 
 /**
@@ -119,7 +119,7 @@ interface Stored {
 async function commit(group: readonly Checked[], deps: StoreWorkerDeps): Promise<Stored[]> {
   try {
     const results = write(group, deps);
-    return group.map((c, i) => ({ c, result: results[i] ?? { inserted: false, archiveId: '' } }));
+    return group.map((c, i) => ({ c, result: results[i] ?? { inserted: false, archiveId: '', conflict: false } }));
   } catch (err) {
     if (!AppError.is(err) || !err.permanent) throw err;
     if (group.length === 1) {
@@ -137,7 +137,14 @@ export async function processStore(job: StoreJobData, deps: StoreWorkerDeps): Pr
   const started = Date.now();
   const items = jobItems(job);
   const good = await admit(items, deps);
-  const stored = good.length === 0 ? [] : await commit(good, deps);
+  const committed = good.length === 0 ? [] : await commit(good, deps);
+  // A resend with the id of a stored message but other bytes is not that message: acknowledging
+  // it would tell its sender that content was kept when it was discarded (issue 14).
+  const stored: Stored[] = [];
+  for (const s of committed) {
+    if (!s.result.conflict) stored.push(s);
+    else await deps.notifier.refused(s.c.item, new AppError(ErrorCode.Replay, `message id ${s.c.item.messageId} is already stored with other content; send it under a new id`));
+  }
   for (const s of stored) {
     deps.metrics?.stores.inc({ result: s.result.inserted ? 'stored' : 'duplicate' });
     deps.metrics?.storeLatency.observe((Date.now() - s.c.item.receivedAt) / 1000);
