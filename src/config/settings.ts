@@ -111,7 +111,7 @@ export const SETTINGS = {
     env: 'SEALPOST_ALLOWED_DOMAINS',
     schema: list,
     default: 'localhost',
-    doc: 'domains whose users may subscribe to the vault (comma list)',
+    doc: 'domains the vault serves: presence, key IQs, submissions, history, uploads (comma list)',
   },
   httpHost: {
     env: 'SEALPOST_HTTP_HOST',
