@@ -2,6 +2,7 @@
 // it holds, stops a shard whose lease is gone (or past due on its own clock, e.g. after a pause),
 // hands a shard over when an operator asked, and takes every reachable shard nobody holds (a
 // dead node's, once its lease expired). Starting a shard claims its fence before any write.
+import { AppError, ErrorCode } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Lease } from './fence.js';
 import type { LeaseStore } from './lease.js';
@@ -20,7 +21,8 @@ export interface OwnerLoopOptions {
   /**
    * Claims the shard's fence, opens the shard and starts its workers. `stale` (nothing started)
    * when the fence already saw `fenceEpoch` (the lease store forgot): the store is raised past it
-   * and the lease given back. A throw gives the lease back too.
+   * and the lease given back. AppError(Unavailable) (the shard is locked) keeps the lease and
+   * start is tried again next tick; any other throw gives the lease back.
    */
   start(lease: Lease): Promise<StartResult>;
   /** Stops the shard's workers and closes its stores. */
@@ -54,6 +56,7 @@ export function createOwnerLoop(options: OwnerLoopOptions): OwnerLoop {
 
   const drop = async (lease: Lease, reason: StopReason): Promise<void> => {
     held.delete(lease.shard);
+    locked.delete(lease.shard);
     log.warn({ shard: lease.shard, epoch: lease.epoch, reason }, 'shard stopped');
     await options.stop(lease.shard, reason).catch((err: unknown) => log.error({ shard: lease.shard, error: (err as Error).message }, 'shard stop failed'));
     if (reason === 'handover' || reason === 'closing') await leases.release(lease.shard, node, lease.epoch).catch(() => undefined);
@@ -77,7 +80,42 @@ export function createOwnerLoop(options: OwnerLoopOptions): OwnerLoop {
     }
   };
 
+  // Held but not started: the shard was locked (a node stopped inside a write holds its SQLite
+  // lock until it wakes or dies). The lease is kept, so the shard does not flap back to that node.
+  const locked = new Set<number>();
+
+  const tryStart = async (lease: Lease): Promise<void> => {
+    const { shard, epoch } = lease;
+    try {
+      const r = await options.start(lease);
+      locked.delete(shard);
+      if (r.started) log.info({ shard, epoch }, 'shard owned');
+      else {
+        held.delete(shard);
+        log.warn({ shard, epoch, fenceEpoch: r.fenceEpoch }, 'lease store behind the shard fence; epoch raised');
+        await leases.raiseEpoch(shard, r.fenceEpoch);
+        await leases.release(shard, node, epoch);
+      }
+    } catch (err) {
+      await options.stop(shard, 'lost').catch(() => undefined);
+      if (AppError.is(err, ErrorCode.Unavailable)) {
+        if (!locked.has(shard)) log.warn({ shard, epoch, error: (err as Error).message }, 'shard locked; start retried while the lease is kept');
+        locked.add(shard);
+        return;
+      }
+      held.delete(shard);
+      locked.delete(shard);
+      log.error({ shard, epoch, error: (err as Error).message }, 'shard not started; lease given back');
+      await leases.release(shard, node, epoch).catch(() => undefined);
+    }
+  };
+
   const acquireFree = async (): Promise<void> => {
+    for (const shard of [...locked]) {
+      const lease = held.get(shard);
+      if (lease === undefined) locked.delete(shard);
+      else if (!closed) await tryStart(lease);
+    }
     for (const shard of options.candidates()) {
       if (closed || held.has(shard)) continue;
       const t0 = now();
@@ -85,21 +123,7 @@ export function createOwnerLoop(options: OwnerLoopOptions): OwnerLoop {
       if (epoch === undefined) continue;
       const lease: Lease = { shard, node, epoch, expiresAt: t0 + validFor };
       held.set(shard, lease);
-      try {
-        const r = await options.start(lease);
-        if (r.started) log.info({ shard, epoch }, 'shard owned');
-        else {
-          held.delete(shard);
-          log.warn({ shard, epoch, fenceEpoch: r.fenceEpoch }, 'lease store behind the shard fence; epoch raised');
-          await leases.raiseEpoch(shard, r.fenceEpoch);
-          await leases.release(shard, node, epoch);
-        }
-      } catch (err) {
-        held.delete(shard);
-        log.error({ shard, epoch, error: (err as Error).message }, 'shard not started; lease given back');
-        await options.stop(shard, 'lost').catch(() => undefined);
-        await leases.release(shard, node, epoch).catch(() => undefined);
-      }
+      await tryStart(lease);
     }
   };
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/errors/index.js';
+import { AppError, ErrorCode } from '../../../src/errors/index.js';
 import { silentLogger } from '../../../src/log/index.js';
 import { createOwnerLoop, openShardFence, type Lease, type ShardFence } from '../../../src/shards/index.js';
 import { fakeLeaseStore } from './fake-leases.js';
@@ -124,6 +124,37 @@ describe('owner loop (fake clock, in-memory leases, real fence files)', () => {
     expect(c.events).toEqual([]);
     expect(b.events).toEqual(['start 0@2']);
     expect(await leases.handoverTarget(0)).toBeUndefined();
+  });
+
+  it('keeps the lease of a locked shard and starts it once the lock is gone; other failures give it back', async () => {
+    const clock = { t: 0 };
+    const leases = fakeLeaseStore(() => clock.t);
+    let locked = 2;
+    const events: string[] = [];
+    const loop = createOwnerLoop({
+      node: 'n-a',
+      leases,
+      ttlMs: TTL,
+      candidates: () => [0, 1],
+      now: () => clock.t,
+      logger: silentLogger(),
+      start: (lease) => {
+        if (lease.shard === 1) return Promise.reject(new Error('disk on fire'));
+        if (locked-- > 0) return Promise.reject(new AppError(ErrorCode.Unavailable, 'fence claim: storage unavailable (SQLITE_BUSY)'));
+        events.push(`start ${lease.shard}@${lease.epoch}`);
+        return Promise.resolve({ started: true as const });
+      },
+      stop: () => Promise.resolve(),
+    });
+    await loop.tick();
+    expect(await leases.holder(0)).toEqual({ node: 'n-a', epoch: 1 });
+    expect(await leases.holder(1)).toBeUndefined();
+    clock.t += TTL / 3;
+    await loop.tick();
+    expect(events).toEqual([]);
+    clock.t += TTL / 3;
+    await loop.tick();
+    expect(events).toEqual(['start 0@1']);
   });
 
   it('close() stops every shard and releases it for the next node at once', async () => {
