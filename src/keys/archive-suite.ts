@@ -22,6 +22,9 @@ import {
   X25519_SECRET_BYTES,
   x25519KeyPair,
   x25519PublicKey,
+  type KeyPair,
+} from './sodium.js';
+import {
   XWING_CIPHERTEXT_BYTES,
   xwingDecapsulate,
   xwingEncapsulate,
@@ -30,8 +33,7 @@ import {
   XWING_SECRET_BYTES,
   xwingSeedKeyPair,
   type Encapsulation,
-  type KeyPair,
-} from './sodium.js';
+} from './xwing.js';
 
 export const XWING_SUITE = 'sp1-xwing';
 export type ArchiveSuite = typeof SUITE | typeof XWING_SUITE;

@@ -28,7 +28,7 @@ export {
   STREAM_KEY_BYTES,
   type StreamPuller,
   type StreamPusher,
-} from './sodium.js';
+} from './secretstream.js';
 export { SUITE, LABEL, DEFAULT_LIMITS, PAYLOAD_OVERHEAD, checkSuite, resolveLimits, type Suite, type Limits } from './labels.js';
 export { toBase64, fromBase64 } from './encoding.js';
 export { atomicWriteFile } from './fsutil.js';

@@ -85,7 +85,8 @@ export function cryptoBackend(): BackendName {
   return backend().name;
 }
 
-function backend(): Backend {
+/** The selected backend, for the sibling modules that extend this one (secretstream, X-Wing). */
+export function backend(): Backend {
   if (active === undefined) throw new Error('libsodium not initialised: await initSodium() first');
   return active;
 }
@@ -280,90 +281,4 @@ export function argon2id(outLen: number, passphrase: Uint8Array, salt: Uint8Arra
 export function sodium(): Sodium {
   if (instance === undefined) throw new Error('libsodium not initialised: await initSodium() first');
   return instance;
-}
-
-// --- File streams (issue 17): crypto_secretstream_xchacha20poly1305 ---------------------------
-// Chunked authenticated encryption for files: each chunk is sealed under a running state, so chunks
-// cannot be reordered, dropped or swapped between files, and the last one carries TAG_FINAL, so a
-// truncated stream is detected (libsodium docs, "Encrypted streams and file encryption").
-
-export const STREAM_KEY_BYTES = 32;
-export const STREAM_HEADER_BYTES = 24;
-/** Bytes a sealed chunk adds to its plaintext (tag byte and MAC). */
-export const STREAM_ABYTES = 17;
-
-/** One direction of a secret stream; `final` is true on the chunk that ends it. */
-export interface StreamPusher {
-  readonly header: Uint8Array;
-  push(chunk: Uint8Array, final: boolean): Uint8Array;
-}
-
-export interface StreamPuller {
-  /** The chunk's plaintext and whether it ended the stream; undefined when it does not authenticate. */
-  pull(chunk: Uint8Array): { message: Uint8Array; final: boolean } | undefined;
-}
-
-/** A fresh random key for one file. */
-export function streamKey(): Uint8Array {
-  return randomBytes(STREAM_KEY_BYTES);
-}
-
-export function streamPush(key: Uint8Array): StreamPusher {
-  checkLength('stream key', key, STREAM_KEY_BYTES);
-  return backend().streamPush(key);
-}
-
-export function streamPull(key: Uint8Array, header: Uint8Array): StreamPuller {
-  checkLength('stream key', key, STREAM_KEY_BYTES);
-  checkLength('stream header', header, STREAM_HEADER_BYTES);
-  const pull = backend().streamPull(key, header);
-  return { pull: (chunk) => (chunk.length < STREAM_ABYTES ? undefined : pull(chunk)) };
-}
-
-// ---- X-Wing KEM (ML-KEM-768 + X25519, draft-connolly-cfrg-xwing-kem-10), WebAssembly only ----
-// libsodium 1.0.22's crypto_kem_xwing_*: the secret key is the 32-byte seed (the draft's
-// decapsulation key); the *Deterministic forms exist for the draft's known-answer vectors only.
-
-export const XWING_PUBLIC_BYTES = 1216;
-export const XWING_SECRET_BYTES = 32;
-export const XWING_CIPHERTEXT_BYTES = 1120;
-export const XWING_SHARED_BYTES = 32;
-/** Encapsulation randomness of the deterministic form: ML-KEM message (32) ‖ X25519 ephemeral (32). */
-export const XWING_ESEED_BYTES = 64;
-
-export interface Encapsulation {
-  readonly ciphertext: Uint8Array;
-  readonly sharedSecret: Uint8Array;
-}
-
-/** A fresh X-Wing key pair; `secretKey` is its 32-byte seed. */
-export function xwingKeyPair(): KeyPair {
-  return xwingSeedKeyPair(randomBytes(XWING_SECRET_BYTES));
-}
-
-/** The X-Wing key pair of a seed (GenerateKeyPairDerand); also checks a stored pair. */
-export function xwingSeedKeyPair(seed: Uint8Array): KeyPair {
-  checkLength('xwing seed', seed, XWING_SECRET_BYTES);
-  const kp = sodium().crypto_kem_xwing_seed_keypair(seed);
-  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
-}
-
-/** Encapsulates a fresh shared secret to an X-Wing public key. */
-export function xwingEncapsulate(publicKey: Uint8Array): Encapsulation {
-  checkLength('xwing public key', publicKey, XWING_PUBLIC_BYTES);
-  return sodium().crypto_kem_xwing_enc(publicKey);
-}
-
-/** EncapsulateDerand(pk, eseed): for known-answer tests only, never with reused randomness. */
-export function xwingEncapsulateDeterministic(publicKey: Uint8Array, eseed: Uint8Array): Encapsulation {
-  checkLength('xwing public key', publicKey, XWING_PUBLIC_BYTES);
-  checkLength('xwing encapsulation seed', eseed, XWING_ESEED_BYTES);
-  return sodium().crypto_kem_xwing_enc_deterministic(publicKey, eseed);
-}
-
-/** The shared secret of a ciphertext under a seed; X-Wing decapsulation never fails on a well-sized input. */
-export function xwingDecapsulate(ciphertext: Uint8Array, seed: Uint8Array): Uint8Array {
-  checkLength('xwing ciphertext', ciphertext, XWING_CIPHERTEXT_BYTES);
-  checkLength('xwing seed', seed, XWING_SECRET_BYTES);
-  return sodium().crypto_kem_xwing_dec(ciphertext, seed);
 }

@@ -17,7 +17,7 @@ import {
   xwingSeedKeyPair,
   XWING_CIPHERTEXT_BYTES,
   XWING_PUBLIC_BYTES,
-} from '../../../src/keys/sodium.js';
+} from '../../../src/keys/xwing.js';
 import './helpers.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
