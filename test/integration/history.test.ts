@@ -11,7 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { HistoryEntry, ReceivedMessage } from '../../src/agent/index.js';
 import type { IncomingItem } from '../../src/archive/index.js';
 import { ErrorCode } from '../../src/errors/index.js';
-import { AgentKeyFile, pwhashMinimum } from '../../src/keys/index.js';
+import { AgentKeyFile, pwhashMinimum, XWING_EXTRA_BYTES, XWING_SUITE } from '../../src/keys/index.js';
 import { formatStamp, NS_ARCHIVE, parseFin, parseMamResult, type Fin } from '../../src/protocol/archive.js';
 import { NS } from '../../src/protocol/namespaces.js';
 import { StanzaError, xml, type Element, type XmppConnection } from '../../src/xmpp/index.js';
@@ -242,7 +242,7 @@ describe('history over MAM', () => {
 });
 
 describe('history in the SDK', () => {
-  it('reads history with the archive key after the one-time prekeys are gone, on a second device too, and not after the key is forgotten', async () => {
+  it('reads history with the (X-Wing) archive key after the one-time prekeys are gone, with an X25519 key after rotation, on a second device too, and not after the key is forgotten', async () => {
     const ts = await startTestService();
     const seen: ReceivedMessage[] = [];
     // Alice claims anew for every message, so each copy for Bob is sealed to a one-time prekey.
@@ -267,6 +267,8 @@ describe('history in the SDK', () => {
     const file = await AgentKeyFile.open(join(bob.dir, 'keys.sealpost'), bob.options.secret);
     const left = new Set(file.state.oneTimePrekeys.map((p) => p.id));
     const spk = new Set(file.state.signedPrekeys.map((s) => s.id));
+    // Bob's archive key is post-quantum (the default).
+    expect(file.state.archiveKey?.suite).toBe(XWING_SUITE);
     file.close();
     expect(new Set(prekeysUsed).size).toBe(3);
     for (const id of prekeysUsed) expect(left.has(id) || spk.has(id)).toBe(false);
@@ -287,13 +289,18 @@ describe('history in the SDK', () => {
     expect((await read(back, { reverse: true, max: 2, pageSize: 1 })).map((e) => e.ok && e.text())).toEqual(['h2', 'h1']);
     expect((await read(back, { with: `nobody@${ts.config.xmppDomain}` }))).toEqual([]);
 
-    // Rotate: the next message is sealed to archive key 2; the old ones still open with key 1.
-    expect(await back.archiveKeys.rotate()).toBe(2);
+    // Rotate to an X25519 key (suite sp1): the next message is sealed to archive key 2; the old
+    // ones still open with X-Wing key 1, and the export below carries keys of both suites.
+    expect(await back.archiveKeys.rotate('sp1')).toBe(2);
+    expect(back.archiveKeys.list().map((k) => [k.id, k.suite])).toEqual([[2, 'sp1'], [1, XWING_SUITE]]);
     back.onMessage((m) => void seen.push(m));
     await alice.agent.send(bob.account.jid, 'h3');
     await expect.poll(() => seen.length, { timeout: 20_000 }).toBe(4);
     const h2 = await read(back);
     expect(h2.map((e) => e.ok && [e.text(), e.archiveKeyId])).toEqual([['h0', 1], ['h1', 1], ['h2', 1], ['h3', 2]]);
+    // The vault holds the X-Wing copies larger by exactly the KEM's extra bytes (same headers' sizes).
+    const sizes = ts.service.archive.query(bob.account.jid, { max: 10 }).items.map((i) => i.archiveBlock.block.length);
+    expect(sizes.map((n) => n - (sizes[3] ?? 0))).toEqual([XWING_EXTRA_BYTES, XWING_EXTRA_BYTES, XWING_EXTRA_BYTES, 0]);
 
     // A second device of Bob's account imports both keys under a passphrase and reads everything.
     const blob = back.archiveKeys.export('tulip river 42', { limits: pwhashMinimum() });
