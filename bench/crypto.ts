@@ -5,10 +5,12 @@
 // --runs rounds (default 7); rounds run every operation back to back in ~40 ms batches. Times are
 // this process's CPU time (process.cpuUsage), which other engineers' load on a shared machine
 // inflates far less than wall time.
+// Then what an archive copy costs per message with X25519 vs X-Wing keys (bench/lib/archive-suites.ts).
 // Agent targets: seal <= 300 µs, open <= 150 µs. Usage: npm run bench:crypto [-- --json] [--runs N]
 import { parseArgs } from 'node:util';
 import { initSodium, type BackendName, type SealedEnvelope } from '../src/keys/index.js';
 import { nativeLoadError } from '../src/keys/sodium.js';
+import { ARCHIVE_SUITES_MEASURED, archiveSuiteLines, measureArchiveSuite, type ArchiveSuiteCost } from './lib/archive-suites.js';
 import { agentCase } from './lib/crypto-cases.js';
 
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, runs: { type: 'string', default: '7' } } });
@@ -20,7 +22,7 @@ const OPS = ['seal', 'open', 'box_seal', 'seal_open', 'sign', 'verify'] as const
 type Op = (typeof OPS)[number];
 const TARGETS: Partial<Record<Op, number>> = { seal: 300, open: 150 };
 const LABELS: Record<Op, string> = {
-  seal: 'seal (1 device + 2 archive keys)',
+  seal: 'seal (1 device + 2 X25519 AKs)',
   open: 'open (one delivered copy)',
   box_seal: 'raw crypto_box_seal (key block)',
   seal_open: 'raw crypto_box_seal_open',
@@ -41,7 +43,9 @@ async function usPerCall(fn: () => unknown, n: number): Promise<number> {
 /** Median µs per call of each operation on one backend, and every round's figure. */
 async function measure(backend: BackendName): Promise<{ median: Record<Op, number>; rounds: Record<Op, number[]> }> {
   await initSodium(backend);
-  const c = agentCase();
+  // X25519 archive keys here: this table compares the backends (X-Wing runs on WASM in both; its
+  // cost per message is the archive-suite section below).
+  const c = agentCase(1024, 'sp1');
   // Opening needs a fresh envelope per call (the replay store refuses a second open).
   const pool: SealedEnvelope[] = [];
   let next = 0;
@@ -79,13 +83,17 @@ async function main(): Promise<void> {
   for (const b of backends) results[b] = await measure(b);
   const us = (b: BackendName, op: Op): number => Math.round((results[b]?.median[op] ?? NaN) * 10) / 10;
   const best = backends[0] as BackendName;
+  // Archive copies, X25519 vs X-Wing (issue 18), on the agent's default backend (X-Wing: always WASM).
+  await initSodium(best);
+  const archive: ArchiveSuiteCost[] = [];
+  for (const suite of ARCHIVE_SUITES_MEASURED) archive.push(await measureArchiveSuite(suite, RUNS));
   const targets = Object.fromEntries(
     Object.entries(TARGETS).map(([op, limit]) => [`${op}_us <= ${limit} (${best})`, us(best, op as Op) <= limit]),
   );
   if (args.json) {
     const per = (b: BackendName) => Object.fromEntries(OPS.map((op) => [`${op}_us`, us(b, op)]));
     const json = Object.fromEntries(backends.map((b) => [b, per(b)]));
-    process.stdout.write(`${JSON.stringify({ payload_bytes: 1024, runs: RUNS, ...json, native_missing: missing ?? null, targets })}\n`);
+    process.stdout.write(`${JSON.stringify({ payload_bytes: 1024, runs: RUNS, ...json, native_missing: missing ?? null, targets, archive_suites: archive })}\n`);
     return;
   }
   const cell = (s: string, w: number): string => s.padStart(w);
@@ -98,6 +106,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${LABELS[op].padEnd(36)}${cell(Number.isFinite(n) ? String(n) : '-', 10)}${cell(String(w), 10)}${cell(ratio, 13)}  ${target}\n`);
   }
   if (missing !== undefined) process.stdout.write(`native backend not measured: ${missing}\n`);
+  process.stdout.write(`${archiveSuiteLines(archive).join('\n')}\n`);
   for (const [name, ok] of Object.entries(targets)) process.stdout.write(`${ok ? 'met    ' : 'NOT MET'} ${name}\n`);
 }
 

@@ -3,6 +3,7 @@
 // sender's archive keys (design.md, "Sealing a message"), and the open of one delivered copy with
 // trust and replay checks; plus the raw libsodium calls underneath, for comparison.
 import {
+  DEFAULT_ARCHIVE_SUITE,
   createAgentKeys,
   KeyRing,
   MemoryReplayStore,
@@ -11,6 +12,7 @@ import {
   ownArchiveTarget,
   randomBytes,
   seal,
+  type ArchiveSuite,
   type OpenedMessage,
   type SealedEnvelope,
 } from '../../src/keys/index.js';
@@ -28,11 +30,14 @@ export interface AgentCase {
   verify: () => boolean;
 }
 
-/** Fresh keys for a sender and a recipient (in the selected backend; call after initSodium). */
-export function agentCase(payloadBytes = 1024): AgentCase {
+/**
+ * Fresh keys for a sender and a recipient (in the selected backend; call after initSodium), whose
+ * archive keys are of `archiveSuite` (default: what new keys get, X-Wing).
+ */
+export function agentCase(payloadBytes = 1024, archiveSuite: ArchiveSuite = DEFAULT_ARCHIVE_SUITE): AgentCase {
   const now = Date.now();
-  const alice = createAgentKeys({ jid: 'alice@example.org', now, oneTimePrekeys: 0, archiveKey: true });
-  const bob = createAgentKeys({ jid: 'bob@example.org', now, oneTimePrekeys: 0, archiveKey: true });
+  const alice = createAgentKeys({ jid: 'alice@example.org', now, oneTimePrekeys: 0, archiveKey: true, archiveSuite });
+  const bob = createAgentKeys({ jid: 'bob@example.org', now, oneTimePrekeys: 0, archiveKey: true, archiveSuite });
   const spk = bob.signedPrekeys[0];
   const ak = ownArchiveTarget(bob);
   const own = ownArchiveTarget(alice);
