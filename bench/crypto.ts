@@ -12,6 +12,7 @@ import { initSodium, type BackendName, type SealedEnvelope } from '../src/keys/i
 import { nativeLoadError } from '../src/keys/sodium.js';
 import { ARCHIVE_SUITES_MEASURED, archiveSuiteLines, measureArchiveSuite, type ArchiveSuiteCost } from './lib/archive-suites.js';
 import { agentCase } from './lib/crypto-cases.js';
+import { cpuUsPerCall, median } from './lib/stats.js';
 
 const { values: args } = parseArgs({ options: { json: { type: 'boolean', default: false }, runs: { type: 'string', default: '7' } } });
 const RUNS = Number(args.runs);
@@ -30,15 +31,6 @@ const LABELS: Record<Op, string> = {
   verify: 'Ed25519 verify',
 };
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-
-/** CPU µs per call over `n` calls. */
-async function usPerCall(fn: () => unknown, n: number): Promise<number> {
-  const t0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) await fn();
-  const t = process.cpuUsage(t0);
-  return (t.user + t.system) / n;
-}
 
 /** Median µs per call of each operation on one backend, and every round's figure. */
 async function measure(backend: BackendName): Promise<{ median: Record<Op, number>; rounds: Record<Op, number[]> }> {
@@ -60,8 +52,8 @@ async function measure(backend: BackendName): Promise<{ median: Record<Op, numbe
   const counts = {} as Record<Op, number>;
   for (const op of OPS) {
     if (op === 'open') for (let i = 0; i < 40; i++) pool.push(c.sealOne());
-    await usPerCall(fns[op], 20); // warm-up
-    counts[op] = Math.max(10, Math.ceil((BATCH_MS * 1000) / (await usPerCall(fns[op], 20))));
+    await cpuUsPerCall(fns[op], 20); // warm-up
+    counts[op] = Math.max(10, Math.ceil((BATCH_MS * 1000) / (await cpuUsPerCall(fns[op], 20))));
   }
   pool.length = 0;
   next = 0;
@@ -70,7 +62,7 @@ async function measure(backend: BackendName): Promise<{ median: Record<Op, numbe
   for (let r = 0; r < RUNS; r++)
     for (let i = 0; i < OPS.length; i++) {
       const op = OPS[(i + r) % OPS.length] as Op;
-      rounds[op].push(await usPerCall(fns[op], counts[op]));
+      rounds[op].push(await cpuUsPerCall(fns[op], counts[op]));
     }
   return { median: Object.fromEntries(OPS.map((op) => [op, median(rounds[op])])) as Record<Op, number>, rounds };
 }

@@ -14,6 +14,7 @@ import {
   type ArchiveSuite,
 } from '../../src/keys/index.js';
 import { archiveSeal } from '../../src/keys/archive-suite.js';
+import { cpuUsPerCall, median, round } from './stats.js';
 
 export const ARCHIVE_SUITES_MEASURED: readonly ArchiveSuite[] = ['sp1', XWING_SUITE];
 
@@ -28,22 +29,13 @@ export interface ArchiveSuiteCost {
   readonly historyOpenUs: number;
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-
-async function usPerCall(fn: () => unknown, n: number): Promise<number> {
-  const t0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) await fn();
-  const t = process.cpuUsage(t0);
-  return (t.user + t.system) / n;
-}
-
 /** Median CPU µs per call over `runs` rounds of ~40 ms each. */
 async function timeIt(fn: () => unknown, runs: number): Promise<number> {
-  await usPerCall(fn, 10);
-  const n = Math.max(10, Math.ceil(40_000 / (await usPerCall(fn, 10))));
+  await cpuUsPerCall(fn, 10);
+  const n = Math.max(10, Math.ceil(40_000 / (await cpuUsPerCall(fn, 10))));
   const rounds: number[] = [];
-  for (let r = 0; r < runs; r++) rounds.push(await usPerCall(fn, n));
-  return Math.round(median(rounds) * 10) / 10;
+  for (let r = 0; r < runs; r++) rounds.push(await cpuUsPerCall(fn, n));
+  return round(median(rounds));
 }
 
 export async function measureArchiveSuite(suite: ArchiveSuite, runs: number): Promise<ArchiveSuiteCost> {

@@ -13,6 +13,17 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
+/** The middle value (upper middle for an even count); NaN for none. */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+/** This process's CPU µs per call over `n` calls of `fn` (awaited one after another). */
+export async function cpuUsPerCall(fn: () => unknown, n: number): Promise<number> {
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await fn();
+  const t = process.cpuUsage(t0);
+  return (t.user + t.system) / n;
+}
+
 /** Rounds to `digits` decimals (JSON and print stay readable). */
 export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
