@@ -1,7 +1,8 @@
 // Files through the vault (issue 17) against real Prosody, Redis and files: a random file to an
 // offline recipient is uploaded as ciphertext, announced by a sealed manifest, saved by the
 // recipient with its SHA-256 equal to the original, kept while the history copy refers to it and
-// erased with it (deletion, shredding); its canary appears in no Redis key, vault file or log.
+// erased with its message (deletion, shredding, transit expiry, delivery without a history copy);
+// its canary appears in no Redis key, vault file or log.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ReceivedMessage, SavedFile } from '../../src/agent/index.js';
@@ -86,6 +87,36 @@ describe('files through the vault', () => {
     await alice.agent.sendFile(bob.account.jid, file.path);
     expect(blobsOn(ts.dataDir)).toHaveLength(1);
     ts.service.shred(bob.account.jid);
+    expect(blobsOn(ts.dataDir)).toEqual([]);
+  });
+
+  it('erases the blob once its message is gone: expired in transit, or delivered to a recipient without a history copy', async () => {
+    const clock = { now: Date.now() };
+    const ts = await startTestService({ SEALPOST_TRANSIT_TTL: '3600' }, { retentionClock: () => clock.now });
+    const work = tempDir('sealpost-files-');
+    const alice = await startAgent(ts, 'alice');
+    const carol = await startAgent(ts, 'carol', { archiveKey: false }); // no archive key: no history copy
+    const dave = await startAgent(ts, 'dave', { archiveKey: false });
+    await carol.agent.stop();
+    await dave.agent.stop();
+    const forCarol = await randomFile(work, 1);
+    await alice.agent.sendFile(carol.account.jid, forCarol.path);
+    await alice.agent.sendFile(dave.account.jid, (await randomFile(work, 1)).path);
+    ts.service.upload?.sweep(); // both messages stored: their blobs are now tied to them
+    expect(blobsOn(ts.dataDir)).toHaveLength(2);
+
+    // Carol takes hers; once her receipt is in, nothing refers to the blob any more.
+    const saved: string[] = [];
+    await carol.reopen({ onMessage: async (m) => void saved.push((await m.saveTo(join(work, 'carol.bin'))).sha256) });
+    await expect.poll(() => saved, { timeout: 30_000 }).toEqual([forCarol.sha256]);
+    await expect.poll(() => ts.service.archive.pendingCounts(carol.account.jid).messages, { timeout: 20_000 }).toBe(0);
+    expect(ts.service.upload?.sweep()).toBe(1);
+    expect(blobsOn(ts.dataDir)).toHaveLength(1);
+
+    // Dave never comes: his copy expires with the transit TTL, and the blob with it.
+    clock.now += 2 * 3600_000;
+    await ts.service.retention.runNow();
+    expect(ts.service.upload?.sweep()).toBe(1);
     expect(blobsOn(ts.dataDir)).toEqual([]);
   });
 });
