@@ -48,7 +48,13 @@ export function createStoreEnqueuer(shards: Pick<StoreShards, 'for'>, options: S
   /** 'queued', or the state of the earlier job that holds the id. */
   const add = async (jobId: string, data: StoreJobData): Promise<string> => {
     const queue = shards.for(data.recipient);
-    const state = await queue.getJobState(jobId);
+    let state = await queue.getJobState(jobId);
+    // A failed earlier job must not hold the id: BullMQ would drop every resend as a duplicate and
+    // the sender would never get an answer (issue 14). The resend takes its place.
+    if (state === 'failed') {
+      await queue.remove(jobId);
+      state = await queue.getJobState(jobId);
+    }
     if (state !== 'unknown') return state;
     await queue.add(QUEUE.store, data, { ...STORE_JOB_OPTIONS, jobId });
     return 'queued';

@@ -23,7 +23,8 @@ export const STORE_JOB_OPTIONS: JobsOptions = {
   attempts: 12,
   backoff: { type: 'exponential', delay: 250 },
   removeOnComplete: true,
-  removeOnFail: false,
+  // Failed jobs hold ciphertext: kept for the operator, bounded in count and age (issue 14).
+  removeOnFail: { count: 1000, age: 7 * 86400 },
 };
 
 export const DELIVER_JOB_OPTIONS: JobsOptions = {

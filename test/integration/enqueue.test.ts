@@ -3,6 +3,7 @@
 // ours?" was always yes and the resend never got an answer). On real Redis, with the store worker
 // held back: the resend is queued again once the earlier job finished, and the worker answers it.
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { AppError, ErrorCode } from '../../src/errors/index.js';
 import { initSodium } from '../../src/keys/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import {
@@ -50,6 +51,32 @@ describe('store enqueue behind an earlier job of the same submission', () => {
       },
     });
     onTestFinished(() => worker.close());
+    await expect.poll(() => answered, { timeout: 15_000 }).toEqual(['first', 'resend']);
+  });
+
+  it('does not let a failed earlier job swallow the resend: the resend is queued again and answered (issue 14)', async () => {
+    await initSodium();
+    const { prefix, consumer, queues } = await testQueues(1);
+    const enqueuer = createStoreEnqueuer(queues.store, { logger: silentLogger(), waitMs: 20_000, pollMs: 20 });
+    onTestFinished(() => enqueuer.close());
+    const jobId = storeJobId('alice@localhost', 'm-1');
+    const answered: string[] = [];
+    const worker = startWorker<StoreJobData, StoreJobResult>({
+      name: storeShardName(0),
+      connection: consumer,
+      prefix,
+      concurrency: 1,
+      logger: silentLogger(),
+      process: (job) => {
+        answered.push(job.data.stanzaId);
+        if (job.data.stanzaId === 'first') return Promise.reject(new AppError(ErrorCode.Corrupt, 'archive page damaged'));
+        return Promise.resolve({ inserted: true, archiveId: 'x' });
+      },
+    });
+    onTestFinished(() => worker.close());
+    await enqueuer.enqueue(jobId, item('first', 1000));
+    await expect.poll(() => queues.store.shards[0]!.getJobState(jobId), { timeout: 15_000 }).toBe('failed');
+    await enqueuer.enqueue(jobId, item('resend', 2000));
     await expect.poll(() => answered, { timeout: 15_000 }).toEqual(['first', 'resend']);
   });
 });
