@@ -43,6 +43,8 @@ export interface AgentOptions {
   prekeys?: number;
   /** At start, fewer one-time prekeys than this left at the directory triggers a fresh upload (default 25). */
   lowWater?: number;
+  /** One-time prekey secrets held at most, published and claimed-but-unused (default 1,000; issue 14, attack 2). */
+  maxHeldPrekeys?: number;
   limits?: Partial<Limits>;
   logger?: Logger;
   now?: () => number;
@@ -143,6 +145,7 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
     trust,
     target: options.prekeys ?? 100,
     maxOpks: limits.maxOpksPerUpload,
+    ...(options.maxHeldPrekeys === undefined ? {} : { maxHeldOpks: options.maxHeldPrekeys }),
     now,
     ownAttestations: () => loadOwnAttestations(options.dir),
     attestationPolicy: { trustedCas, require: options.requireAttestation ?? false },

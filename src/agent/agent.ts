@@ -67,6 +67,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.announceTimer = setInterval(() => {
       void p.link.announce().catch(() => undefined);
       void p.receiver.prune().catch(() => undefined);
+      void p.directory.expireClaimed().catch(() => undefined);
     }, p.announceEveryMs).unref();
     this.chain = stanzaChain(p.conn, p.logger);
     this.wire();
@@ -222,14 +223,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.p.files.sendFile(to, file, options);
   }
 
-  /** Uploads a fresh bundle (new one-time prekeys). */
   /** Makes a new signed prekey (the old one stays usable for its grace period) and publishes it. */
   async rotateSignedPrekey(): Promise<number> {
-    const state = await this.p.keys.keyring.update((s) => rotateSignedPrekey(s, Date.now()));
+    const state = await this.p.keys.keyring.update((s) => rotateSignedPrekey(s, this.p.now()));
     await this.directory.publish({ fresh: true });
     return currentSignedPrekey(state).id;
   }
 
+  /** Uploads a fresh bundle (new one-time prekeys). */
   publishKeys(): Promise<void> {
     return this.directory.publish({ fresh: true });
   }

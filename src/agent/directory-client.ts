@@ -8,7 +8,10 @@ import {
   checkTrust,
   constantTimeEqual,
   consumeOneTimePrekey,
+  DEFAULT_WINDOW,
   displayFingerprint,
+  expireClaimedOpks,
+  markClaimedOpks,
   decodeBundle,
   fromBase64,
   publicBundle,
@@ -35,6 +38,12 @@ export interface DirectoryClientOptions {
   /** One-time prekeys kept published (default 100). */
   target?: number;
   maxOpks?: number;
+  /**
+   * One-time prekey secrets this device holds at most, published and claimed-but-unused together
+   * (default 1,000): past it a replenish publishes fewer (senders fall back to the signed prekey)
+   * instead of growing the key file toward what it can hold (issue 14, attack 2).
+   */
+  maxHeldOpks?: number;
   now?: () => number;
   /** This device's attestations, published with its bundle. */
   ownAttestations?: () => readonly Attestation[];
@@ -72,12 +81,24 @@ export class DirectoryClient {
   private readonly now: () => number;
   private readonly target: number;
   private readonly maxOpks: number;
+  private readonly maxHeldOpks: number;
   private publishing: Promise<void> | undefined;
 
   constructor(private readonly options: DirectoryClientOptions) {
     this.now = options.now ?? Date.now;
     this.target = options.target ?? 100;
     this.maxOpks = options.maxOpks ?? 100;
+    this.maxHeldOpks = options.maxHeldOpks ?? 1000;
+  }
+
+  /**
+   * Erases the secrets of one-time prekeys claimed and never used for longer than the accepted
+   * message window plus a day: whatever was sealed to them is refused as too old by now.
+   */
+  async expireClaimed(): Promise<void> {
+    const before = this.now() - DEFAULT_WINDOW.maxAgeMs - 86_400_000;
+    if (this.state.oneTimePrekeys.some((p) => p.claimedBy !== undefined && p.claimedBy < before))
+      await this.options.keyring.update((s) => expireClaimedOpks(s, before));
   }
 
   private get state(): AgentKeyState {
@@ -102,12 +123,14 @@ export class DirectoryClient {
 
   private async doPublish(fresh: boolean | undefined): Promise<void> {
     const keyring = this.options.keyring;
-    let opks = keyring.state.oneTimePrekeys.map(({ id, publicKey, signature }) => ({ id, publicKey, signature }));
+    let opks = keyring.state.oneTimePrekeys.filter((p) => p.claimedBy === undefined).map(({ id, publicKey, signature }) => ({ id, publicKey, signature }));
     const first = fresh === false || (fresh === undefined && (await this.count()) === undefined);
+    const firstNew = keyring.state.nextPrekeyId;
     if (!first) {
+      await this.expireClaimed();
       let added: typeof opks = [];
       await keyring.update((s) => {
-        const r = addOneTimePrekeys(s, this.target);
+        const r = addOneTimePrekeys(s, Math.min(this.target, Math.max(0, this.maxHeldOpks - s.oneTimePrekeys.length)));
         added = r.added;
         return r.state;
       });
@@ -123,7 +146,11 @@ export class DirectoryClient {
     if (!verifyCountersign({ jid: me.jid, device: me.device, identityKey: me.publicKey, firstSeen }, countersig, serverKey))
       throw new AppError(ErrorCode.BadSignature, 'the directory countersignature on our own bundle does not verify');
     const dropped = reply.getChildren('dropped').map((d) => uintAttr(d, 'id', 'dropped'));
-    if (dropped.length > 0) await keyring.update((s) => dropped.reduce((acc, id) => consumeOneTimePrekey(acc, id), s));
+    const publishedAt = this.now();
+    await keyring.update((s) => {
+      const kept = dropped.reduce((acc, id) => consumeOneTimePrekey(acc, id), s);
+      return first ? kept : markClaimedOpks(kept, firstNew, publishedAt);
+    });
   }
 
   /** One-time prekeys the directory still holds for this device; undefined when unpublished. */

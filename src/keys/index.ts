@@ -87,6 +87,8 @@ export {
   createAgentKeys,
   addOneTimePrekeys,
   consumeOneTimePrekey,
+  markClaimedOpks,
+  expireClaimedOpks,
   setArchiveKey,
   currentSignedPrekey,
   publicBundle,
@@ -95,6 +97,7 @@ export {
   DEFAULT_SPK_PERIOD_MS,
   type AgentKeyState,
   type SpkRecord,
+  type OpkRecord,
   type CreateOptions,
 } from './state.js';
 export { rotateSignedPrekey, maintainSignedPrekeys, DEFAULT_ROTATION, type RotationPolicy, type MaintainResult } from './rotation.js';

@@ -17,7 +17,7 @@ import {
   X25519_SECRET_BYTES,
   x25519PublicKey,
 } from './sodium.js';
-import type { AgentKeyState, SpkRecord } from './state.js';
+import type { AgentKeyState, OpkRecord, SpkRecord } from './state.js';
 
 const STATE_LABEL = 'sealpost/v1/agent-state';
 const VERSION = 1;
@@ -25,6 +25,8 @@ const VERSION = 1;
 const VERSION_RETIRED_AKS = 2;
 /** Version 3 names each archive key's suite before it (written only when one is not "sp1"). */
 const VERSION_AK_SUITES = 3;
+/** Version 4 adds after each one-time prekey when a publish found it claimed (0: not claimed). */
+const VERSION_OPK_CLAIMS = 4;
 const MAX_RETIRED_AKS = 1024;
 const MAX_SPKS = 64;
 const MAX_OPKS = 10_000;
@@ -69,12 +71,13 @@ export class SeenLog {
 /** The oldest version that holds this state, so a state without newer parts keeps its old bytes. */
 function versionFor(k: AgentKeyState): number {
   const retired = k.retiredArchiveKeys ?? [];
+  if (k.oneTimePrekeys.some((p) => p.claimedBy !== undefined)) return VERSION_OPK_CLAIMS;
   if ([k.archiveKey, ...retired].some((a) => a?.suite !== undefined && a.suite !== SUITE)) return VERSION_AK_SUITES;
   return retired.length > 0 ? VERSION_RETIRED_AKS : VERSION;
 }
 
 function writeArchiveKey(w: ByteWriter, version: number, p: SecretArchiveKey): void {
-  if (version === VERSION_AK_SUITES) w.str(p.suite ?? SUITE);
+  if (version >= VERSION_AK_SUITES) w.str(p.suite ?? SUITE);
   writePrekey(w, p);
 }
 
@@ -86,8 +89,8 @@ export function encodeAgentSecrets(s: AgentSecrets): Uint8Array {
 export function encodeAgentState(k: AgentKeyState, seen: SeenLog): Uint8Array {
   const retired = k.retiredArchiveKeys ?? [];
   const version = versionFor(k);
-  // Room for the key state (about 15 KiB with 100 one-time prekeys) and the seen ids: no regrowth.
-  const w = new ByteWriter(32768 + seen.bytes().length).str(STATE_LABEL).u8(version);
+  // Room for the key state (about 15 KiB with 100 one-time prekeys, 140 bytes each more) and the seen ids: no regrowth.
+  const w = new ByteWriter(32768 + 140 * k.oneTimePrekeys.length + seen.bytes().length).str(STATE_LABEL).u8(version);
   w.str(k.identity.jid).u32(k.identity.device).bytes(k.identity.publicKey).bytes(k.identity.secretKey);
   w.u32(k.nextPrekeyId);
   w.u32(k.signedPrekeys.length);
@@ -97,7 +100,10 @@ export function encodeAgentState(k: AgentKeyState, seen: SeenLog): Uint8Array {
     w.bytes(p.signature).u64(p.createdAt).u64(p.expires);
   }
   w.u32(k.oneTimePrekeys.length);
-  for (const p of k.oneTimePrekeys) writePrekey(w, p);
+  for (const p of k.oneTimePrekeys) {
+    writePrekey(w, p);
+    if (version >= VERSION_OPK_CLAIMS) w.u64(p.claimedBy ?? 0);
+  }
   w.u8(k.archiveKey === undefined ? 0 : 1);
   if (k.archiveKey !== undefined) writeArchiveKey(w, version, k.archiveKey);
   if (version !== VERSION) {
@@ -127,7 +133,7 @@ function readPrekey(r: ByteReader, what: string): SecretPrekey {
 
 /** An archive key of any suite (before version 3: always "sp1"), its public key checked against its secret. */
 function readArchiveKey(r: ByteReader, version: number, what: string): SecretArchiveKey {
-  const suite: ArchiveSuite = version === VERSION_AK_SUITES ? checkArchiveSuite(r.str(`${what} suite`, 1, 16), `key store: ${what}`) : SUITE;
+  const suite: ArchiveSuite = version >= VERSION_AK_SUITES ? checkArchiveSuite(r.str(`${what} suite`, 1, 16), `key store: ${what}`) : SUITE;
   if (suite === SUITE) return readPrekey(r, what);
   const p = archiveParams(suite);
   const id = wire<number>(`${what} id`, r.u32(`${what} id`), idProblem);
@@ -147,7 +153,7 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
   const r = new ByteReader(bytes, 'key store');
   if (r.str('label', 0, 64) !== STATE_LABEL) corrupt('not an agent state');
   const version = r.u8('version');
-  if (version !== VERSION && version !== VERSION_RETIRED_AKS && version !== VERSION_AK_SUITES) corrupt(`unsupported state version ${version}`);
+  if (version < VERSION || version > VERSION_OPK_CLAIMS) corrupt(`unsupported state version ${version}`);
   const jid = wire<string>('jid', r.str('jid', 3, MAX_JID_BYTES), jidProblem);
   const device = wire<number>('device', r.u32('device'), idProblem);
   const publicKey = r.bytes('identity public key', ED25519_PUBLIC_BYTES);
@@ -172,9 +178,13 @@ export function decodeAgentSecrets(bytes: Uint8Array): AgentSecrets {
     const expires = wire<number>('expires', r.u64('expires'), timestampProblem);
     signedPrekeys.push({ id, publicKey: pub, secretKey: secret, signature, createdAt, expires });
   }
-  const oneTimePrekeys: SecretPrekey[] = [];
+  const oneTimePrekeys: OpkRecord[] = [];
   const nOpk = count(r, 'one-time prekeys', MAX_OPKS);
-  for (let i = 0; i < nOpk; i++) oneTimePrekeys.push(readPrekey(r, 'one-time prekey'));
+  for (let i = 0; i < nOpk; i++) {
+    const p = readPrekey(r, 'one-time prekey');
+    const claimedBy = version >= VERSION_OPK_CLAIMS ? r.u64('one-time prekey claimed') : 0;
+    oneTimePrekeys.push(claimedBy === 0 ? p : { ...p, claimedBy });
+  }
   const archiveKey = r.u8('archive key flag') === 1 ? readArchiveKey(r, version, 'archive key') : undefined;
   const retiredArchiveKeys: SecretArchiveKey[] = [];
   if (version !== VERSION) {

@@ -38,11 +38,16 @@ export interface AgentKeyState {
   readonly nextPrekeyId: number;
   /** Oldest first; the last one is current (published). */
   readonly signedPrekeys: readonly SpkRecord[];
-  /** Unused one-time prekeys with their secrets. */
-  readonly oneTimePrekeys: readonly SecretPrekey[];
+  /** Unused one-time prekeys with their secrets (published, or claimed and not yet opened). */
+  readonly oneTimePrekeys: readonly OpkRecord[];
   readonly archiveKey?: SecretArchiveKey;
   /** Earlier archive keys kept to read history sealed to them (archive-keys.ts); oldest first. */
   readonly retiredArchiveKeys?: readonly SecretArchiveKey[];
+}
+
+/** A one-time prekey as its owner keeps it; `claimedBy`: a publish found it claimed by then (ms). */
+export interface OpkRecord extends SecretPrekey {
+  readonly claimedBy?: number;
 }
 
 export interface CreateOptions {
@@ -100,6 +105,27 @@ export function consumeOneTimePrekey(state: AgentKeyState, id: number): AgentKey
   if (used === undefined) return state;
   wipe(used.secretKey);
   return { ...state, oneTimePrekeys: state.oneTimePrekeys.filter((p) => p.id !== id) };
+}
+
+/**
+ * After a publish at `now` that replaced the directory's one-time prekeys (ids below `firstNew`):
+ * every older one it did not report dropped was claimed by then (issue 14, attack 2).
+ */
+export function markClaimedOpks(state: AgentKeyState, firstNew: number, now: number): AgentKeyState {
+  if (!state.oneTimePrekeys.some((p) => p.id < firstNew && p.claimedBy === undefined)) return state;
+  return { ...state, oneTimePrekeys: state.oneTimePrekeys.map((p) => (p.id < firstNew && p.claimedBy === undefined ? { ...p, claimedBy: now } : p)) };
+}
+
+/**
+ * Erases the secrets of one-time prekeys claimed before `before` and never used: a message sealed
+ * to one carries a timestamp before its claim, so past the accepted window it is refused anyway.
+ * A claimer that never sends no longer grows the key file for ever.
+ */
+export function expireClaimedOpks(state: AgentKeyState, before: number): AgentKeyState {
+  const stale = state.oneTimePrekeys.filter((p) => p.claimedBy !== undefined && p.claimedBy < before);
+  if (stale.length === 0) return state;
+  for (const p of stale) wipe(p.secretKey);
+  return { ...state, oneTimePrekeys: state.oneTimePrekeys.filter((p) => !stale.includes(p)) };
 }
 
 /** Installs the account's archive key (generated on another device), signed by this device. */
