@@ -23,7 +23,7 @@ export const ARCHIVE_READS = [
 /** Uploaded file blobs (issue 17) are files beside the archive, written outside SQLite: not fenced yet. */
 export const ARCHIVE_UNFENCED = ['blobs'] as const satisfies readonly (keyof ArchiveStore)[];
 export const DIRECTORY_WRITES = ['publish', 'claim', 'remove', 'eraseExpired'] as const satisfies readonly (keyof DirectoryStore)[];
-export const DIRECTORY_READS = ['serverPublicKey', 'published', 'count', 'devices', 'identityKey', 'close'] as const satisfies readonly (keyof DirectoryStore)[];
+export const DIRECTORY_READS = ['serverPublicKey', 'published', 'count', 'devices', 'hasArchiveKey', 'identityKey', 'close'] as const satisfies readonly (keyof DirectoryStore)[];
 
 const LABELS = {
   directoryDb: 'sealpost/v1/directory-db',
