@@ -27,15 +27,23 @@ function decodeBase64Key(text: string, where: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-function readKeyFile(path: string, logger: Logger): Uint8Array {
+/** Production refuses a key file that group or others can read (issue 14); development warns. */
+function readKeyFile(path: string, logger: Logger, production: boolean): Uint8Array {
   let raw: Buffer;
+  let mode: number;
   try {
     raw = readFileSync(path);
-    const mode = statSync(path).mode;
-    if ((mode & 0o077) !== 0)
-      logger.warn({ path, mode: (mode & 0o777).toString(8) }, 'master key file is readable by group or others');
+    mode = statSync(path).mode;
   } catch (err) {
     throw new AppError(ErrorCode.Config, `cannot read master key file ${path}`, { cause: err });
+  }
+  if ((mode & 0o077) !== 0) {
+    const octal = (mode & 0o777).toString(8);
+    if (production) {
+      raw.fill(0);
+      throw new AppError(ErrorCode.Config, `master key file ${path} is readable by group or others (mode ${octal}); chmod 600 it`);
+    }
+    logger.warn({ path, mode: octal }, 'master key file is readable by group or others');
   }
   const key = raw.length === MASTER_KEY_BYTES ? new Uint8Array(raw) : decodeBase64Key(raw.toString('utf8'), path);
   raw.fill(0);
@@ -51,7 +59,7 @@ export async function loadMasterKey(source: MasterKeySource, logger: Logger): Pr
   if (source.masterKey !== undefined && source.masterKeyFile !== undefined)
     throw new AppError(ErrorCode.Config, 'set SEALPOST_MASTER_KEY or SEALPOST_MASTER_KEY_FILE, not both');
   if (source.masterKey !== undefined) return decodeBase64Key(source.masterKey, 'SEALPOST_MASTER_KEY');
-  if (source.masterKeyFile !== undefined) return readKeyFile(source.masterKeyFile, logger);
+  if (source.masterKeyFile !== undefined) return readKeyFile(source.masterKeyFile, logger, source.mode === 'production');
   if (source.mode === 'production')
     throw new AppError(ErrorCode.Config, 'production mode requires SEALPOST_MASTER_KEY or SEALPOST_MASTER_KEY_FILE');
 
@@ -79,7 +87,7 @@ export async function loadMasterKey(source: MasterKeySource, logger: Logger): Pr
       ? '!!! DEVELOPMENT MASTER KEY GENERATED: every archive depends on this file; set SEALPOST_MASTER_KEY(_FILE) for real use !!!'
       : '!!! USING DEVELOPMENT MASTER KEY FILE: set SEALPOST_MASTER_KEY(_FILE) for real use !!!',
   );
-  return readKeyFile(path, logger);
+  return readKeyFile(path, logger, false);
 }
 
 export interface ArchiveSubkeys {

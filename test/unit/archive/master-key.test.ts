@@ -48,10 +48,13 @@ describe('loadMasterKey', () => {
     expect(Buffer.from(await loadMasterKey(prod({ masterKeyFile: join(dir, 'raw') }), silentLogger()))).toEqual(key);
   });
 
-  it('warns when the key file is readable by others', async () => {
-    writeFileSync(join(dir, 'open'), randomBytes(32), { mode: 0o644 });
+  it('refuses in production a key file readable by group or others, and warns in development', async () => {
+    writeFileSync(join(dir, 'open'), randomBytes(32), { mode: 0o640 });
+    const err = await loadMasterKey(prod({ masterKeyFile: join(dir, 'open') }), silentLogger()).catch((e: unknown) => e);
+    expect(AppError.is(err, ErrorCode.Config)).toBe(true);
+    expect((err as Error).message).toMatch(/readable by group or others \(mode 640\); chmod 600 it/);
     const { logger, lines } = capture();
-    await loadMasterKey(prod({ masterKeyFile: join(dir, 'open') }), logger);
+    await loadMasterKey({ ...prod({ masterKeyFile: join(dir, 'open') }), mode: 'development' }, logger);
     expect(lines.join('')).toMatch(/readable by group or others/);
   });
 
