@@ -26,6 +26,12 @@ const item = (stanzaId: string, receivedAt: number): StoreJobData => ({
   envelope: { suite: 'sp1', id: 'm-1', from: 'alice@localhost', device: 1, to: 'bob@localhost', blocks: [], size: 1, payload: 'AA==' },
 });
 
+/** The store shard's worker running `process`, closed when the test ends. */
+function storeWorker(prefix: string, connection: Parameters<typeof startWorker>[0]['connection'], process: (job: { data: StoreJobData }) => Promise<StoreJobResult>): void {
+  const worker = startWorker<StoreJobData, StoreJobResult>({ name: storeShardName(0), connection, prefix, concurrency: 1, logger: silentLogger(), process });
+  onTestFinished(() => worker.close());
+}
+
 describe('store enqueue behind an earlier job of the same submission', () => {
   it('queues the resend again once the earlier job is done, so the worker answers both', async () => {
     await initSodium();
@@ -39,18 +45,10 @@ describe('store enqueue behind an earlier job of the same submission', () => {
     expect(held?.data.stanzaId).toBe('first');
 
     const answered: string[] = [];
-    const worker = startWorker<StoreJobData, StoreJobResult>({
-      name: storeShardName(0),
-      connection: consumer,
-      prefix,
-      concurrency: 1,
-      logger: silentLogger(),
-      process: (job) => {
-        answered.push(job.data.stanzaId);
-        return Promise.resolve({ inserted: answered.length === 1, archiveId: 'x' });
-      },
+    storeWorker(prefix, consumer, (job) => {
+      answered.push(job.data.stanzaId);
+      return Promise.resolve({ inserted: answered.length === 1, archiveId: 'x' });
     });
-    onTestFinished(() => worker.close());
     await expect.poll(() => answered, { timeout: 15_000 }).toEqual(['first', 'resend']);
   });
 
@@ -61,19 +59,11 @@ describe('store enqueue behind an earlier job of the same submission', () => {
     onTestFinished(() => enqueuer.close());
     const jobId = storeJobId('alice@localhost', 'm-1');
     const answered: string[] = [];
-    const worker = startWorker<StoreJobData, StoreJobResult>({
-      name: storeShardName(0),
-      connection: consumer,
-      prefix,
-      concurrency: 1,
-      logger: silentLogger(),
-      process: (job) => {
-        answered.push(job.data.stanzaId);
-        if (job.data.stanzaId === 'first') return Promise.reject(new AppError(ErrorCode.Corrupt, 'archive page damaged'));
-        return Promise.resolve({ inserted: true, archiveId: 'x' });
-      },
+    storeWorker(prefix, consumer, (job) => {
+      answered.push(job.data.stanzaId);
+      if (job.data.stanzaId === 'first') return Promise.reject(new AppError(ErrorCode.Corrupt, 'archive page damaged'));
+      return Promise.resolve({ inserted: true, archiveId: 'x' });
     });
-    onTestFinished(() => worker.close());
     await enqueuer.enqueue(jobId, item('first', 1000));
     await expect.poll(() => queues.store.shards[0]!.getJobState(jobId), { timeout: 15_000 }).toBe('failed');
     await enqueuer.enqueue(jobId, item('resend', 2000));
