@@ -16,6 +16,7 @@ import {
   type CryptoChoice,
   type KeyStoreSecret,
   type Limits,
+  type NewDevicePolicy,
 } from '../keys/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { announcementToXml, withBatchCapability } from '../protocol/index.js';
@@ -45,6 +46,8 @@ export interface AgentOptions {
   lowWater?: number;
   /** One-time prekey secrets held at most, published and claimed-but-unused (default 1,000; issue 14, attack 2). */
   maxHeldPrekeys?: number;
+  /** A new device of a contact with a pinned device: 'alert' (default: the newDevice event, trust 'new-device') or 'refuse' until agent.trust.acceptDevice. */
+  newDevices?: NewDevicePolicy;
   limits?: Partial<Limits>;
   logger?: Logger;
   now?: () => number;
@@ -149,6 +152,7 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
     now,
     ownAttestations: () => loadOwnAttestations(options.dir),
     attestationPolicy: { trustedCas, require: options.requireAttestation ?? false },
+    ...(options.newDevices === undefined ? {} : { newDevices: options.newDevices }),
   });
   const sender = new Sender({
     conn,
@@ -163,7 +167,8 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
     ...(options.resendAfterMs === undefined ? {} : { resendAfterMs: options.resendAfterMs }),
     ...(options.maxStanzaBytes === undefined ? {} : { maxStanzaBytes: options.maxStanzaBytes }),
   });
-  const receiver = new Receiver({ conn, vault: link.bare, jid, device: keys.state.identity.device, keys, trust, limits, logger, now });
+  const newDevices = options.newDevices === undefined ? {} : { newDevices: options.newDevices };
+  const receiver = new Receiver({ conn, vault: link.bare, jid, device: keys.state.identity.device, keys, trust, ...newDevices, limits, logger, now });
   if (options.onMessage !== undefined) receiver.setHandler(options.onMessage);
   await receiver.prune().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'cannot prune seen message ids'));
   const files = new FileSender({ dir: options.dir, link, send: (to, data, o) => sender.send(to, data, o), logger });

@@ -41,6 +41,8 @@ export interface AgentEvents {
   error: [error: Error];
   /** The vault dropped one of our messages undelivered (transit TTL or the recipient's retention). */
   expired: [notice: ExpiredMessage];
+  /** A message from a new device of a known contact (issue 14, attack 4): its key is now pinned as trust 'new-device'. */
+  newDevice: [info: { jid: string; device: number; fingerprint: string }];
 }
 
 export class Agent extends EventEmitter<AgentEvents> {
@@ -55,6 +57,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** The receiver's handler: a sender attested by a trusted CA is 'verified' (the policy may refuse others). */
   private readonly attested: MessageHandler = async (m) => {
     const attestation = await this.directory.senderAttestation(m.from, m.device, m.fingerprint);
+    if (m.trust === 'new-device') this.emit('newDevice', { jid: m.from, device: m.device, fingerprint: m.fingerprint });
     return this.router.dispatch(attestation === undefined ? m : { ...m, trust: 'verified', attestation });
   };
 

@@ -20,6 +20,8 @@ import {
   type AgentKeyState,
   type Attestation,
   type KeyRing,
+  type NewDevicePolicy,
+  type TrustDecision,
   type TrustStore,
   type VerifiedBundle,
 } from '../keys/index.js';
@@ -49,13 +51,15 @@ export interface DirectoryClientOptions {
   ownAttestations?: () => readonly Attestation[];
   /** How contacts' attestations are judged; without it, none makes a key verified. */
   attestationPolicy?: AttestationPolicy;
+  /** A new device of a known contact: pinned with trust 'new-device' (default) or refused until accepted. */
+  newDevices?: NewDevicePolicy;
 }
 
 export interface FetchedBundle {
   bundle: VerifiedBundle;
   firstSeen: number;
   /** 'verified' also when an attestation from a trusted CA checks out (`attestation` says which). */
-  trust: 'new' | 'tofu' | 'verified';
+  trust: TrustDecision;
   attestation?: { subject: string; issuer: string };
   attestations: AttestationView[];
 }
@@ -185,8 +189,8 @@ export class DirectoryClient {
         throw new AppError(ErrorCode.BadSignature, `${jid} device ${bundle.device}: the directory's countersignature does not verify`);
       const verdict = this.judge(entry, jid, bundle.identityKey, now);
       requireAttested(this.options.attestationPolicy, verdict, jid, bundle.device);
-      const trust = await checkTrust(this.options.trust, jid, bundle.device, bundle.identityKey, now);
-      if (trust === 'new') await this.options.trust.pin(jid, bundle.device, bundle.identityKey, now);
+      const trust = await checkTrust(this.options.trust, jid, bundle.device, bundle.identityKey, now, true, this.options.newDevices);
+      if (trust === 'new' || trust === 'new-device') await this.options.trust.pin(jid, bundle.device, bundle.identityKey, now);
       const attested = verdict.verified === undefined ? {} : { attestation: verdict.verified };
       out.push({ bundle, firstSeen, trust: verdict.verified === undefined ? trust : 'verified', ...attested, attestations: verdict.items });
     }

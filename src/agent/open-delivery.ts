@@ -10,6 +10,7 @@ import {
   type ReplayStore,
   type SeenEntry,
   type TrustDecision,
+  type NewDevicePolicy,
   type TrustStore,
 } from '../keys/index.js';
 import { decodeProtectedStanza, envelopeFromXml, PROTECTED_STANZA_TYPE, type DeliveredCopy } from '../protocol/index.js';
@@ -25,7 +26,7 @@ export interface ReceivedMessage extends FileMethods {
   readonly device: number;
   /** Sender identity key fingerprint, grouped for reading aloud. */
   readonly fingerprint: string;
-  /** 'new' when this message pinned the sender's key, else 'tofu' or 'verified'. */
+  /** 'new' when this message pinned the sender's key ('new-device': another device of a known contact), else 'tofu' or 'verified'. */
   readonly trust: TrustDecision;
   readonly contentType: string;
   readonly data: Uint8Array;
@@ -45,6 +46,7 @@ export interface OpenDeliveryDeps {
   me: { jid: string; device: number };
   keys: Pick<AgentKeyFile, 'keyring' | 'replay'>;
   trust: TrustStore;
+  newDevices?: NewDevicePolicy;
   limits: Limits;
   now?: () => number;
   /** The shown fingerprint of a sender's identity key. */
@@ -88,6 +90,7 @@ export async function openDelivery(delivery: DeliveredCopy, deps: OpenDeliveryDe
     prekeys: stagedPrekeys,
     replay: stagedReplay,
     trust: deps.trust,
+    ...(deps.newDevices === undefined ? {} : { newDevices: deps.newDevices }),
     as: 'device',
     limits: deps.limits,
     ...(deps.now === undefined ? {} : { now: deps.now }),

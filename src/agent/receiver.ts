@@ -14,7 +14,7 @@
 // accepts the new key (it comes again on a later presence). Other errors are not acknowledged.
 import { EventEmitter } from 'node:events';
 import { AppError, ErrorCode } from '../errors/index.js';
-import { DEFAULT_WINDOW, type AgentKeyFile, type Limits, type TrustStore } from '../keys/index.js';
+import { DEFAULT_WINDOW, type AgentKeyFile, type Limits, type NewDevicePolicy, type TrustStore } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import { deliveriesFromStanza, deliveryReceipts, type DeliveredCopy } from '../protocol/index.js';
 import type { Element, XmppConnection } from '../xmpp/index.js';
@@ -43,6 +43,8 @@ export interface ReceiverOptions {
   device: number;
   keys: Pick<AgentKeyFile, 'keyring' | 'replay'> & { flushed?: AgentKeyFile['flushed'] };
   trust: TrustStore;
+  /** A new device of a known contact: 'alert' (default) or 'refuse' until accepted. */
+  newDevices?: NewDevicePolicy;
   limits: Limits;
   logger: Logger;
   now?: () => number;
@@ -188,6 +190,7 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
         me: { jid: this.o.jid, device: this.o.device },
         keys: this.o.keys,
         trust: this.o.trust,
+        ...(this.o.newDevices === undefined ? {} : { newDevices: this.o.newDevices }),
         limits: this.o.limits,
         ...(this.o.now === undefined ? {} : { now: this.o.now }),
         fingerprintOf: this.fingerprintOf,

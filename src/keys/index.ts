@@ -101,7 +101,7 @@ export {
   type CreateOptions,
 } from './state.js';
 export { rotateSignedPrekey, maintainSignedPrekeys, DEFAULT_ROTATION, type RotationPolicy, type MaintainResult } from './rotation.js';
-export { MemoryTrustStore, checkTrust, type TrustStore, type TrustRecord, type TrustLevel, type TrustDecision } from './trust.js';
+export { MemoryTrustStore, checkTrust, type TrustStore, type TrustRecord, type TrustLevel, type TrustDecision, type NewDevicePolicy } from './trust.js';
 export { FileTrustStore } from './trust-file.js';
 export { MemoryReplayStore, type ReplayStore, type SeenEntry } from './replay.js';
 export {

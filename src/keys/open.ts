@@ -13,7 +13,7 @@ import type { ReplayStore } from './replay.js';
 import { DEFAULT_ROTATION } from './rotation.js';
 import { aeadOpen, blake2b, boxSealOpen, ed25519Verify, wipe } from './sodium.js';
 import { DAY_MS } from './state.js';
-import { checkTrust, type TrustDecision, type TrustStore } from './trust.js';
+import { checkTrust, type NewDevicePolicy, type TrustDecision, type TrustStore } from './trust.js';
 
 /** device: a transit copy for this device; archive: the recipient's history copy; sent: my own. */
 export type OpenAs = 'device' | 'archive' | 'sent';
@@ -40,6 +40,8 @@ export interface OpenContext {
   readonly spkGraceMs?: number;
   /** Trust a sender's key on first use (default true); false requires a pinned or verified key. */
   readonly tofu?: boolean;
+  /** A new device of a known contact: 'alert' (default; trust says 'new-device') or 'refuse' until accepted. */
+  readonly newDevices?: NewDevicePolicy;
   readonly limits?: Partial<Limits>;
 }
 
@@ -141,7 +143,7 @@ export async function open(env: SealedEnvelope, ctx: OpenContext): Promise<Opene
     const signed = messageSignedBytes(parts.headerBytes, blake2b(PAYLOAD_HASH_BYTES, env.payload));
     if (!ed25519Verify(parts.signature, signed, header.sender.identityKey))
       fail(ErrorCode.BadSignature, `message ${env.messageId}: signature over header and payload hash does not verify`);
-    const trust = await checkTrust(ctx.trust, header.sender.jid, header.sender.device, header.sender.identityKey, now, ctx.tofu ?? true);
+    const trust = await checkTrust(ctx.trust, header.sender.jid, header.sender.device, header.sender.identityKey, now, ctx.tofu ?? true, ctx.newDevices);
 
     if (header.timestamp > now + window.maxSkewMs)
       fail(ErrorCode.Expired, `message ${env.messageId}: timestamp is in the future`);
@@ -158,7 +160,7 @@ export async function open(env: SealedEnvelope, ctx: OpenContext): Promise<Opene
       const fresh = await ctx.replay.add({ sender: header.sender.jid, messageId: header.messageId, timestamp: header.timestamp });
       if (!fresh) fail(ErrorCode.Replay, `message ${env.messageId} from ${header.sender.jid} was already received`);
     }
-    if (trust === 'new') await ctx.trust.pin(header.sender.jid, header.sender.device, header.sender.identityKey, now);
+    if (trust === 'new' || trust === 'new-device') await ctx.trust.pin(header.sender.jid, header.sender.device, header.sender.identityKey, now);
     if (kind === 'opk') await ctx.prekeys.consumeOneTimePrekey(block.prekeyId);
 
     return {

@@ -102,6 +102,12 @@ export class FileTrustStore extends MemoryTrustStore implements TrustStore {
     await super.notePending(jid, device, ik, now);
     if (this.book.get(jid, device) !== before) await this.persist();
   }
+  override async acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
+    const rec = this.book.acceptDevice(jid, device, fp, now);
+    await this.persist();
+    return rec;
+  }
+
   override async acceptChange(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
     const rec = await super.acceptChange(jid, device, fp, now);
     await this.persist();

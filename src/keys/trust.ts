@@ -1,6 +1,8 @@
 // Trust in senders' identity keys (design.md, "Cryptographic construction", step 5): pinned on
 // first use or verified by fingerprint; a changed key for a pinned (jid, device) is refused with
 // ErrorCode.UntrustedKey and kept as pending until the user accepts it. Never accepted silently.
+// Trust is per account too (issue 14, attack 4): a new device of a contact with a pinned device
+// is 'new-device', an event for the application, or refused until accepted (acceptDevice).
 import { AppError, ErrorCode } from '../errors/index.js';
 import { argBytes } from './fields.js';
 import { displayFingerprint, fingerprint } from './identity.js';
@@ -30,6 +32,12 @@ export interface TrustStore {
   /** The user accepts the pending key whose fingerprint is `fp`; it replaces the pinned key. */
   acceptChange(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord>;
   list(): Promise<readonly TrustRecord[]>;
+  /** True when some device of `jid` is pinned (a known contact). */
+  hasContact(jid: string): Promise<boolean>;
+  /** Remembers (in memory) a new device's key that was refused, for acceptDevice. */
+  noteNewDevice(jid: string, device: number, identityKey: Uint8Array): void;
+  /** The user accepts the refused new device whose fingerprint is `fp`: its key is pinned. */
+  acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord>;
 }
 
 const keyOf = (jid: string, device: number): string => `${device}:${jid}`;
@@ -37,6 +45,29 @@ const keyOf = (jid: string, device: number): string => `${device}:${jid}`;
 /** The rules on a map of records; the stores add persistence around it. */
 export class TrustBook {
   readonly records = new Map<string, TrustRecord>();
+  /** New devices of known contacts refused until accepted: their keys, by (jid, device); bounded. */
+  readonly newDevices = new Map<string, Uint8Array>();
+
+  hasContact(jid: string): boolean {
+    for (const r of this.records.values()) if (r.jid === jid) return true;
+    return false;
+  }
+
+  noteNewDevice(jid: string, device: number, identityKey: Uint8Array): void {
+    if (this.newDevices.size >= 1024) this.newDevices.clear();
+    this.newDevices.set(keyOf(jid, device), identityKey.slice());
+  }
+
+  acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): TrustRecord {
+    argBytes('fingerprint', fp, HASH_BYTES);
+    const key = this.newDevices.get(keyOf(jid, device));
+    if (key === undefined) throw new AppError(ErrorCode.NotFound, `no new device ${device} of ${jid} waiting to be accepted`);
+    if (!constantTimeEqual(fingerprint(key), fp))
+      throw new AppError(ErrorCode.UntrustedKey, `fingerprint does not match the new device ${device} of ${jid}`);
+    const rec = this.pin(jid, device, key, now);
+    this.newDevices.delete(keyOf(jid, device));
+    return rec;
+  }
 
   get(jid: string, device: number): TrustRecord | undefined {
     return this.records.get(keyOf(jid, device));
@@ -116,15 +147,29 @@ export class MemoryTrustStore implements TrustStore {
   list(): Promise<readonly TrustRecord[]> {
     return Promise.resolve([...this.book.records.values()]);
   }
+  hasContact(jid: string): Promise<boolean> {
+    return Promise.resolve(this.book.hasContact(jid));
+  }
+  noteNewDevice(jid: string, device: number, ik: Uint8Array): void {
+    this.book.noteNewDevice(jid, device, ik);
+  }
+  acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
+    return Promise.resolve().then(() => this.book.acceptDevice(jid, device, fp, now));
+  }
 }
 
-export type TrustDecision = 'new' | TrustLevel;
+/** 'new': first use of a new contact; 'new-device': a new device of a known contact (both pinned by the caller). */
+export type TrustDecision = 'new' | 'new-device' | TrustLevel;
+
+/** What a new device of a known contact meets: an event ('alert', the default) or a refusal until accepted. */
+export type NewDevicePolicy = 'alert' | 'refuse';
 
 /**
  * Decides whether `identityKey` may speak for (jid, device) without changing anything:
- * 'new' (first use; the caller pins after every other check passed), 'tofu' or 'verified'.
- * A changed key is noted as pending and refused with UntrustedKey; so is an unknown key when
- * `tofu` is false.
+ * 'new' (first use; the caller pins after every other check passed), 'new-device' (the same for
+ * another device of a known contact; refused with UntrustedKey under the 'refuse' policy),
+ * 'tofu' or 'verified'. A changed key is noted as pending and refused with UntrustedKey; so is
+ * an unknown key when `tofu` is false.
  */
 export async function checkTrust(
   store: TrustStore,
@@ -133,10 +178,19 @@ export async function checkTrust(
   identityKey: Uint8Array,
   now: number,
   tofu = true,
+  newDevices: NewDevicePolicy = 'alert',
 ): Promise<TrustDecision> {
   const rec = await store.get(jid, device);
   if (rec === undefined) {
-    if (tofu) return 'new';
+    const known = await store.hasContact(jid);
+    if (known && newDevices === 'refuse') {
+      store.noteNewDevice(jid, device, identityKey);
+      throw new AppError(
+        ErrorCode.UntrustedKey,
+        `new device ${device} of ${jid} (${displayFingerprint(identityKey)}): refused until the user accepts it`,
+      );
+    }
+    if (tofu) return known ? 'new-device' : 'new';
     throw new AppError(ErrorCode.UntrustedKey, `no trusted key for ${jid} device ${device} and trust on first use is off`);
   }
   if (constantTimeEqual(rec.identityKey, identityKey)) return rec.level;

@@ -41,8 +41,20 @@ describe.each(stores)('%s trust store', (_name, make) => {
     const rec = await s.get(J, 7);
     expect(rec?.identityKey).toEqual(ik1);
     expect(rec?.pending?.identityKey).toEqual(ik2);
-    // Another device of the same account is a separate pin.
-    expect(await checkTrust(s, J, 8, ik2, T0)).toBe('new');
+    // Another device of the same account is a separate pin, and a new device of a known contact.
+    expect(await checkTrust(s, J, 8, ik2, T0)).toBe('new-device');
+  });
+
+  it('refuses a new device of a known contact under the refuse policy until it is accepted with its fingerprint', async () => {
+    const s = await make();
+    await s.pin(J, 7, ik1, T0);
+    expect((await appError(() => checkTrust(s, J, 8, ik2, T0, true, 'refuse'))).code).toBe(ErrorCode.UntrustedKey);
+    expect(await s.get(J, 8)).toBeUndefined();
+    expect((await appError(() => s.acceptDevice(J, 8, fingerprint(ik1), T0))).code).toBe(ErrorCode.UntrustedKey);
+    expect((await s.acceptDevice(J, 8, fingerprint(ik2), T0)).identityKey).toEqual(ik2);
+    expect(await checkTrust(s, J, 8, ik2, T0, true, 'refuse')).toBe('tofu');
+    // A contact never seen is a first use, not a new device.
+    expect(await checkTrust(s, 'carol@example.org', 1, ik1, T0, true, 'refuse')).toBe('new');
   });
 
   it('accepts a change only with the pending key fingerprint', async () => {
