@@ -15,7 +15,7 @@ import {
   type EnvelopeWire,
 } from '../../src/keys/index.js';
 import { NS } from '../../src/protocol/namespaces.js';
-import { envelopeToXml } from '../../src/protocol/xml-codec.js';
+import { bundleToXml, envelopeToXml } from '../../src/protocol/xml-codec.js';
 import { xml, type Element } from '../../src/xmpp/index.js';
 
 export const NS_ARCHIVE = 'urn:sealpost:archive:1';
@@ -73,14 +73,10 @@ export function seedStanzas(s: SeedInput): { messages: Element[]; iqs: Element[]
     xml('x', { xmlns: NS.dataForms, type: 'submit' }, ...fields.map(([v, ...values]) => xml('field', { var: v }, ...values.map((t) => xml('value', {}, t)))));
   const ownId = s.ownArchiveId ?? 'AAAAAAAAAAAAAAAAAAAAAA';
   const b = bundleToWire(publicBundle(attacker.keys));
-  const prekey = (p: { id: number; pub: string; sig: string }): Record<string, string> => ({ id: String(p.id), pub: p.pub, sig: p.sig });
-  const bundle = xml(
-    'bundle',
-    { xmlns: NS.keys, suite: b.suite, jid: b.jid, device: String(b.device), ik: b.ik },
-    xml('spk', { ...prekey(b.spk), expires: String(b.spk.expires) }),
-    ...b.opks.slice(0, 3).map((o) => xml('opk', prekey(o))),
-    ...(b.ak === undefined ? [] : [xml('ak', prekey(b.ak))]),
-  );
+  // The publish seed goes through the SDK's own codec (three one-time prekeys are enough): a
+  // hand-built copy dropped the archive key's suite once X-Wing became the default, and every
+  // seeded publish was refused as malformed.
+  const bundle = bundleToXml({ ...b, opks: b.opks.slice(0, 3) });
   const device = String(attacker.keys.identity.device);
   const iq = (type: 'get' | 'set', child: Element): Element => xml('iq', { type, id: 'q1', to: s.vaultFull }, child);
   const rsm = (...children: Element[]): Element => xml('set', { xmlns: NS.rsm }, ...children);
