@@ -51,6 +51,10 @@ interface Checked {
 
 function toArchive(item: StoreItem): Checked {
   const env: EnvelopeWire = item.envelope;
+  // A job names its sender, recipient and id beside the envelope: they must agree (issue 14,
+  // attack 4), or a job written past ingest files one sender's message under another's name.
+  if (env.from !== item.sender || env.to !== item.recipient || env.id !== item.messageId)
+    throw new AppError(ErrorCode.Forbidden, `store job for ${item.messageId}: its sender, recipient or id differs from the envelope's`);
   const payload = bytes('payload', env.payload);
   const deviceBlocks = env.blocks
     .filter((b) => b.device !== undefined)

@@ -107,6 +107,19 @@ describe('the store worker on a batch job', () => {
     };
   }
 
+  it("refuses an item whose job names another sender, recipient or id than its envelope (a job written past ingest)", async () => {
+    const [good, forged, moved] = [sealed(bob, 'good'), sealed(bob, 'forged'), sealed(bob, 'moved')];
+    const item = (e: EnvelopeWire) => jobItems(jobOf([e]))[0] as ReturnType<typeof jobItems>[number];
+    const n = notifier();
+    const deps = { archive, quota: { pendingMaxCount: 100, pendingMaxBytes: 1 << 30 }, logger: silentLogger(), notifier: n.notifier };
+    await processStore(jobOf([good]), deps);
+    await processStore(batchJob([{ ...item(forged), sender: 'carol@example.org' }]).data, deps);
+    await processStore(batchJob([{ ...item(moved), messageId: 'other-id' }]).data, deps);
+    expect(n.refused.map((r) => r.code)).toEqual([ErrorCode.Forbidden, ErrorCode.Forbidden]);
+    expect(archive.pendingFor('bob@example.org', bob.identity.device, { limit: 10 }).map((p) => p.messageId)).toEqual([good.id]);
+    expect(archive.query('carol@example.org', { max: 10 }).items).toHaveLength(0);
+  });
+
   it('commits the items together, refuses the one over the quota alone, acknowledges the rest in one receipt', async () => {
     const envelopes = [sealed(bob, 'a'), sealed(bob, 'b'), sealed(bob, 'c')];
     const n = notifier();
