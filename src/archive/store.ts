@@ -87,9 +87,7 @@ export class ArchiveStore {
    * imports and test seeding. Each item is checked and deduplicated as by storeIncoming.
    */
   storeIncomingMany(recipient: string, items: readonly t.IncomingItem[]): t.StoreResult[] {
-    if (items.length > this.limits.maxPage) throw t.bad(`storeIncomingMany: at most ${this.limits.maxPage} items`);
-    const checked = items.map((item) => t.checkIncoming(item, this.limits));
-    return this.must(recipient, (u) => u.tx(() => checked.map((item) => transit.storeIncoming(u, item, this.now()))));
+    return this.storeMany('storeIncomingMany', recipient, items, t.checkIncoming, transit.storeIncoming);
   }
 
   /** Commits the sender's own-AK copy in the sender's archive; idempotent on (recipient, message id). */
@@ -103,9 +101,20 @@ export class ArchiveStore {
    * store worker's batches. Each is checked and deduplicated as by storeOutgoing.
    */
   storeOutgoingMany(sender: string, items: readonly t.OutgoingItem[]): t.StoreResult[] {
-    if (items.length > this.limits.maxPage) throw t.bad(`storeOutgoingMany: at most ${this.limits.maxPage} items`);
-    const checked = items.map((item) => t.checkOutgoing(item, this.limits));
-    return this.must(sender, (u) => u.tx(() => checked.map((item) => transit.storeOutgoing(u, item, this.now()))));
+    return this.storeMany('storeOutgoingMany', sender, items, t.checkOutgoing, transit.storeOutgoing);
+  }
+
+  /** Checks every item first (a bad one stores none), then commits them all in one transaction. */
+  private storeMany<I, C>(
+    what: string,
+    owner: string,
+    items: readonly I[],
+    check: (item: I, limits: t.ArchiveLimits) => C,
+    store: (u: UserDb, item: C, now: number) => t.StoreResult,
+  ): t.StoreResult[] {
+    if (items.length > this.limits.maxPage) throw t.bad(`${what}: at most ${this.limits.maxPage} items`);
+    const checked = items.map((item) => check(item, this.limits));
+    return this.must(owner, (u) => u.tx(() => checked.map((item) => store(u, item, this.now()))));
   }
 
   /** Undelivered copies for one device in arrival order, after `afterSeq`. */

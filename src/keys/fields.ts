@@ -52,20 +52,20 @@ export function idProblem(value: unknown): Problem {
   return undefined;
 }
 
-export function messageIdProblem(value: unknown): Problem {
-  if (typeof value !== 'string') return { kind: 'type', text: 'expected a message id string' };
-  if (value.length < 1 || value.length > MAX_MESSAGE_ID_CHARS)
-    return { kind: 'range', text: `message id must be 1..${MAX_MESSAGE_ID_CHARS} characters` };
-  if (!MESSAGE_ID.test(value)) return { kind: 'range', text: 'message id may use only A-Z a-z 0-9 . _ : -' };
+/** A string of 1..max characters matching `pattern`; the texts name the field and what it may hold. */
+function patternedProblem(value: unknown, what: string, max: number, pattern: RegExp, allowed: string): Problem {
+  if (typeof value !== 'string') return { kind: 'type', text: `expected a ${what} string` };
+  if (value.length < 1 || value.length > max) return { kind: 'range', text: `${what} must be 1..${max} characters` };
+  if (!pattern.test(value)) return { kind: 'range', text: `${what} ${allowed}` };
   return undefined;
 }
 
+export function messageIdProblem(value: unknown): Problem {
+  return patternedProblem(value, 'message id', MAX_MESSAGE_ID_CHARS, MESSAGE_ID, 'may use only A-Z a-z 0-9 . _ : -');
+}
+
 export function contentTypeProblem(value: unknown): Problem {
-  if (typeof value !== 'string') return { kind: 'type', text: 'expected a content type string' };
-  if (value.length < 1 || value.length > MAX_CONTENT_TYPE_BYTES)
-    return { kind: 'range', text: `content type must be 1..${MAX_CONTENT_TYPE_BYTES} characters` };
-  if (!CONTENT_TYPE.test(value)) return { kind: 'range', text: 'content type must be printable ASCII' };
-  return undefined;
+  return patternedProblem(value, 'content type', MAX_CONTENT_TYPE_BYTES, CONTENT_TYPE, 'must be printable ASCII');
 }
 
 export function timestampProblem(value: unknown): Problem {

@@ -9,6 +9,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { trackTempDir, type TrackedHandle } from './cleanup.js';
 import { freePort, pidAlive, sleep, waitFor, which } from './proc.js';
+import { isLoopbackUrl } from '../net/index.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -177,15 +178,6 @@ export interface FoundRedis {
   server?: RedisServerHandle;
 }
 
-function isLoopback(url: string): boolean {
-  try {
-    const host = new URL(url).hostname;
-    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Finds Redis: `REDIS_URL` (or `url`), default redis://127.0.0.1:6379. When nothing answers there
  * and the address is on loopback, starts a private redis-server (no persistence) if one is installed.
@@ -194,7 +186,7 @@ export async function findRedis(options: { url?: string; logger?: Logger } = {})
   const logger = options.logger ?? silentLogger();
   const url = options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
   if (await pingRedis(url)) return { url };
-  if (!isLoopback(url))
+  if (!isLoopbackUrl(url))
     throw new AppError(ErrorCode.Unavailable, `Redis at ${redactUrl(url)} does not answer PING`);
   if (which('redis-server') === undefined)
     throw new AppError(ErrorCode.Unavailable, `no Redis answers at ${redactUrl(url)} and redis-server is not installed`);

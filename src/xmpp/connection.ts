@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../log/index.js';
 import { parseJid } from '../jid/index.js';
 import { StanzaError } from './stanza-error.js';
 import { isElement, xml, type Element } from './xml.js';
+import { isLoopbackUrl } from '../net/index.js';
 
 export interface XmppConnectOptions {
   /** `xmpp://host:port` (plain or STARTTLS), `xmpps://host:port` (direct TLS), `ws(s)://...`. */
@@ -96,16 +97,6 @@ function describe(err: unknown): { name: string; message: string; condition?: st
   return { name: err.name, message: err.message.slice(0, 300), ...(typeof condition === 'string' ? { condition } : {}) };
 }
 
-/** Loopback services: traffic never leaves the machine. */
-function isLoopbackService(service: string): boolean {
-  try {
-    const host = new URL(service).hostname;
-    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
-  } catch {
-    return false;
-  }
-}
-
 /**
  * SASL mechanism choice. Over TLS: the server's best that xmpp.js knows (SCRAM first). In clear
  * text: never PLAIN, except on loopback, where it avoids xmpp.js's pure-JS SCRAM key derivation
@@ -130,7 +121,7 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
   const who = `${options.username}@${options.domain}`;
   const bare = parseJid(who).bare;
   const logger = (options.logger ?? silentLogger()).child({ module: 'xmpp', jid: bare, resource: options.resource });
-  const loopback = isLoopbackService(options.service);
+  const loopback = isLoopbackUrl(options.service);
   const entity: Client = client({
     service: options.service,
     domain: options.domain,

@@ -11,7 +11,7 @@ import { incoming } from '../archive/helpers.js';
 
 const MASTER = new Uint8Array(32).fill(5);
 // Private helpers of ArchiveStore (on its prototype at run time); not part of the API.
-const ARCHIVE_PRIVATE = ['constructor', 'refuseOrphanedArchives', 'open', 'use', 'must', 'failed', 'removeFiles'];
+const ARCHIVE_PRIVATE = ['constructor', 'refuseOrphanedArchives', 'open', 'use', 'must', 'failed', 'removeFiles', 'storeMany'];
 
 describe('shard stores', () => {
   beforeAll(() => initSodium());
