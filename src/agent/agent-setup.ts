@@ -168,7 +168,8 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
     ...(options.maxStanzaBytes === undefined ? {} : { maxStanzaBytes: options.maxStanzaBytes }),
   });
   const newDevices = options.newDevices === undefined ? {} : { newDevices: options.newDevices };
-  const receiver = new Receiver({ conn, vault: link.bare, jid, device: keys.state.identity.device, keys, trust, ...newDevices, limits, logger, now });
+  const vouch = (from: string, device: number, ik: Uint8Array): Promise<void> => directory.vouch(from, device, ik);
+  const receiver = new Receiver({ conn, vault: link.bare, jid, device: keys.state.identity.device, keys, trust, ...newDevices, vouch, limits, logger, now });
   if (options.onMessage !== undefined) receiver.setHandler(options.onMessage);
   await receiver.prune().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'cannot prune seen message ids'));
   const files = new FileSender({ dir: options.dir, link, send: (to, data, o) => sender.send(to, data, o), logger });

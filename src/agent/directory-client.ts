@@ -225,6 +225,20 @@ export class DirectoryClient {
 
   private readonly verdicts = new Map<string, { at: number; verdict: AttestationVerdict }>();
 
+  /**
+   * A sender key never seen before must be the one the directory countersigned for that device
+   * (issue 14, attack 4): else UntrustedKey (not acknowledged; it opens once the key is published).
+   */
+  async vouch(jid: string, device: number, identityKey: Uint8Array): Promise<void> {
+    const listed = (await this.devices(jid)).find((d) => d.device === device);
+    const fp = displayFingerprint(identityKey);
+    if (listed?.fingerprint !== fp)
+      throw new AppError(
+        ErrorCode.UntrustedKey,
+        `${jid} device ${device} (${fp}): ${listed === undefined ? 'not in the directory' : 'not the key the directory countersigned'}`,
+      );
+  }
+
   /** Lists every published device of `jid` with its trust and attestations; claims no prekey, pins nothing. */
   async devices(jid: string): Promise<ContactDevice[]> {
     const reply = child(await this.options.link.iq('get', xml('devices', { xmlns: NS.keys, jid })), 'devices');

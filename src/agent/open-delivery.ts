@@ -47,6 +47,8 @@ export interface OpenDeliveryDeps {
   keys: Pick<AgentKeyFile, 'keyring' | 'replay'>;
   trust: TrustStore;
   newDevices?: NewDevicePolicy;
+  /** Checks a sender key never seen against the directory's countersigned record. */
+  vouch?: (jid: string, device: number, identityKey: Uint8Array) => Promise<void>;
   limits: Limits;
   now?: () => number;
   /** The shown fingerprint of a sender's identity key. */
@@ -91,6 +93,7 @@ export async function openDelivery(delivery: DeliveredCopy, deps: OpenDeliveryDe
     replay: stagedReplay,
     trust: deps.trust,
     ...(deps.newDevices === undefined ? {} : { newDevices: deps.newDevices }),
+    ...(deps.vouch === undefined ? {} : { vouch: deps.vouch }),
     as: 'device',
     limits: deps.limits,
     ...(deps.now === undefined ? {} : { now: deps.now }),

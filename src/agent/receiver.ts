@@ -45,6 +45,8 @@ export interface ReceiverOptions {
   trust: TrustStore;
   /** A new device of a known contact: 'alert' (default) or 'refuse' until accepted. */
   newDevices?: NewDevicePolicy;
+  /** Checks a sender key never seen against the directory's countersigned record. */
+  vouch?: (jid: string, device: number, identityKey: Uint8Array) => Promise<void>;
   limits: Limits;
   logger: Logger;
   now?: () => number;
@@ -191,6 +193,7 @@ export class Receiver extends EventEmitter<{ dropped: [info: DroppedMessage] }> 
         keys: this.o.keys,
         trust: this.o.trust,
         ...(this.o.newDevices === undefined ? {} : { newDevices: this.o.newDevices }),
+        ...(this.o.vouch === undefined ? {} : { vouch: this.o.vouch }),
         limits: this.o.limits,
         ...(this.o.now === undefined ? {} : { now: this.o.now }),
         fingerprintOf: this.fingerprintOf,

@@ -42,6 +42,8 @@ export interface OpenContext {
   readonly tofu?: boolean;
   /** A new device of a known contact: 'alert' (default; trust says 'new-device') or 'refuse' until accepted. */
   readonly newDevices?: NewDevicePolicy;
+  /** Called before a key never seen is pinned: throws when the directory never countersigned it. */
+  readonly vouch?: (jid: string, device: number, identityKey: Uint8Array) => Promise<void>;
   readonly limits?: Partial<Limits>;
 }
 
@@ -160,6 +162,7 @@ export async function open(env: SealedEnvelope, ctx: OpenContext): Promise<Opene
       const fresh = await ctx.replay.add({ sender: header.sender.jid, messageId: header.messageId, timestamp: header.timestamp });
       if (!fresh) fail(ErrorCode.Replay, `message ${env.messageId} from ${header.sender.jid} was already received`);
     }
+    if ((trust === 'new' || trust === 'new-device') && as === 'device') await ctx.vouch?.(header.sender.jid, header.sender.device, header.sender.identityKey);
     if (trust === 'new' || trust === 'new-device') await ctx.trust.pin(header.sender.jid, header.sender.device, header.sender.identityKey, now);
     if (kind === 'opk') await ctx.prekeys.consumeOneTimePrekey(block.prekeyId);
 

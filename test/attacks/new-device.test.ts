@@ -10,8 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createAgent, type Agent } from '../../src/agent/index.js';
 import { ErrorCode } from '../../src/errors/index.js';
-import { parseFingerprint } from '../../src/keys/index.js';
-import { startAgent, startTestService, type TestAgent } from '../integration/service-fixture.js';
+import { envelopeToWire, parseFingerprint, seal } from '../../src/keys/index.js';
+import { NS } from '../../src/protocol/namespaces.js';
+import { envelopeToXml } from '../../src/protocol/xml-codec.js';
+import { xml } from '../../src/xmpp/index.js';
+import { rawSenderTo, startAgent, startTestService, type TestAgent } from '../integration/service-fixture.js';
 import { watchVaultStream } from './attacker.js';
 
 /** A second device of `victimContact`'s account, run by whoever holds its password. */
@@ -71,5 +74,26 @@ describe('attack: new device of a known contact', () => {
     const rec = await bob.agent.trust.acceptDevice(alice.account.jid, hostile.device, parseFingerprint(hostile.fingerprint), Date.now());
     expect(rec.level).toBe('tofu');
     expect((await bob.agent.trust.get(alice.account.jid, hostile.device))?.device).toBe(hostile.device);
+  });
+
+  it('refuses a sender key the directory never countersigned (not acknowledged); honest senders are unharmed', async () => {
+    const ts = await startTestService();
+    const bob = await startAgent(ts, 'bob');
+    const got: string[] = [];
+    bob.agent.onMessage((m) => void got.push(m.text()));
+    const dropped: { code: string; acknowledged: boolean }[] = [];
+    bob.agent.on('dropped', (d) => dropped.push({ code: d.error.code, acknowledged: d.acknowledged }));
+    // Mallory signs with a device key she never published: no countersigned record of it exists.
+    const mallory = await rawSenderTo(ts, bob.account.jid);
+    const w = envelopeToWire(
+      seal({ from: mallory.keys.identity, to: bob.account.jid, devices: mallory.targets.devices, plaintext: new TextEncoder().encode('unvouched'), contentType: 'text/plain' }),
+    );
+    await mallory.conn.send(xml('message', { to: ts.vault.jid, id: w.id }, envelopeToXml(w), xml('request', { xmlns: NS.receipts })));
+    await expect.poll(() => dropped.length, { timeout: 20_000 }).toBeGreaterThan(0);
+    expect(dropped[0]).toEqual({ code: ErrorCode.UntrustedKey, acknowledged: false });
+    expect(await bob.agent.trust.get(mallory.account.jid, mallory.keys.identity.device)).toBeUndefined();
+    const alice = await startAgent(ts, 'alice');
+    await alice.agent.send(bob.account.jid, 'vouched');
+    await expect.poll(() => got, { timeout: 20_000 }).toEqual(['vouched']);
   });
 });
