@@ -1,6 +1,7 @@
 // The write path and delivery state of one user's archive: idempotent store of incoming and
 // outgoing sealed items (design.md invariant 2), pending copies per device in arrival order and
 // their receipts (invariant 3, issue 6). Pure functions over an open UserDb; no crypto here.
+import type { StoredMessageHead } from '../keys/index.js';
 import type { IncomingItem, KeyBlock, OutgoingItem, StoreResult } from './types.js';
 import { newArchiveId, type UserDb } from './user-db.js';
 
@@ -95,15 +96,9 @@ export function storeOutgoing(u: UserDb, item: OutgoingItem, now: number): Store
 }
 
 /** A transit copy waiting for one device. */
-export interface PendingItem {
+export interface PendingItem extends StoredMessageHead {
   /** Arrival order in this archive; pass the last one as `afterSeq` to page on. */
   seq: number;
-  sender: string;
-  senderDevice: number;
-  messageId: string;
-  suite: string;
-  receivedAt: number;
-  payload: Uint8Array;
   keyBlock: KeyBlock;
   /** Delivery attempts recorded so far (markAttempted). */
   attempts: number;

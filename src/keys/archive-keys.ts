@@ -10,19 +10,7 @@ import { ByteReader, ByteWriter, utf8 } from './encoding.js';
 import { idProblem, wire } from './fields.js';
 import { MAX_ID, SUITE } from './labels.js';
 import { generateArchiveKey, signArchiveKey, withSuite, type SecretArchiveKey } from './prekeys.js';
-import {
-  AEAD_KEY_BYTES,
-  aeadOpen,
-  aeadSeal,
-  argon2id,
-  blake2b,
-  constantTimeEqual,
-  pwhashModerate,
-  PWHASH_SALT_BYTES,
-  randomBytes,
-  wipe,
-  type PwhashLimits,
-} from './sodium.js';
+import { AEAD_KEY_BYTES, aeadOpen, aeadSeal, argon2id, blake2b, constantTimeEqual, pwhashModerate, PWHASH_SALT_BYTES, randomBytes, wipe, type PwhashLimits } from './sodium.js';
 import type { AgentKeyState } from './state.js';
 
 const EXPORT_MAGIC = utf8('SPAK');

@@ -32,6 +32,19 @@ export interface SealedEnvelope {
   readonly payload: Uint8Array;
 }
 
+/** What the vault keeps of every stored message and hands back with each copy: the sealed payload
+ *  and the clear fields a recipient checks against the signed header. */
+export interface StoredMessageHead {
+  sender: string;
+  senderDevice: number;
+  messageId: string;
+  suite: string;
+  /** When the vault received the submission (ms): the XEP-0203 stamp. */
+  receivedAt: number;
+  /** nonce ‖ XChaCha20-Poly1305 ciphertext ‖ tag. */
+  payload: Uint8Array;
+}
+
 /** Exactly one of `device` and `ak`. */
 export interface KeyBlockWire {
   device?: number;

@@ -78,6 +78,7 @@ export {
   type KeyBlockWire,
   type EnvelopeShape,
   type ShapeOptions,
+  type StoredMessageHead,
 } from './envelope.js';
 export type { MessageHeader } from './header.js';
 export { seal, targetsFromBundles, type SealInput, type DeviceTarget, type ArchiveTarget, type SealTargets } from './seal.js';

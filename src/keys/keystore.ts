@@ -6,20 +6,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { ByteReader, ByteWriter, concatBytes, utf8 } from './encoding.js';
 import { atomicWriteFile, checkOwnerOnly } from './fsutil.js';
 import { LABEL } from './labels.js';
-import {
-  AEAD_KEY_BYTES,
-  aeadOpen,
-  aeadSeal,
-  argon2id,
-  blake2b,
-  constantTimeEqual,
-  pwhashMinimum,
-  pwhashModerate,
-  PWHASH_SALT_BYTES,
-  randomBytes,
-  wipe,
-  type PwhashLimits,
-} from './sodium.js';
+import { AEAD_KEY_BYTES, aeadOpen, aeadSeal, argon2id, blake2b, constantTimeEqual, pwhashMinimum, pwhashModerate, PWHASH_SALT_BYTES, randomBytes, wipe, type PwhashLimits } from './sodium.js';
 
 /** A passphrase (Argon2id, moderate limits unless given) or a raw 32-byte key. */
 export type KeyStoreSecret = { passphrase: string | Uint8Array; limits?: PwhashLimits } | { key: Uint8Array };

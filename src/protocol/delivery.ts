@@ -2,7 +2,7 @@
 // the SDK: the signed device announcement in presence, the `<message>` that carries one device's
 // sealed copy (XEP-0203 delay, XEP-0184 request, the original sender), and the device's receipt.
 // The stanza id of a delivery names (sender, message id), so a receipt needs no state to resolve.
-import type { AnnouncementWire, EnvelopeWire } from '../keys/index.js';
+import type { AnnouncementWire, EnvelopeWire, StoredMessageHead } from '../keys/index.js';
 import { toBase64 } from '../keys/index.js';
 import { parseJid, xml, type Element, type Jid } from '../xmpp/index.js';
 import { NS, noPermanentStore } from './namespaces.js';
@@ -46,16 +46,9 @@ export function parseDeliveryStanzaId(id: unknown): { sender: string; messageId:
 }
 
 /** One device's copy of a stored message, as the delivery worker reads it from the archive. */
-export interface DeliveryItem {
+export interface DeliveryItem extends StoredMessageHead {
   /** Recipient bare JID (the archive's owner). */
   recipient: string;
-  sender: string;
-  senderDevice: number;
-  messageId: string;
-  suite: string;
-  /** When the vault received the submission (ms): the XEP-0203 stamp. */
-  receivedAt: number;
-  payload: Uint8Array;
   /** The recipient device and the one key block sealed to it: no other device's block travels. */
   device: number;
   prekeyId: number;
