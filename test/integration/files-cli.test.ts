@@ -24,7 +24,8 @@ describe('sealpost CLI with files', () => {
     const cli = (args: string[], env: Record<string, string>) => runNode(['bin/sealpost.js', ...args], env);
     expect((await cli(['keys', 'init', ...b.args], b.env)).code).toBe(0);
 
-    const file = await randomFile(root, 3);
+    // 3 MiB in CI; SEALPOST_FILES_CLI_MIB=200 runs the 200 MiB transfer through the same commands.
+    const file = await randomFile(root, Number(process.env.SEALPOST_FILES_CLI_MIB ?? 3));
     const send = await cli(['send', bob.jid, '--file', file.path, ...a.args, '--json'], a.env);
     expect(send.code, send.stderr).toBe(0);
     expect(JSON.parse(send.stdout)).toMatchObject({ to: bob.jid, size: file.size, sha256: file.sha256 });
