@@ -47,6 +47,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (env[SETTINGS.vaultPassword.env] === undefined)
       problems.push('SEALPOST_VAULT_PASSWORD is required in production');
   }
+  // /metrics and the dashboard beyond loopback (compose: the container network) need the token (issue 14).
+  if (out.mode === 'production' && out.httpPort !== 0 && out.opsToken === undefined && !isLoopback(String(out.httpHost)))
+    problems.push(`SEALPOST_OPS_TOKEN is required in production when the operations endpoint listens on ${String(out.httpHost)}`);
   // A target's burst of claims must leave a full pool above its low-water mark (issue 14).
   const [burst, pool, lowWater] = [out.claimTargetBurst, out.maxOneTimePrekeys, out.prekeyLowWater];
   if (typeof burst === 'number' && typeof pool === 'number' && typeof lowWater === 'number' && burst >= pool - lowWater)
@@ -55,6 +58,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new AppError(ErrorCode.Config, `invalid configuration:\n  ${problems.join('\n  ')}`);
   return Object.freeze(out) as Config;
 }
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 /** The vault's bare JID from the config. */
 export function vaultBareJid(config: Pick<Config, 'vaultUser' | 'xmppDomain'>): string {

@@ -169,7 +169,12 @@ export const SETTINGS = {
   ),
   uploadSlotsPerUser: setting('SEALPOST_UPLOAD_SLOTS', int(1, 100_000), 'file blobs kept per recipient at most', '256'),
   uploadSweepSeconds: setting('SEALPOST_UPLOAD_SWEEP', int(1, 86400), 'how often blobs whose message is gone (or never came) are erased', '60'),
-  opsToken: setting('SEALPOST_OPS_TOKEN', z.string().min(16), 'bearer token for the queue dashboard (dashboard off when unset)'),
+  opsToken: setting(
+    'SEALPOST_OPS_TOKEN',
+    z.string().min(16),
+    'bearer token for /metrics and the queue dashboard (dashboard off when unset; required in production off loopback)',
+  ),
+  dashboardWritable: setting('SEALPOST_DASHBOARD_WRITABLE', bool, 'let the queue dashboard retry, clean, remove or add jobs (read-only otherwise)', 'false'),
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -114,7 +114,10 @@ export interface UploadSlice {
 export interface OpsSlice {
   host: string;
   port: number;
+  /** Bearer token for /metrics and the dashboard; unset: /metrics open (loopback), no dashboard. */
   token: string | undefined;
+  /** The dashboard may change jobs (retry, clean, remove); read-only otherwise. */
+  dashboardWritable: boolean;
   /** Checked for writability by /healthz. */
   dataDir: string;
 }
@@ -187,6 +190,6 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
       transitTtlSeconds: c.transitTtlSeconds,
       sweepSeconds: c.uploadSweepSeconds,
     }),
-    ops: freeze({ host: c.httpHost, port: c.httpPort, token: c.opsToken, dataDir: c.dataDir }),
+    ops: freeze({ host: c.httpHost, port: c.httpPort, token: c.opsToken, dashboardWritable: c.dashboardWritable, dataDir: c.dataDir }),
   });
 }

@@ -1,43 +1,38 @@
 // The BullMQ dashboard (bull-board) for operators, mounted on the operations endpoint under
-// /queues behind a token. The only module importing bull-board (and express, which it runs on). Jobs hold ids, JIDs and
-// ciphertext only, so the dashboard shows nothing the queue itself does not.
-import { timingSafeEqual, createHash } from 'node:crypto';
+// /queues behind a token, read-only unless configured otherwise. The only module importing
+// bull-board (and express, which it runs on). Jobs hold ids, JIDs and ciphertext only, so the
+// dashboard shows nothing the queue itself does not.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express from 'express';
 import type { Queue } from '../workers/index.js';
+import { requireToken } from './token.js';
 
 export const DASHBOARD_PATH = '/queues';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+/** Methods that only read; bull-board changes jobs with PUT, POST and DELETE. */
+const READS = new Set(['GET', 'HEAD']);
 
-/** True when the request carries the token: `Authorization: Bearer <token>` or Basic with it as password. */
-export function hasToken(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  let offered: string | undefined;
-  if (header.startsWith('Bearer ')) offered = header.slice(7);
-  else if (header.startsWith('Basic ')) {
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-    offered = decoded.slice(decoded.indexOf(':') + 1);
-  }
-  return offered !== undefined && timingSafeEqual(digest(offered), digest(token));
-}
-
-/** A request handler for everything under /queues; answers 401 without the token. */
-export function createDashboard(queues: readonly Queue[], token: string): RequestHandler {
+/**
+ * A request handler for everything under /queues; answers 401 without the token. Read-only unless
+ * `writable` (issue 14: a leaked token could retry, clean or remove jobs holding others' messages):
+ * bull-board's own read-only mode, and any method but GET/HEAD refused with 405 before it.
+ */
+export function createDashboard(queues: readonly Queue[], token: string, writable = false): RequestHandler {
   const adapter = new ExpressAdapter();
   adapter.setBasePath(DASHBOARD_PATH);
-  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })), serverAdapter: adapter });
+  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: !writable })), serverAdapter: adapter });
   const app = express();
   app.disable('x-powered-by');
   app.use(DASHBOARD_PATH, adapter.getRouter() as express.Router);
   return (req, res) => {
-    if (!hasToken(req, token)) {
-      res.writeHead(401, { 'www-authenticate': 'Basic realm="sealpost queues"', 'content-type': 'text/plain' }).end('token required\n');
+    if (!requireToken(req, res, token)) return;
+    if (!writable && !READS.has(req.method ?? 'GET')) {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('the queue dashboard is read-only (SEALPOST_DASHBOARD_WRITABLE)\n');
       return;
     }
     app(req, res);

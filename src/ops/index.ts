@@ -2,4 +2,5 @@
 // the service, and the token-guarded queue dashboard.
 export { startOpsServer, type HealthCheck, type OpsServer, type OpsServerOptions } from './server.js';
 export { registerOps, type OpsOptions } from './register.js';
-export { createDashboard, hasToken, DASHBOARD_PATH, type RequestHandler } from './dashboard.js';
+export { createDashboard, DASHBOARD_PATH, type RequestHandler } from './dashboard.js';
+export { hasToken, requireToken } from './token.js';

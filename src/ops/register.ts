@@ -1,6 +1,7 @@
 // The operations surface for the composition root: the HTTP endpoint with its health checks (XMPP
 // online, Redis answering, data dir writable), queue depths refreshed before each scrape, and the
-// queue dashboard when an ops token is set (the only place that token goes).
+// queue dashboard when an ops token is set (the only place that token goes; it then guards
+// /metrics too).
 import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { OpsSlice } from '../config/index.js';
@@ -46,6 +47,8 @@ export function registerOps(o: OpsOptions): Promise<OpsServer> {
         for (const [state, n] of Object.entries(counts)) o.metrics.queueDepth.set({ queue: name, state }, n);
       }
     },
-    ...(o.token === undefined ? {} : { mounts: { [DASHBOARD_PATH]: createDashboard(o.dashboard, o.token) } }),
+    ...(o.token === undefined
+      ? {}
+      : { metricsToken: o.token, mounts: { [DASHBOARD_PATH]: createDashboard(o.dashboard, o.token, o.dashboardWritable) } }),
   });
 }

@@ -1,9 +1,11 @@
 // The operations HTTP endpoint (loopback by default): /healthz reports each dependency,
-// /metrics serves Prometheus text. node:http keeps it dependency-free.
+// /metrics serves Prometheus text (behind the ops token when one is set). node:http keeps it
+// dependency-free.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import { requireToken } from './token.js';
 
 /** One named check; resolves true when healthy. Must not throw secrets into messages. */
 export type HealthCheck = () => Promise<boolean>;
@@ -16,6 +18,8 @@ export interface OpsServerOptions {
   logger: Logger;
   /** Called before /metrics renders, to refresh gauges (queue depths and the like). */
   beforeScrape?: () => Promise<void>;
+  /** When set, /metrics answers 401 without it (Bearer, or Basic with it as password). */
+  metricsToken?: string;
   /** Extra handlers by path prefix (the queue dashboard under /queues); they check their own auth. */
   mounts?: Record<string, (req: IncomingMessage, res: ServerResponse) => void>;
 }
@@ -56,6 +60,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok, checks: results }));
       } else if (path === '/metrics') {
+        if (options.metricsToken !== undefined && !requireToken(req, res, options.metricsToken)) return;
         await options.beforeScrape?.();
         res.writeHead(200, { 'content-type': options.metrics.registry.contentType });
         res.end(await options.metrics.registry.metrics());

@@ -19,7 +19,8 @@ describe('operations endpoint', () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true, checks: { xmpp: true, redis: true, archive: true } });
 
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect((await fetch(`${url}/metrics`)).status).toBe(401); // the token guards metrics too
+    const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     expect(metrics).toMatch(/sealpost_submissions_total\{result="accepted"\} 1/);
     expect(metrics).toMatch(/sealpost_stores_total\{result="stored"\} 1/);
     expect(metrics).toMatch(/sealpost_queue_jobs\{queue="store",state="failed"\} 0/);
@@ -45,7 +46,8 @@ describe('operations endpoint', () => {
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(503);
     expect(((await health.json()) as { checks: Record<string, boolean> }).checks.xmpp).toBe(false);
-    // Without a token configured there is no dashboard at all.
+    // Without a token configured there is no dashboard at all, and /metrics is open (loopback).
     expect((await fetch(`${url}/queues`)).status).toBe(404);
+    expect((await fetch(`${url}/metrics`)).status).toBe(200);
   });
 });

@@ -123,6 +123,17 @@ describe('docker-compose.yml', () => {
     expect(lua).toContain('ENV_SEALPOST_XMPP_DOMAIN');
   });
 
+  it('guards /metrics and the dashboard with a required token, and keeps the dashboard read-only', () => {
+    const raw = (app?.environment ?? {}) as Record<string, string>;
+    expect(raw.SEALPOST_OPS_TOKEN).toMatch(/^\$\{SEALPOST_OPS_TOKEN:\?[^}]+\}$/); // compose refuses to start without it
+    const config = loadConfig(appEnv);
+    expect(config.httpHost).toBe('0.0.0.0');
+    expect(config.opsToken).toBeDefined();
+    expect(config.dashboardWritable).toBe(false);
+    const { SEALPOST_OPS_TOKEN: _token, ...withoutToken } = appEnv;
+    expect(() => loadConfig(withoutToken)).toThrow(/SEALPOST_OPS_TOKEN is required/);
+  });
+
   it('keeps the master key in a secret file outside git', () => {
     const file = compose.secrets?.sealpost_master_key?.file ?? '';
     expect(file).toMatch(/^\.\/deploy\/secrets\//);

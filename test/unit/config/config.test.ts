@@ -74,6 +74,16 @@ describe('config', () => {
     expect(config.mode).toBe('production');
   });
 
+  it('requires the ops token in production when the operations endpoint listens beyond loopback', () => {
+    const prod = { SEALPOST_MODE: 'production', SEALPOST_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), SEALPOST_VAULT_PASSWORD: 'a-real-secret' };
+    expect(() => loadConfig({ ...prod, SEALPOST_HTTP_HOST: '0.0.0.0' })).toThrow(/SEALPOST_OPS_TOKEN is required in production/);
+    expect(loadConfig({ ...prod, SEALPOST_HTTP_HOST: '0.0.0.0', SEALPOST_OPS_TOKEN: 'x'.repeat(24) }).opsToken).toBe('x'.repeat(24));
+    expect(loadConfig({ ...prod, SEALPOST_HTTP_HOST: '0.0.0.0', SEALPOST_HTTP_PORT: '0' }).httpPort).toBe(0);
+    expect(loadConfig({ ...prod, SEALPOST_HTTP_HOST: '127.0.0.1' }).opsToken).toBeUndefined();
+    expect(loadConfig({ SEALPOST_HTTP_HOST: '0.0.0.0' }).mode).toBe('development');
+    expect(loadConfig({}).dashboardWritable).toBe(false);
+  });
+
   it('lists one env var per setting, all distinct', () => {
     expect(CONFIG_ENV_VARS).toHaveLength(Object.keys(SETTINGS).length);
     expect(new Set(CONFIG_ENV_VARS).size).toBe(CONFIG_ENV_VARS.length);
