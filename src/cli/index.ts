@@ -1,6 +1,6 @@
 // The `sealpost` command (commander): the service's roles, agent commands and operator commands.
 // Every error ends with a one-line message on stderr and a non-zero exit code: 2 for usage
-// errors, 1 for everything else.
+// errors, 1 for everything else unless a command says otherwise (`sealpost shard`: 3-6).
 import { Command, CommanderError } from 'commander';
 import { AppError } from '../errors/index.js';
 import { runFromEnv } from '../main.js';
@@ -9,6 +9,7 @@ import { historyCommand } from './history-command.js';
 import { keysCommands } from './keys-commands.js';
 import { operatorCommands } from './operator-commands.js';
 import { stdio, type Output } from './output.js';
+import { ExitError, shardCommands } from './shard-commands.js';
 
 export function buildProgram(out: Output = stdio): Command {
   const program = new Command('sealpost')
@@ -27,6 +28,7 @@ export function buildProgram(out: Output = stdio): Command {
   agentCommands(program, out);
   historyCommand(program, out);
   operatorCommands(program, out);
+  shardCommands(program, out);
   const harden = (cmd: Command): void => {
     for (const sub of cmd.commands) {
       sub.exitOverride().showHelpAfterError();
@@ -50,7 +52,7 @@ export async function runCli(argv: readonly string[], out: Output = stdio): Prom
     }
     const message = err instanceof Error ? err.message : String(err);
     out.info(`sealpost: ${AppError.is(err) ? `${err.code}: ` : ''}${message}`);
-    return 1;
+    return err instanceof ExitError ? err.exitCode : 1;
   }
 }
 

@@ -8,3 +8,5 @@ export { createOwnerLoop, type OwnerLoop, type OwnerLoopOptions, type StartResul
 export { moveShard, type MoveShardOptions } from './move.js';
 export { claimDataRoot, dataRootKey } from './deployment.js';
 export { ARCHIVE_READS, ARCHIVE_UNFENCED, ARCHIVE_WRITES, DIRECTORY_READS, DIRECTORY_WRITES, fenceWrites, openShardStores, type OpenedShard, type OpenShardStoresOptions, type ShardStores } from './stores.js';
+export { isLive, nodeRegistry, registryKey, startAnnouncing, type AnnouncerOptions, type NodeRecord, type NodeRegistry, type RootRecord } from './registry.js';
+export { announcedCount, listShards, moveShardChecked, ShardMoveError, type CheckedMoveOptions, type MoveRefusal, type ShardRow } from './operator.js';

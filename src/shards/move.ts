@@ -8,7 +8,7 @@ import type { LeaseHolder, LeaseStore } from './lease.js';
 export interface MoveShardOptions {
   leases: LeaseStore;
   shard: number;
-  /** Node id of the target (its `<data>/shards/layout.json`). */
+  /** Node id of the target (SEALPOST_NODE_ID, default its data root's id). */
   to: string;
   /** How long to wait for the target to hold it (default 60 s). */
   timeoutMs?: number;
@@ -17,7 +17,7 @@ export interface MoveShardOptions {
 
 export async function moveShard(options: MoveShardOptions): Promise<{ from: LeaseHolder | undefined; to: LeaseHolder }> {
   const { leases, shard, to } = options;
-  if (!/^n-[0-9a-f]{16}$/.test(to)) throw new AppError(ErrorCode.BadInput, `node id ${JSON.stringify(to)}: expected n- and 16 hex digits`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(to)) throw new AppError(ErrorCode.BadInput, `node id ${JSON.stringify(to)}: expected letters, digits, _ . - (at most 64)`);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const from = await leases.holder(shard);
   if (from?.node === to) return { from, to: from };

@@ -1,0 +1,124 @@
+// Which worker nodes are alive and which shard directories each reaches (issue 15): every node
+// announces itself each owner tick, so the operator's `sealpost shard list` shows a shard's home
+// root and `sealpost shard move` refuses a node that is unknown, silent, or cannot reach the shard.
+// One hash under one hash tag (`<prefix>:{nodes}`), so it runs on Redis Cluster; the time is the
+// Redis server's, so the nodes' clocks do not matter. Routing never reads it: leases decide.
+import type { LeaseRedis } from './lease.js';
+
+/** A data root a node reaches: its id (`<root>/root-id`), its path there, the shard dirs in it. */
+export interface RootRecord {
+  id: string;
+  path: string;
+  shards: number[];
+}
+
+export interface NodeRecord {
+  node: string;
+  /** The shard count the node runs with (fixed at install; every node must agree). */
+  count: number;
+  roots: RootRecord[];
+  /** Shards whose lease the node holds (as it saw at its last tick). */
+  held: number[];
+  /** The node's lease time: silent for longer than this, it holds nothing any more. */
+  ttlMs: number;
+  /** Redis time (ms) of the last announcement. */
+  seenAt: number;
+}
+
+export interface NodeRegistry {
+  announce(record: Omit<NodeRecord, 'seenAt'>): Promise<void>;
+  /** Every node announced (sorted by id), and Redis's time now (ms). */
+  list(): Promise<{ now: number; nodes: NodeRecord[] }>;
+  /** Removes a node's entry (it stops for good). */
+  forget(node: string): Promise<void>;
+}
+
+// Entries not refreshed for a day are dropped on each announcement: a node that died for good.
+const FORGET_MS = 86_400_000;
+
+const ANNOUNCE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local seen = tonumber(string.match(all[i + 1], '^(%d+) '))
+  if seen == nil or seen < now - tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
+end
+return now`;
+
+const LIST = `
+local t = redis.call('TIME')
+return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('HGETALL', KEYS[1])}`;
+
+const FORGET = `return redis.call('HDEL', KEYS[1], ARGV[1])`;
+
+/** True when `record` announced itself within its lease time before `now` (Redis time). */
+export function isLive(record: NodeRecord, now: number): boolean {
+  return now - record.seenAt <= record.ttlMs;
+}
+
+/** `<prefix>:{nodes}`. */
+export function registryKey(prefix: string): string {
+  return `${prefix}:{nodes}`;
+}
+
+function parse(node: string, value: string): NodeRecord | undefined {
+  const m = /^(\d+) (.*)$/s.exec(value);
+  if (m === null) return undefined;
+  try {
+    const body = JSON.parse(m[2] as string) as Omit<NodeRecord, 'node' | 'seenAt'>;
+    if (typeof body.count !== 'number' || typeof body.ttlMs !== 'number' || !Array.isArray(body.roots) || !Array.isArray(body.held)) return undefined;
+    return { node, count: body.count, roots: body.roots, held: body.held, ttlMs: body.ttlMs, seenAt: Number(m[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function nodeRegistry(redis: LeaseRedis, prefix: string): NodeRegistry {
+  const key = registryKey(prefix);
+  return {
+    async announce(record) {
+      const { node, ...body } = record;
+      await redis.eval(ANNOUNCE, 1, key, node, JSON.stringify(body), FORGET_MS);
+    },
+    async list() {
+      const [now, flat] = (await redis.eval(LIST, 1, key)) as [number, string[]];
+      const nodes: NodeRecord[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const r = parse(flat[i] as string, flat[i + 1] as string);
+        if (r !== undefined) nodes.push(r);
+      }
+      return { now, nodes: nodes.sort((a, b) => a.node.localeCompare(b.node)) };
+    },
+    async forget(node) {
+      await redis.eval(FORGET, 1, key, node);
+    },
+  };
+}
+
+export interface AnnouncerOptions {
+  registry: NodeRegistry;
+  node: string;
+  count: number;
+  ttlMs: number;
+  /** The data roots this node reaches now, each with the shard directories present in it. */
+  roots: () => RootRecord[];
+  /** Shards whose lease the node holds now. */
+  held: () => number[];
+  onError?: (err: Error) => void;
+}
+
+/** Announces the node now and every ttl / 3 (as often as the owner loop renews) until stop(). */
+export function startAnnouncing(o: AnnouncerOptions): { announce(): Promise<void>; stop(): Promise<void> } {
+  const announce = (): Promise<void> => o.registry.announce({ node: o.node, count: o.count, ttlMs: o.ttlMs, roots: o.roots(), held: o.held() });
+  const timer = setInterval(() => void announce().catch((err: unknown) => o.onError?.(err as Error)), Math.max(50, Math.floor(o.ttlMs / 3)));
+  timer.unref();
+  return {
+    announce,
+    async stop() {
+      clearInterval(timer);
+      await o.registry.forget(o.node).catch(() => undefined);
+    },
+  };
+}
