@@ -34,33 +34,54 @@ export interface TrustStore {
   list(): Promise<readonly TrustRecord[]>;
   /** True when some device of `jid` is pinned (a known contact). */
   hasContact(jid: string): Promise<boolean>;
-  /** Remembers (in memory) a new device's key that was refused, for acceptDevice. */
-  noteNewDevice(jid: string, device: number, identityKey: Uint8Array): void;
+  /** Remembers a new device's key that was refused, for acceptDevice (the file store persists it). */
+  noteNewDevice(jid: string, device: number, identityKey: Uint8Array, now: number): Promise<void>;
   /** The user accepts the refused new device whose fingerprint is `fp`: its key is pinned. */
   acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord>;
 }
 
 const keyOf = (jid: string, device: number): string => `${device}:${jid}`;
 
+/** A new device of a known contact, refused under the 'refuse' policy and waiting for the user. */
+export interface RefusedDevice {
+  readonly jid: string;
+  readonly device: number;
+  readonly identityKey: Uint8Array;
+  readonly seenAt: number;
+}
+
+/** Refused devices remembered at most; past it the oldest is forgotten (it is refused again when it speaks). */
+export const MAX_REFUSED_DEVICES = 1024;
+
 /** The rules on a map of records; the stores add persistence around it. */
 export class TrustBook {
   readonly records = new Map<string, TrustRecord>();
-  /** New devices of known contacts refused until accepted: their keys, by (jid, device); bounded. */
-  readonly newDevices = new Map<string, Uint8Array>();
+  /** New devices of known contacts refused until accepted, by (jid, device), oldest first; bounded. */
+  readonly newDevices = new Map<string, RefusedDevice>();
 
   hasContact(jid: string): boolean {
     for (const r of this.records.values()) if (r.jid === jid) return true;
     return false;
   }
 
-  noteNewDevice(jid: string, device: number, identityKey: Uint8Array): void {
-    if (this.newDevices.size >= 1024) this.newDevices.clear();
-    this.newDevices.set(keyOf(jid, device), identityKey.slice());
+  /** Notes a refused new device; false when that very key was already noted. */
+  noteNewDevice(jid: string, device: number, identityKey: Uint8Array, now: number): boolean {
+    argBytes('identity key', identityKey, ED25519_PUBLIC_BYTES);
+    const k = keyOf(jid, device);
+    const old = this.newDevices.get(k);
+    if (old !== undefined && constantTimeEqual(old.identityKey, identityKey)) return false;
+    this.newDevices.delete(k);
+    for (const oldest of this.newDevices.keys()) {
+      if (this.newDevices.size < MAX_REFUSED_DEVICES) break;
+      this.newDevices.delete(oldest);
+    }
+    this.newDevices.set(k, { jid, device, identityKey: identityKey.slice(), seenAt: now });
+    return true;
   }
 
   acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): TrustRecord {
     argBytes('fingerprint', fp, HASH_BYTES);
-    const key = this.newDevices.get(keyOf(jid, device));
+    const key = this.newDevices.get(keyOf(jid, device))?.identityKey;
     if (key === undefined) throw new AppError(ErrorCode.NotFound, `no new device ${device} of ${jid} waiting to be accepted`);
     if (!constantTimeEqual(fingerprint(key), fp))
       throw new AppError(ErrorCode.UntrustedKey, `fingerprint does not match the new device ${device} of ${jid}`);
@@ -150,8 +171,8 @@ export class MemoryTrustStore implements TrustStore {
   hasContact(jid: string): Promise<boolean> {
     return Promise.resolve(this.book.hasContact(jid));
   }
-  noteNewDevice(jid: string, device: number, ik: Uint8Array): void {
-    this.book.noteNewDevice(jid, device, ik);
+  noteNewDevice(jid: string, device: number, ik: Uint8Array, now: number): Promise<void> {
+    return Promise.resolve().then(() => void this.book.noteNewDevice(jid, device, ik, now));
   }
   acceptDevice(jid: string, device: number, fp: Uint8Array, now: number): Promise<TrustRecord> {
     return Promise.resolve().then(() => this.book.acceptDevice(jid, device, fp, now));
@@ -184,7 +205,7 @@ export async function checkTrust(
   if (rec === undefined) {
     const known = await store.hasContact(jid);
     if (known && newDevices === 'refuse') {
-      store.noteNewDevice(jid, device, identityKey);
+      await store.noteNewDevice(jid, device, identityKey, now);
       throw new AppError(
         ErrorCode.UntrustedKey,
         `new device ${device} of ${jid} (${displayFingerprint(identityKey)}): refused until the user accepts it`,

@@ -101,12 +101,42 @@ describe('file trust store', () => {
     expect((await appError(() => checkTrust(again, J, 7, ik2, T0))).code).toBe(ErrorCode.UntrustedKey);
   });
 
+  it('keeps a refused new device across a restart: still refused, still acceptable by its fingerprint only', async () => {
+    const path = join(dir, 'trust.json');
+    const s = await FileTrustStore.open(path);
+    await s.pin(J, 7, ik1, T0);
+    expect((await appError(() => checkTrust(s, J, 8, ik2, T0, true, 'refuse'))).code).toBe(ErrorCode.UntrustedKey);
+    const raw = JSON.parse(await readFile(path, 'utf8')) as { refused?: { jid: string; device: number }[] };
+    expect(raw.refused?.map((r) => [r.jid, r.device])).toEqual([[J, 8]]);
+    const again = await FileTrustStore.open(path); // the agent restarted; the device has not spoken since
+    expect(await again.get(J, 8)).toBeUndefined();
+    expect((await appError(() => checkTrust(again, J, 8, ik2, T0, true, 'refuse'))).code).toBe(ErrorCode.UntrustedKey);
+    expect((await appError(() => again.acceptDevice(J, 8, fingerprint(ik1), T0))).code).toBe(ErrorCode.UntrustedKey);
+    expect((await again.acceptDevice(J, 8, fingerprint(ik2), T0 + 1)).identityKey).toEqual(ik2);
+    const third = await FileTrustStore.open(path); // accepted: pinned, and no longer waiting
+    expect(await checkTrust(third, J, 8, ik2, T0, true, 'refuse')).toBe('tofu');
+    expect((JSON.parse(await readFile(path, 'utf8')) as { refused?: unknown[] }).refused).toBeUndefined();
+  });
+
+  it('bounds the refused devices it remembers, forgetting the oldest', async () => {
+    const path = join(dir, 'trust.json');
+    const s = await FileTrustStore.open(path);
+    await s.pin(J, 1, ik1, T0);
+    for (let d = 2; d < 2 + 1030; d++) await s.noteNewDevice(J, d, ik2, T0 + d);
+    const refused = (JSON.parse(await readFile(path, 'utf8')) as { refused: { device: number }[] }).refused;
+    expect(refused).toHaveLength(1024);
+    expect(refused[0]?.device).toBe(8);
+    await expect(FileTrustStore.open(path)).resolves.toBeDefined();
+  });
+
   it('refuses a malformed file instead of resetting the pins', async () => {
     const path = join(dir, 'trust.json');
     const s = await FileTrustStore.open(path);
     await s.pin(J, 7, ik1, T0);
     const text = await readFile(path, 'utf8');
-    for (const bad of ['{', text.replace('"tofu"', '"maybe"'), text.replace(/"ik": "[^"]+"/, '"ik": "AAAA"'), '[]']) {
+    const refused = (r: unknown): string => JSON.stringify({ ...(JSON.parse(text) as object), refused: r });
+    const bads = ['{', text.replace('"tofu"', '"maybe"'), text.replace(/"ik": "[^"]+"/, '"ik": "AAAA"'), '[]', refused({}), refused([{ jid: J, device: 0, ik: 'AAAA', seenAt: T0 }])];
+    for (const bad of bads) {
       await writeFile(path, bad);
       expect((await appError(() => FileTrustStore.open(path))).code).toBe(ErrorCode.Corrupt);
     }
