@@ -9,6 +9,9 @@ import { mapSqliteError, migrate, openEncryptedDb, type Db, type DbCipher } from
 const MIGRATIONS = [
   `CREATE TABLE fence (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL, node TEXT NOT NULL);
    INSERT INTO fence (id, epoch, node) VALUES (1, 0, '');`,
+  // The shard's write log: per epoch, who claimed it when, and its first and last fenced write.
+  `CREATE TABLE writes (epoch INTEGER PRIMARY KEY, node TEXT NOT NULL, claimed_at INTEGER NOT NULL,
+     first_at INTEGER, last_at INTEGER, count INTEGER NOT NULL DEFAULT 0);`,
 ];
 
 /** What a node holds of one shard; `expiresAt` (local clock) is moved on by each renewal. */
@@ -24,9 +27,25 @@ export interface FenceState {
   node: string;
 }
 
+/** One epoch of the shard's write log (wall-clock ms of the writing node). */
+export interface EpochWrites {
+  epoch: number;
+  node: string;
+  claimedAt: number;
+  firstAt: number | null;
+  lastAt: number | null;
+  count: number;
+}
+
 export interface ShardFence {
   readonly shard: number;
   current(): FenceState;
+  /**
+   * Every epoch claimed, oldest first, with its fenced writes: a write is logged in the fence's
+   * transaction after the shard's own SQLite work committed, so a node killed in between leaves
+   * that one write out of the count (never a write of another epoch in).
+   */
+  history(): EpochWrites[];
   /**
    * Records `lease` as the shard's writer. False (nothing changed) when the shard already saw a
    * higher epoch, or this epoch for another node: that lease is stale.
@@ -68,11 +87,17 @@ export function openShardFence(options: OpenFenceOptions): ShardFence {
   const read = db.prepare<[], FenceState>('SELECT epoch, node FROM fence WHERE id = 1');
   const set = db.prepare<[number, string]>('UPDATE fence SET epoch = ?, node = ? WHERE id = 1');
   const state = (): FenceState => read.get() ?? { epoch: 0, node: '' };
+  const claimed = db.prepare<[number, string, number]>('INSERT OR IGNORE INTO writes (epoch, node, claimed_at) VALUES (?, ?, ?)');
+  const wrote = db.prepare<[number, number, number]>('UPDATE writes SET count = count + 1, first_at = coalesce(first_at, ?), last_at = ? WHERE epoch = ?');
+  const log = db.prepare<[], EpochWrites>(
+    'SELECT epoch, node, claimed_at AS claimedAt, first_at AS firstAt, last_at AS lastAt, count FROM writes ORDER BY epoch',
+  );
 
   const claim = db.transaction((lease: Lease): boolean => {
     const s = state();
     if (s.epoch > lease.epoch || (s.epoch === lease.epoch && s.node !== lease.node)) return false;
     if (s.epoch !== lease.epoch) set.run(lease.epoch, lease.node);
+    claimed.run(lease.epoch, lease.node, Date.now());
     return true;
   });
 
@@ -82,6 +107,7 @@ export function openShardFence(options: OpenFenceOptions): ShardFence {
   return {
     shard,
     current: state,
+    history: () => log.all(),
     claim(lease) {
       if (lease.shard !== shard) throw new RangeError(`claim: lease of shard ${lease.shard} on shard ${shard}`);
       try {
@@ -96,7 +122,12 @@ export function openShardFence(options: OpenFenceOptions): ShardFence {
       const guarded = db.transaction(() => {
         const s = state();
         if (s.epoch !== lease.epoch || s.node !== lease.node) throw fenced(lease, `epoch ${lease.epoch} superseded by ${s.epoch}`);
-        return fn();
+        const out = fn();
+        const t = Date.now();
+        // A fence claimed before the log existed (an older version) gets its epoch's row now.
+        claimed.run(lease.epoch, lease.node, t);
+        wrote.run(t, t, lease.epoch);
+        return out;
       });
       return guarded.immediate();
     },

@@ -9,7 +9,7 @@ import { createArchiveStore, type ArchiveCipher, type ArchiveStore } from '../ar
 import { openDirectoryStore, type DirectoryStore } from '../directory/index.js';
 import { blake2b, ed25519KeyPairFromSeed, wipe } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { openShardFence, type Lease, type ShardFence } from './fence.js';
+import { openShardFence, type EpochWrites, type Lease, type ShardFence } from './fence.js';
 
 /** ArchiveStore methods that write; everything else only reads (a unit test holds the split). */
 export const ARCHIVE_WRITES = [
@@ -123,5 +123,20 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
     wipe(fenceKey);
     wipe(dbKey);
     wipe(seed);
+  }
+}
+
+/** Shard k's write log (its fence's epochs and their writes), read from its directory after the fact. */
+export function shardWriteLog(o: { shard: number; dir: string; masterKey: Uint8Array; cipher: ArchiveCipher }): EpochWrites[] {
+  const key = derive(LABELS.fence, o.masterKey);
+  try {
+    const fence = openShardFence({ shard: o.shard, dir: o.dir, key, cipher: o.cipher });
+    try {
+      return fence.history();
+    } finally {
+      fence.close();
+    }
+  } finally {
+    wipe(key);
   }
 }

@@ -96,6 +96,10 @@ describe('shard leases on Redis', () => {
     await a.tick();
     expect(events.filter((e) => e.startsWith('n-a stop')).sort()).toEqual(['n-a stop 0 expired', 'n-a stop 1 expired']);
     expect(fences[0]?.write(b.lease(0) as Lease, () => 'b wrote')).toBe('b wrote');
+    // The shard's write log: a's one write, then b's claim and write; none of a's refused ones.
+    const log = fences[0]?.history() ?? [];
+    expect(log.map((e) => [e.epoch, e.node, e.count])).toEqual([[1, 'n-a', 1], [2, 'n-b', 1]]);
+    expect(log[0]?.lastAt).toBeLessThanOrEqual(log[1]?.claimedAt as number);
     await a.close();
     await b.close();
   });
