@@ -55,7 +55,7 @@ function readKeyFile(path: string, logger: Logger, production: boolean): Uint8Ar
  * generated with mode 0600 on first start. Both env and file set is ambiguous and refused.
  */
 export async function loadMasterKey(source: MasterKeySource, logger: Logger): Promise<Uint8Array> {
-  await initSodium();
+  await initSodium('auto', { wasm: 'lazy' });
   if (source.masterKey !== undefined && source.masterKeyFile !== undefined)
     throw new AppError(ErrorCode.Config, 'set SEALPOST_MASTER_KEY or SEALPOST_MASTER_KEY_FILE, not both');
   if (source.masterKey !== undefined) return decodeBase64Key(source.masterKey, 'SEALPOST_MASTER_KEY');

@@ -34,7 +34,7 @@ export interface ArchiveStoreOptions {
 }
 
 export async function createArchiveStore(options: ArchiveStoreOptions): Promise<ArchiveStore> {
-  await initSodium();
+  await initSodium('auto', { wasm: 'lazy' });
   return new ArchiveStore(options);
 }
 

@@ -2,6 +2,8 @@
 // Other folders import only this file.
 export {
   initSodium,
+  loadWasm,
+  type InitOptions,
   cryptoBackend,
   type CryptoChoice,
   type BackendName,

@@ -1,8 +1,10 @@
 // The only module that imports libsodium: native libsodium (sodium-native's prebuilt binaries) when
 // it loads, else its WebAssembly build (libsodium-wrappers-sumo), which also serves what the native
 // package lacks (X-Wing). Same library, same bytes: test/unit/keys/backend-equivalence.test.ts.
+// The WebAssembly build is imported only when it is needed (about 8-15 MB of memory): a process that
+// runs native and never uses X-Wing (the service) asks for `wasm: 'lazy'` and never loads it.
 import { createRequire } from 'node:module';
-import _sodium from 'libsodium-wrappers-sumo';
+import type SodiumWasm from 'libsodium-wrappers-sumo';
 import { nativeBackend, type NativeSodium } from './sodium-native.js';
 import {
   checkLength,
@@ -24,10 +26,19 @@ import {
 
 export * from './backend.js';
 
-export type Sodium = typeof _sodium;
+export type Sodium = typeof SodiumWasm;
 /** SEALPOST_CRYPTO: `auto` = native when it loads, else WASM. */
 export type CryptoChoice = 'auto' | 'native' | 'wasm';
 export type BackendName = Backend['name'];
+
+export interface InitOptions {
+  /**
+   * 'eager' (default): the WebAssembly build is loaded too, whatever runs, so X-Wing works at once
+   * (agents, the CLI, tests). 'lazy': only when WASM is the backend, or by `loadWasm()` later (the
+   * service: it never runs X-Wing, and the build costs it memory).
+   */
+  wasm?: 'eager' | 'lazy';
+}
 
 let readyPromise: Promise<Sodium> | undefined;
 let instance: Sodium | undefined;
@@ -47,18 +58,26 @@ function loadNative(): Backend | undefined {
   return native;
 }
 
-/**
- * Initialises the WebAssembly build (always: X-Wing needs it) and selects the backend. `auto` keeps
- * a backend already selected, else takes native when it loads; `native` throws when it does not.
- */
-export async function initSodium(choice: CryptoChoice = 'auto'): Promise<BackendName> {
-  readyPromise ??= _sodium.ready.then(() => {
-    poolRandomSource(_sodium);
-    wasm = wasmBackend(_sodium);
-    instance = _sodium;
-    return _sodium;
+/** Imports and initialises the WebAssembly build once (X-Wing, or the backend where native does not load). */
+export function loadWasm(): Promise<Sodium> {
+  readyPromise ??= import('libsodium-wrappers-sumo').then(async ({ default: s }) => {
+    await s.ready;
+    poolRandomSource(s);
+    wasm = wasmBackend(s);
+    instance = s;
+    return s;
   });
-  await readyPromise;
+  return readyPromise;
+}
+
+/**
+ * Selects the backend: `auto` keeps a backend already selected, else takes native when it loads;
+ * `native` throws when it does not. Loads the WebAssembly build as `options.wasm` says.
+ */
+export async function initSodium(choice: CryptoChoice = 'auto', options: InitOptions = {}): Promise<BackendName> {
+  const n = choice === 'wasm' ? undefined : loadNative();
+  if (choice === 'native' && n === undefined) throw new Error(`SEALPOST_CRYPTO=native but sodium-native did not load: ${nativeError}`);
+  if (n === undefined || options.wasm !== 'lazy') await loadWasm();
   if (choice === 'auto' && active !== undefined) return active.name;
   active = backendFor(choice);
   return active.name;
@@ -66,11 +85,10 @@ export async function initSodium(choice: CryptoChoice = 'auto'): Promise<Backend
 
 /** The backend a choice names, for tests that run both; `initSodium()` must have resolved. */
 export function backendFor(choice: CryptoChoice): Backend {
-  if (wasm === undefined) throw new Error('libsodium not initialised: await initSodium() first');
-  if (choice === 'wasm') return wasm;
-  const n = loadNative();
+  const n = choice === 'wasm' ? undefined : loadNative();
   if (n !== undefined) return n;
   if (choice === 'native') throw new Error(`SEALPOST_CRYPTO=native but sodium-native did not load: ${nativeError}`);
+  if (wasm === undefined) throw new Error('libsodium not initialised: await initSodium() first');
   return wasm;
 }
 
@@ -277,8 +295,9 @@ export function argon2id(outLen: number, passphrase: Uint8Array, salt: Uint8Arra
 
 // ---- WebAssembly only: what sodium-native does not expose (X-Wing) runs on this instance. ----
 
-/** The initialised WebAssembly instance; throws if `initSodium()` has not resolved yet. */
+/** The initialised WebAssembly instance; throws unless `initSodium()` (eager) or `loadWasm()` has resolved. */
 export function sodium(): Sodium {
-  if (instance === undefined) throw new Error('libsodium not initialised: await initSodium() first');
+  if (instance === undefined)
+    throw new Error('the WebAssembly libsodium (X-Wing) is not loaded: await initSodium() or loadWasm() first');
   return instance;
 }

@@ -20,7 +20,8 @@ export interface Stores {
 const DIRECTORY_KEY_LABEL = 'sealpost/v1/directory-db';
 
 export async function openStores(slice: StoresSlice, logger: Logger): Promise<Stores> {
-  const backend = await initSodium(slice.crypto);
+  // The service runs no X-Wing: the WebAssembly build stays unloaded where native runs.
+  const backend = await initSodium(slice.crypto, { wasm: 'lazy' });
   logger.info({ crypto: backend }, 'libsodium backend');
   mkdirSync(slice.dataDir, { recursive: true, mode: 0o700 });
   const master = await loadMasterKey(slice, logger);
