@@ -3,10 +3,10 @@
 // the stamped sender, the recipient and its devices, the sender's rate — and each good item becomes
 // a store job. Nothing is decrypted. A bad item is answered with `<message type='error'>`.
 import { AppError, ErrorCode } from '../errors/index.js';
-import { checkEnvelopeShape, envelopeToWire, type EnvelopeWire, type Limits } from '../keys/index.js';
+import { checkEnvelopeWire, type EnvelopeWire, type Limits } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { envelopeFromXml, itemWireBytes, maxItemBytes, NS, refusalStanza, toStanzaError } from '../protocol/index.js';
+import { envelopeFromXml, itemWireBytes, maxItemBytes, NS, refusalStanza, stanzaBytes, toStanzaError } from '../protocol/index.js';
 import type { RateLimiter } from '../ratelimit/index.js';
 import { batchJob, type StoreEnqueuer, type StoreItem } from '../workers/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
@@ -40,7 +40,18 @@ export function isSubmission(stanza: Element): boolean {
   return stanza.is('message') && stanza.attrs.type !== 'error' && stanza.getChild('sealed', NS.sealed) !== undefined;
 }
 
-function checkItem(el: Element, sender: string, deps: SubmitDeps): EnvelopeWire {
+/** The directory as one stanza sees it: a batch names its recipient up to 64 times, looked up once. */
+function stanzaDirectory(d: DeviceLookup): DeviceLookup {
+  const devices = new Map<string, number[]>();
+  const aks = new Map<string, boolean>();
+  const once = <T>(m: Map<string, T>, jid: string, get: (jid: string) => T): T => {
+    if (!m.has(jid)) m.set(jid, get(jid));
+    return m.get(jid) as T;
+  };
+  return { devices: (jid) => once(devices, jid, (j) => d.devices(j)), hasArchiveKey: (jid) => once(aks, jid, (j) => d.hasArchiveKey(j)) };
+}
+
+function checkItem(el: Element, sender: string, deps: SubmitDeps, directory: DeviceLookup): EnvelopeWire {
   const { limits } = deps;
   const wire = envelopeFromXml(el, limits.maxDevices + 2);
   // Stored only if it can go out again: wrapped in a delivery or a MAM result, under the stanza limit.
@@ -50,8 +61,9 @@ function checkItem(el: Element, sender: string, deps: SubmitDeps): EnvelopeWire 
       ErrorCode.ResourceLimit,
       `sealed item of about ${size} bytes: it would not fit a ${limits.maxStanzaBytes}-byte stanza once wrapped for delivery (at most ${maxItemBytes(limits.maxStanzaBytes)})`,
     );
-  const { envelope, shape } = checkEnvelopeShape(wire, { limits, expectFrom: sender });
-  const known = deps.directory.devices(shape.to);
+  // Checked, not decoded: the store worker decodes each item once, where it keeps it (issue 16).
+  const { wire: checked, shape } = checkEnvelopeWire(wire, { limits, expectFrom: sender });
+  const known = directory.devices(shape.to);
   if (known.length === 0) throw new AppError(ErrorCode.NotFound, `unknown recipient ${shape.to}: no published devices`);
   const knownSet = new Set(known);
   for (const b of shape.blocks) {
@@ -60,11 +72,11 @@ function checkItem(el: Element, sender: string, deps: SubmitDeps): EnvelopeWire 
     // A recipient's history copy only if it asked for one by publishing an archive key (issue 14:
     // a block sealed to a made-up key forced a copy into an archive that chose transit only).
     // A sender's own copy goes to its own archive: its choice.
-    if (b.target.kind === 'ak' && b.target.owner === 'recipient' && !deps.directory.hasArchiveKey(shape.to))
+    if (b.target.kind === 'ak' && b.target.owner === 'recipient' && !directory.hasArchiveKey(shape.to))
       throw new AppError(ErrorCode.NotFound, `${shape.to} published no archive key: no history copy is kept for it`);
   }
-  // Re-encode from the parsed form: only checked, canonical fields travel on.
-  return envelopeToWire(envelope);
+  // Only checked, canonical fields travel on.
+  return checked;
 }
 
 /** Handles one submission stanza; resolves when every item is enqueued or refused. */
@@ -90,7 +102,7 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
   };
 
   try {
-    const size = Buffer.byteLength(stanza.toString(), 'utf8');
+    const size = stanzaBytes(stanza);
     if (size > deps.limits.maxStanzaBytes)
       throw new AppError(ErrorCode.ResourceLimit, `submission of ${size} bytes is over the ${deps.limits.maxStanzaBytes}-byte stanza limit`);
     if (items.length > deps.limits.maxItemsPerStanza)
@@ -107,11 +119,12 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
   // recipient (issue 9 batches: one commit and one receipt stanza for them), in stanza order.
   const good: StoreItem[] = [];
   const receivedAt = now();
+  const directory = stanzaDirectory(deps.directory);
   for (const el of items) {
     const messageId = typeof el.attrs.id === 'string' ? el.attrs.id.slice(0, 64) : undefined;
     let envelope: EnvelopeWire;
     try {
-      envelope = checkItem(el, sender, deps);
+      envelope = checkItem(el, sender, deps, directory);
     } catch (err) {
       await refuse(err, messageId);
       continue;
@@ -127,7 +140,11 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
     });
   }
   const byRecipient = new Map<string, StoreItem[]>();
-  for (const item of good) byRecipient.set(item.recipient, [...(byRecipient.get(item.recipient) ?? []), item]);
+  for (const item of good) {
+    const group = byRecipient.get(item.recipient);
+    if (group === undefined) byRecipient.set(item.recipient, [item]);
+    else group.push(item);
+  }
   for (const group of byRecipient.values()) {
     // A batch answers with one receipt that echoes the submission stanza's id.
     const { jobId, data } = batchJob(group.length > 1 && stanzaId ? group.map((g) => ({ ...g, stanzaId })) : group);

@@ -206,10 +206,12 @@ export function base64Length(n: number): number {
 }
 
 /**
- * Strict canonical base64 (RFC 4648 §4, padded, no whitespace, zero pad bits); the decoded
- * length must lie in [min, max]. The string length is checked before any decoding work.
+ * Checks strict canonical base64 (RFC 4648 §4, padded, no whitespace, zero pad bits) without
+ * decoding it; returns the decoded length, which must lie in [min, max]. The string length is
+ * checked before any scan. A server that only forwards the bytes checks with this and decodes once,
+ * where it keeps them (issue 16).
  */
-export function fromBase64(label: string, value: unknown, min: number, max: number = min): Uint8Array {
+export function base64Bytes(label: string, value: unknown, min: number, max: number = min): number {
   const bad = (problem: string): never => {
     throw new AppError(ErrorCode.BadInput, `${label}: ${problem}`);
   };
@@ -226,8 +228,17 @@ export function fromBase64(label: string, value: unknown, min: number, max: numb
     return bad('non-canonical base64');
   const n = (value.length / 4) * 3 - pad;
   if (n < min || n > max) return bad(min === max ? `expected ${min} bytes, got ${n}` : `length ${n} not in ${min}..${max}`);
-  // Its own memory, outside Buffer's shared pool, so wipe() touches only it.
+  return n;
+}
+
+/** Decodes `n` bytes of base64 checked by base64Bytes into memory of its own (outside Buffer's pool, so wipe() touches only it). */
+function decodeChecked(value: string, n: number): Uint8Array {
   const out = new Uint8Array(n);
   Buffer.from(out.buffer, out.byteOffset, n).write(value, 'base64');
   return out;
+}
+
+/** Strict canonical base64 (base64Bytes' rules), decoded; the decoded length must lie in [min, max]. */
+export function fromBase64(label: string, value: unknown, min: number, max: number = min): Uint8Array {
+  return decodeChecked(value as string, base64Bytes(label, value, min, max));
 }

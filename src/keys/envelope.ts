@@ -3,7 +3,7 @@
 // (design.md, "Cryptographic construction", step 4; "Limits"; invariants 4 and 5).
 import { AppError, ErrorCode } from '../errors/index.js';
 import { XWING_EXTRA_BYTES } from './archive-suite.js';
-import { base64Length, fromBase64, toBase64 } from './encoding.js';
+import { base64Bytes, base64Length, fromBase64, toBase64 } from './encoding.js';
 import { idProblem, jidProblem, messageIdProblem, wire, wireKeys, wireObject } from './fields.js';
 import { KEY_BLOCK_PREFIX_BYTES, MAX_HEADER_BYTES, MIN_HEADER_BYTES } from './header.js';
 import { checkSuite, PAYLOAD_OVERHEAD, resolveLimits, type Limits, type Suite } from './labels.js';
@@ -92,7 +92,18 @@ export function envelopeToWire(e: SealedEnvelope): EnvelopeWire {
   };
 }
 
-function blockFromWire(label: string, value: unknown): KeyBlock {
+/** How a parse takes a base64 field: decoded (fromBase64), or checked and measured only (base64Bytes). */
+type ReadBase64<B> = (label: string, value: unknown, min: number, max?: number) => B;
+const byteLength = (b: Uint8Array | number): number => (typeof b === 'number' ? b : b.length);
+
+/** A key block whose box is bytes, or (checked, not decoded) its length. */
+interface BlockOf<B> {
+  readonly target: KeyBlockTarget;
+  readonly prekeyId: number;
+  readonly box: B;
+}
+
+function blockFromWire<B extends Uint8Array | number>(label: string, value: unknown, read: ReadBase64<B>): BlockOf<B> {
   const o = wireObject(label, value);
   wireKeys(label, o, ['device', 'ak', 'prekey', 'box']);
   let target: KeyBlockTarget;
@@ -107,7 +118,7 @@ function blockFromWire(label: string, value: unknown): KeyBlock {
   }
   const prekeyId = wire<number>(`${label}.prekey`, o.prekey, idProblem);
   const max = target.kind === 'ak' ? MAX_ARCHIVE_BLOCK_BYTES : MAX_KEY_BLOCK_BYTES;
-  const box = fromBase64(`${label}.box`, o.box, MIN_KEY_BLOCK_BYTES, max);
+  const box = read(`${label}.box`, o.box, MIN_KEY_BLOCK_BYTES, max);
   return { target, prekeyId, box };
 }
 
@@ -115,7 +126,7 @@ function blockFromWire(label: string, value: unknown): KeyBlock {
  * Cross-block rules: device count, unique devices, one archive block per owner, equal sizes (all
  * blocks hold the same plaintext; an archive block may be larger by exactly the X-Wing overhead).
  */
-function checkBlocks(blocks: readonly KeyBlock[], limits: Limits): void {
+function checkBlocks(blocks: readonly BlockOf<Uint8Array | number>[], limits: Limits): void {
   const devices = new Set<number>();
   const owners = new Set<ArchiveOwner>();
   for (const b of blocks) {
@@ -132,15 +143,22 @@ function checkBlocks(blocks: readonly KeyBlock[], limits: Limits): void {
   if (devices.size === 0) throw new AppError(ErrorCode.BadInput, 'envelope.blocks: no device key block');
   if (devices.size > limits.maxDevices)
     throw new AppError(ErrorCode.ResourceLimit, `envelope.blocks: ${devices.size} devices, at most ${limits.maxDevices}`);
-  const size = blocks.find((b) => b.target.kind === 'device')?.box.length ?? 0;
-  const fits = (b: KeyBlock): boolean =>
-    b.box.length === size || (b.target.kind === 'ak' && b.box.length === size + XWING_EXTRA_BYTES);
+  const first = blocks.find((b) => b.target.kind === 'device');
+  const size = first === undefined ? 0 : byteLength(first.box);
+  const fits = (b: BlockOf<Uint8Array | number>): boolean =>
+    byteLength(b.box) === size || (b.target.kind === 'ak' && byteLength(b.box) === size + XWING_EXTRA_BYTES);
   if (!blocks.every(fits))
     throw new AppError(ErrorCode.BadInput, 'envelope.blocks: key blocks of one message must have equal sizes');
 }
 
-/** Strict parse of the wire form; every length, count and base64 string is checked. */
-export function envelopeFromWire(value: unknown, limitOverrides?: Partial<Limits>): SealedEnvelope {
+/** An envelope parsed with its base64 fields decoded (bytes) or only checked (their lengths). */
+interface ParsedOf<B> extends Omit<SealedEnvelope, 'blocks' | 'payload'> {
+  readonly blocks: readonly BlockOf<B>[];
+  readonly payload: B;
+}
+
+/** Strict parse of the wire form; every length, count and base64 string is checked; `read` takes each base64 field. */
+function parseWire<B extends Uint8Array | number>(value: unknown, limitOverrides: Partial<Limits> | undefined, read: ReadBase64<B>): ParsedOf<B> {
   const limits = resolveLimits(limitOverrides);
   const o = wireObject('envelope', value);
   const suite = checkSuite(o.suite, 'envelope');
@@ -157,10 +175,15 @@ export function envelopeFromWire(value: unknown, limitOverrides?: Partial<Limits
   if (!Array.isArray(o.blocks)) throw new AppError(ErrorCode.BadInput, 'envelope.blocks: expected an array');
   if (o.blocks.length > limits.maxDevices + 2)
     throw new AppError(ErrorCode.ResourceLimit, `envelope.blocks: ${o.blocks.length} key blocks, at most ${limits.maxDevices + 2}`);
-  const blocks = (o.blocks as unknown[]).map((b, i) => blockFromWire(`envelope.blocks[${i}]`, b));
+  const blocks = (o.blocks as unknown[]).map((b, i) => blockFromWire(`envelope.blocks[${i}]`, b, read));
   checkBlocks(blocks, limits);
-  const payload = fromBase64('envelope.payload', o.payload, o.size);
+  const payload = read('envelope.payload', o.payload, o.size);
   return { suite, messageId, sender: { jid: from, device }, recipient: to, blocks, payload };
+}
+
+/** Strict parse of the wire form; every length, count and base64 string is checked. */
+export function envelopeFromWire(value: unknown, limitOverrides?: Partial<Limits>): SealedEnvelope {
+  return parseWire(value, limitOverrides, fromBase64);
 }
 
 /** What a server may know about an envelope: ids, JIDs and sizes, never content. */
@@ -184,29 +207,58 @@ export interface ShapeOptions {
   expectTo?: string;
 }
 
+function shapeOf(e: ParsedOf<Uint8Array | number>, options: ShapeOptions): EnvelopeShape {
+  if (options.expectFrom !== undefined && e.sender.jid !== options.expectFrom)
+    throw new AppError(ErrorCode.Forbidden, `envelope.from ${e.sender.jid} is not the stamped sender ${options.expectFrom}`);
+  if (options.expectTo !== undefined && e.recipient !== options.expectTo)
+    throw new AppError(ErrorCode.Forbidden, `envelope.to ${e.recipient} is not ${options.expectTo}`);
+  const keyBlockBytes = e.blocks.reduce((n, b) => n + byteLength(b.box), 0);
+  const payloadBytes = byteLength(e.payload);
+  return {
+    suite: e.suite,
+    messageId: e.messageId,
+    from: e.sender.jid,
+    device: e.sender.device,
+    to: e.recipient,
+    blocks: e.blocks.map((b) => ({ target: b.target, prekeyId: b.prekeyId })),
+    payloadBytes,
+    keyBlockBytes,
+    totalBytes: keyBlockBytes + payloadBytes,
+  };
+}
+
 /**
  * The server's check of an envelope without any secret: shape, sizes, counts, base64, suite, and
  * optionally agreement with the stamped sender. Returns the envelope and its clear summary.
  */
 export function checkEnvelopeShape(value: unknown, options: ShapeOptions = {}): { envelope: SealedEnvelope; shape: EnvelopeShape } {
   const envelope = envelopeFromWire(value, options.limits);
-  if (options.expectFrom !== undefined && envelope.sender.jid !== options.expectFrom)
-    throw new AppError(ErrorCode.Forbidden, `envelope.from ${envelope.sender.jid} is not the stamped sender ${options.expectFrom}`);
-  if (options.expectTo !== undefined && envelope.recipient !== options.expectTo)
-    throw new AppError(ErrorCode.Forbidden, `envelope.to ${envelope.recipient} is not ${options.expectTo}`);
-  const keyBlockBytes = envelope.blocks.reduce((n, b) => n + b.box.length, 0);
-  const shape: EnvelopeShape = {
-    suite: envelope.suite,
-    messageId: envelope.messageId,
-    from: envelope.sender.jid,
-    device: envelope.sender.device,
-    to: envelope.recipient,
-    blocks: envelope.blocks.map((b) => ({ target: b.target, prekeyId: b.prekeyId })),
-    payloadBytes: envelope.payload.length,
-    keyBlockBytes,
-    totalBytes: keyBlockBytes + envelope.payload.length,
+  return { envelope, shape: shapeOf(envelope, options) };
+}
+
+/**
+ * The same checks as checkEnvelopeShape, without decoding a byte (issue 16: the server that only
+ * queues an envelope decodes it once, where it stores it). Returns the checked wire form, rebuilt
+ * from the checked fields only (its base64 is canonical, as checked), and the clear summary.
+ */
+export function checkEnvelopeWire(value: unknown, options: ShapeOptions = {}): { wire: EnvelopeWire; shape: EnvelopeShape } {
+  const e = parseWire(value, options.limits, base64Bytes);
+  const shape = shapeOf(e, options);
+  const o = value as EnvelopeWire; // parseWire checked every field read here
+  const wire: EnvelopeWire = {
+    suite: e.suite,
+    id: e.messageId,
+    from: e.sender.jid,
+    device: e.sender.device,
+    to: e.recipient,
+    blocks: e.blocks.map((b, i) => {
+      const box = (o.blocks[i] as KeyBlockWire).box;
+      return b.target.kind === 'device' ? { device: b.target.device, prekey: b.prekeyId, box } : { ak: b.target.owner, prekey: b.prekeyId, box };
+    }),
+    size: e.payload,
+    payload: o.payload,
   };
-  return { envelope, shape };
+  return { wire, shape };
 }
 
 /**
@@ -219,7 +271,7 @@ export function archiveCopyFromWire(value: unknown, limitOverrides?: Partial<Lim
   const o = wireObject('archive copy', value);
   if (!Array.isArray(o.blocks) || o.blocks.length !== 1)
     throw new AppError(ErrorCode.BadInput, 'archive copy: exactly one key block expected');
-  const block = blockFromWire('archive copy.blocks[0]', o.blocks[0]);
+  const block = blockFromWire('archive copy.blocks[0]', o.blocks[0], fromBase64);
   if (block.target.kind !== 'ak') throw new AppError(ErrorCode.BadInput, 'archive copy: the key block must be sealed to an archive key');
   // Parse the rest through the envelope parser with a stand-in device block, then keep ours.
   const standInBytes = Math.max(MIN_KEY_BLOCK_BYTES, Math.min(MAX_KEY_BLOCK_BYTES, block.box.length));

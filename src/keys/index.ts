@@ -69,6 +69,7 @@ export {
   envelopeFromWire,
   archiveCopyFromWire,
   checkEnvelopeShape,
+  checkEnvelopeWire,
   newMessageId,
   MIN_KEY_BLOCK_BYTES,
   MAX_KEY_BLOCK_BYTES,

@@ -47,7 +47,7 @@ export { NS, noPermanentStore } from './namespaces.js';
 export { receiptStanza, refusalStanza } from './replies.js';
 export { fromStanzaError, toStanzaError, type StanzaErrorSpec } from './stanza-errors.js';
 export { NEUTRAL_FILENAME, parseSlot, parseSlotRequest, slotRequestXml, slotXml, uploadDiscoForm, type Slot, type SlotRequest } from './upload.js';
-export { DEFAULT_MAX_STANZA_BYTES, itemWireBytes, maxItemBytes, WRAP_HEADROOM_BYTES } from './stanza-size.js';
+export { DEFAULT_MAX_STANZA_BYTES, itemWireBytes, maxItemBytes, stanzaBytes, WRAP_HEADROOM_BYTES } from './stanza-size.js';
 export { bundleFromXml, bundleToXml, envelopeFromXml, envelopeToXml, strAttr, uintAttr } from './xml-codec.js';
 export {
   checkStanzaClaims,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { account, agent, appError, ctx, party, sealFor, T0, text, untext } from './helpers.js';
 import {
   checkEnvelopeShape,
+  checkEnvelopeWire,
   envelopeToWire,
   ErrorCode,
   KeyRing,
@@ -47,13 +48,32 @@ describe('server shape check', () => {
     ['a size that disagrees with the payload', (w) => ({ ...w, size: w.size + 1 })],
     ['an unexpected field', (w) => ({ ...w, body: 'plaintext' })],
     ['a full JID as recipient', (w) => ({ ...w, to: 'bob@example.org/phone' })],
-  ])('refuses %s', async (_name, mutate) => {
-    expect((await appError(() => checkEnvelopeShape(mutate(wire())))).code).toBe(ErrorCode.BadInput);
+    ['a box in base64url', (w) => ({ ...w, blocks: [{ ...w.blocks[0], box: `-${w.blocks[0]?.box.slice(1)}` }, w.blocks[1]] })],
+    // The first device block ends in 'hw==': 'hx==' decodes alike but sets the bits padding leaves over.
+    ['a box with non-canonical pad bits', (w) => ({ ...w, blocks: [{ ...w.blocks[0], box: `${w.blocks[0]?.box.slice(0, -3)}x==` }, w.blocks[1]] })],
+    ['a payload with whitespace', (w) => ({ ...w, payload: ` ${w.payload.slice(1)}` })],
+  ])('refuses %s, decoding or not, with the same error', async (_name, mutate) => {
+    const decoded = await appError(() => checkEnvelopeShape(mutate(wire())));
+    expect(decoded.code).toBe(ErrorCode.BadInput);
+    const checked = await appError(() => checkEnvelopeWire(mutate(wire())));
+    expect([checked.code, checked.message]).toEqual([decoded.code, decoded.message]);
+  });
+
+  it('checks without decoding to the same summary, and passes on the canonical wire form of the checked fields only', () => {
+    const options = { expectFrom: 'alice@example.org', expectTo: 'bob@example.org' };
+    const { envelope, shape } = checkEnvelopeShape(wire(), options);
+    const checked = checkEnvelopeWire({ ...wire() }, options);
+    expect(checked.shape).toEqual(shape);
+    expect(checked.wire).toEqual(envelopeToWire(envelope));
+    const extra = { ...wire(), blocks: wire().blocks.map((b) => ({ ...b, device: b.device })) };
+    expect(Object.keys(checkEnvelopeWire(extra).wire.blocks[2] ?? {}).sort()).toEqual(['ak', 'box', 'prekey']);
   });
 
   it('applies configured limits', async () => {
-    expect((await appError(() => checkEnvelopeShape(wire(), { limits: { maxPayloadBytes: 4 } }))).code).toBe(ErrorCode.ResourceLimit);
-    expect((await appError(() => checkEnvelopeShape(wire(), { limits: { maxDevices: 1 } }))).code).toBe(ErrorCode.ResourceLimit);
+    for (const check of [checkEnvelopeShape, checkEnvelopeWire]) {
+      expect((await appError(() => check(wire(), { limits: { maxPayloadBytes: 4 } }))).code).toBe(ErrorCode.ResourceLimit);
+      expect((await appError(() => check(wire(), { limits: { maxDevices: 1 } }))).code).toBe(ErrorCode.ResourceLimit);
+    }
     expect(() => resolveLimits({ maxDevices: 0 })).toThrow(RangeError);
     expect(() => resolveLimits({ maxPayloadBytes: 1.5 })).toThrow(TypeError);
   });
