@@ -11,6 +11,7 @@ import { cleanupStack } from './lifecycle/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { registerOps, type OpsServer } from './ops/index.js';
+import { createUsageMirror, mirrorWrites, shardTagOf } from './quota/index.js';
 import { claimDataRoot, dataRootId } from './shards/index.js';
 import { openStores } from './stores/index.js';
 import { registerUpload, uploadDisco, type UploadService } from './upload/index.js';
@@ -58,12 +59,16 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const metrics = createMetrics();
   const stack = cleanupStack(logger);
   try {
-    const { archive, directory } = await stack.open('stores', () => openStores(c.stores, logger));
+    const stores = await stack.open('stores', () => openStores(c.stores, logger));
+    const { directory } = stores;
     const redis = await stack.open('redis', () => connectRedis(c.redis, logger));
     const { prefix } = c.redis;
     // One data root per deployment (issue 15): a process on another data dir would split users.
     await claimDataRoot(redis.producer, prefix, dataRootId(c.stores.dataDir), c.stores.dataDir);
     const queues = await stack.open('queues', () => createQueues(redis.producer, prefix, c.redis.storeShards));
+    // Each recipient's quota use, published to Redis on every archive write for the ingest's check (issue 14).
+    const usage = createUsageMirror({ redis: redis.producer, prefix, tagOf: shardTagOf(queues.store), archive: stores.archive, logger });
+    const archive = mirrorWrites(stores.archive, usage, logger);
     // A worker-only process takes a resource of its own and never sends available presence, so
     // submissions to the bare JID keep going to the ingest; its deliveries' receipts come back to it.
     const resource = roles.has('ingest') ? c.xmpp.resource : `${c.xmpp.resource}-w${process.pid}`;
@@ -76,7 +81,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     stack.push('receipts', registerReceipts({ conn, delivery, logger }));
     const workers = { connection: redis.worker, prefix, logger, metrics };
     if (roles.has('worker')) {
-      const shards = { storeShards: c.redis.storeShards, quota: c.quota };
+      const shards = { storeShards: c.redis.storeShards, quota: c.quota, usage };
       stack.push('store workers', registerStoreWorkers({ ...workers, ...shards, conn, archive, listener: delivery }));
       stack.push('deliver worker', registerDeliverWorker({ ...workers, conn, delivery }));
     }
@@ -93,7 +98,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       const hooks = deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger });
       stack.push('presence', registerPresence({ conn, ...c.presence, logger, hooks }));
       stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, ...c.directory, logger, metrics }));
-      const submissions = { store: queues.store, redis: redis.producer, prefix, limits: c.ingest };
+      const submissions = { store: queues.store, redis: redis.producer, prefix, limits: c.ingest, quota: c.quota };
       stack.push('submissions', registerSubmissions({ ...submissions, conn: served, directory, logger, metrics }));
       await stack.open('initial presence', () => registerInitialPresence({ conn, logger }));
     }

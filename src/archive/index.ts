@@ -15,6 +15,7 @@ export {
   type StoreResult,
 } from './types.js';
 export type { DeliveryResult, DeviceState, PendingCounts, PendingItem } from './transit.js';
+export { NO_USAGE, type QuotaUsage, type Usage } from './usage.js';
 export type { DeleteSelector, HistoryItem, HistoryPage, HistoryQuery } from './history.js';
 export type { ExpiredRef, ExpireResult, PurgeResult } from './retention.js';
 export { DB_CIPHERS as ARCHIVE_CIPHERS, type DbCipher as ArchiveCipher } from '../sqlite/index.js';

@@ -10,6 +10,7 @@ import { normaliseBareJid } from './jid.js';
 import * as retention from './retention.js';
 import * as transit from './transit.js';
 import * as t from './types.js';
+import { NO_USAGE, quotaUsage, type QuotaUsage } from './usage.js';
 import type { BlobStore } from './blobs.js';
 import { UserFiles, type ShredResult } from './user-files.js';
 import type { UserRef } from './user-keys.js';
@@ -171,6 +172,15 @@ export class ArchiveStore {
   /** Undelivered messages and bytes for the per-recipient quota. */
   pendingCounts(jid: string): transit.PendingCounts {
     return this.use(jid, false, (u) => transit.pendingCounts(u)) ?? { messages: 0, bytes: 0 };
+  }
+
+  /**
+   * The recipient's use of its quota (pending and kept history copies), in total and for
+   * `senders` (or every sender): what the store worker checks and the quota mirror publishes.
+   */
+  quotaUsage(jid: string, senders: readonly string[] | 'all'): QuotaUsage {
+    const from = senders === 'all' ? senders : senders.map((s) => normaliseBareJid(s));
+    return this.use(jid, false, (u) => quotaUsage(u, from)) ?? { total: { ...NO_USAGE }, senders: new Map() };
   }
 
   /** A MAM/RSM page of the owner's history. NotFound for an unknown after/before id. */

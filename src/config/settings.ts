@@ -124,6 +124,24 @@ export const SETTINGS = {
     'undelivered bytes allowed per recipient',
     String(1024 * 1024 * 1024),
   ),
+  historyMaxCount: setting(
+    'SEALPOST_HISTORY_MAX_COUNT',
+    int(1, 1_000_000_000),
+    "history copies kept per recipient (the recipient's archive-key copies, delivered or not)",
+    '1000000',
+  ),
+  historyMaxBytes: setting(
+    'SEALPOST_HISTORY_MAX_BYTES',
+    int(1024, Number.MAX_SAFE_INTEGER),
+    'bytes of history copies kept per recipient',
+    String(4 * 1024 * 1024 * 1024),
+  ),
+  senderSharePercent: setting(
+    'SEALPOST_SENDER_SHARE',
+    int(1, 100),
+    "percent of one recipient's pending and history quotas that one sender may hold (100 = no share)",
+    '50',
+  ),
   transitTtlSeconds: setting(
     'SEALPOST_TRANSIT_TTL',
     int(60, 10 * 365 * 86400),

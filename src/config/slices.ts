@@ -49,9 +49,13 @@ export interface IngestSlice {
   senderRatePerMinute: number;
 }
 
+/** A recipient's pending and history quotas and one sender's share of them (src/quota). */
 export interface StoreQuotaSlice {
   pendingMaxCount: number;
   pendingMaxBytes: number;
+  historyMaxCount: number;
+  historyMaxBytes: number;
+  senderSharePercent: number;
 }
 
 /** The key directory's bounds and rate limits. */
@@ -165,7 +169,13 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
       maxItemsPerStanza: MAX_ITEMS_PER_STANZA,
       senderRatePerMinute: c.senderRatePerMinute,
     }),
-    quota: freeze({ pendingMaxCount: c.pendingMaxCount, pendingMaxBytes: c.pendingMaxBytes }),
+    quota: freeze({
+      pendingMaxCount: c.pendingMaxCount,
+      pendingMaxBytes: c.pendingMaxBytes,
+      historyMaxCount: c.historyMaxCount,
+      historyMaxBytes: c.historyMaxBytes,
+      senderSharePercent: c.senderSharePercent,
+    }),
     directory: freeze({
       maxOneTimePrekeys: c.maxOneTimePrekeys,
       prekeyLowWater: c.prekeyLowWater,

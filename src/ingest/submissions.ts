@@ -6,6 +6,7 @@
 import type { IngestSlice } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import { createQuotaGate, shardTagOf, type QuotaLimits } from '../quota/index.js';
 import { createRateLimiter, type RedisEval } from '../ratelimit/index.js';
 import { createStoreEnqueuer, type StoreShards } from '../workers/index.js';
 import { bareJid, type XmppConnection } from '../xmpp/index.js';
@@ -19,6 +20,8 @@ export interface SubmissionsOptions {
   directory: DeviceLookup;
   /** The store queue's shards. */
   store: Pick<StoreShards, 'for'>;
+  /** Each recipient's quota and a sender's share of it, checked before an item is queued. */
+  quota: QuotaLimits;
   /** Redis for the per-sender rate limiter, and its key prefix. */
   redis: RedisEval;
   prefix: string;
@@ -43,7 +46,8 @@ export function registerSubmissions(o: SubmissionsOptions): { close(): void } {
     perMinute: o.limits.senderRatePerMinute,
   });
   const queue = createStoreEnqueuer(o.store, { logger });
-  const deps = { conn: o.conn, directory: o.directory, senderLimiter, logger, queue, limits: o.limits, ...(o.metrics === undefined ? {} : { metrics: o.metrics }) };
+  const quota = createQuotaGate({ redis: o.redis, prefix: o.prefix, tagOf: shardTagOf(o.store), limits: o.quota });
+  const deps = { conn: o.conn, directory: o.directory, senderLimiter, quota, logger, queue, limits: o.limits, ...(o.metrics === undefined ? {} : { metrics: o.metrics }) };
   const perSender = keyedSerializer();
   const off = o.conn.on('stanza', (stanza) => {
     if (!isSubmission(stanza)) return;

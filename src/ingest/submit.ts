@@ -7,6 +7,7 @@ import { checkEnvelopeWire, type EnvelopeWire, type Limits } from '../keys/index
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { envelopeFromXml, itemWireBytes, maxItemBytes, NS, refusalStanza, stanzaBytes, toStanzaError } from '../protocol/index.js';
+import { costOf, type QuotaGate } from '../quota/index.js';
 import type { RateLimiter } from '../ratelimit/index.js';
 import { batchJob, type StoreEnqueuer, type StoreItem } from '../workers/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
@@ -29,6 +30,8 @@ export interface SubmitDeps {
   /** Where accepted items go: the store queue (workers' createStoreEnqueuer in the service). */
   queue: Pick<StoreEnqueuer, 'enqueue'>;
   senderLimiter: RateLimiter;
+  /** The recipients' quotas as their owners published them (src/quota); none = the owner alone checks. */
+  quota?: QuotaGate;
   limits: IngestLimits;
   logger: Logger;
   metrics?: Metrics;
@@ -145,10 +148,16 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
     if (group === undefined) byRecipient.set(item.recipient, [item]);
     else group.push(item);
   }
-  for (const group of byRecipient.values()) {
-    // A batch answers with one receipt that echoes the submission stanza's id.
-    const { jobId, data } = batchJob(group.length > 1 && stanzaId ? group.map((g) => ({ ...g, stanzaId })) : group);
+  for (const all of byRecipient.values()) {
+    let group = all;
     try {
+      // Over the recipient's quota or this sender's share of it: refused now, nothing queued (issue 14).
+      const verdicts = deps.quota === undefined ? [] : await deps.quota.check(all[0]?.recipient ?? '', sender, all.map((g) => costOf(g.envelope)));
+      group = all.filter((_, i) => verdicts[i] === undefined);
+      for (const [i, v] of verdicts.entries()) if (v !== undefined) await refuse(v, all[i]?.messageId);
+      if (group.length === 0) continue;
+      // A batch answers with one receipt that echoes the submission stanza's id.
+      const { jobId, data } = batchJob(group.length > 1 && stanzaId ? group.map((g) => ({ ...g, stanzaId })) : group);
       await deps.queue.enqueue(jobId, data);
       deps.metrics?.submissions.inc({ result: 'accepted' }, group.length);
     } catch (err) {

@@ -17,7 +17,7 @@ export const ARCHIVE_WRITES = [
   'markDeliveredMany', 'deleteItems', 'setRetention', 'purgeExpired', 'expireTransit', 'checkpoint', 'vacuum', 'shredUser',
 ] as const satisfies readonly (keyof ArchiveStore)[];
 export const ARCHIVE_READS = [
-  'userHash', 'userPath', 'pendingFor', 'holdsMessage', 'deliveryState', 'pendingCounts', 'query', 'getRetention',
+  'userHash', 'userPath', 'pendingFor', 'holdsMessage', 'deliveryState', 'pendingCounts', 'quotaUsage', 'query', 'getRetention',
   'spaceStats', 'verify', 'auditRows', 'listUsers', 'hasUser', 'openCount', 'limits', 'close',
 ] as const satisfies readonly (keyof ArchiveStore)[];
 /** Uploaded file blobs (issue 17) are files beside the archive, written outside SQLite: not fenced yet. */

@@ -28,6 +28,8 @@ export interface StoreWorkersOptions extends WorkerConnection {
   conn: Sender;
   storeShards: number;
   quota: StoreQuotaSlice;
+  /** The recipients' quota use in Redis, republished when the owner refuses what the ingest let through. */
+  usage: NonNullable<StoreWorkerDeps['usage']>;
   archive: StoreWorkerDeps['archive'];
   /** Told of each commit: available devices get it now, the others at their next presence. */
   listener: NonNullable<StoreWorkerDeps['listener']>;
@@ -41,6 +43,7 @@ export function registerStoreWorkers(o: StoreWorkersOptions): { close(): Promise
   const deps: StoreWorkerDeps = {
     archive: o.archive,
     quota: o.quota,
+    usage: o.usage,
     logger: o.logger.child({ module: 'store' }),
     metrics: o.metrics,
     notifier: {

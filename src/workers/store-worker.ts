@@ -7,9 +7,10 @@
 // one row and acknowledges it again.
 import { AppError, ErrorCode } from '../errors/index.js';
 import { fromBase64, type EnvelopeWire } from '../keys/index.js';
-import type { ArchiveStore, IncomingItem, OutgoingItem, StoreResult } from '../archive/index.js';
+import { NO_USAGE, type ArchiveStore, type IncomingItem, type OutgoingItem, type StoreResult } from '../archive/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
+import { costOf, QuotaCheck, type QuotaLimits, type UsageMirror } from '../quota/index.js';
 import type { StoreItem, StoreJobData, StoreJobResult } from './contract.js';
 import { jobItems } from './store-batch.js';
 
@@ -25,16 +26,16 @@ export interface StoredListener {
   stored(recipient: string, devices: readonly number[]): Promise<void>;
 }
 
-export interface StoreQuota {
-  pendingMaxCount: number;
-  pendingMaxBytes: number;
-}
+/** The recipient's bounds and a sender's share of them (src/quota). */
+export type StoreQuota = QuotaLimits;
 
 export interface StoreWorkerDeps {
-  archive: Pick<ArchiveStore, 'storeIncoming' | 'storeOutgoing' | 'storeIncomingMany' | 'storeOutgoingMany' | 'pendingCounts' | 'deliveryState'>;
+  archive: Pick<ArchiveStore, 'storeIncoming' | 'storeOutgoing' | 'storeIncomingMany' | 'storeOutgoingMany' | 'quotaUsage' | 'deliveryState'>;
   notifier: SenderNotifier;
   listener?: StoredListener;
   quota: StoreQuota;
+  /** Told when the owner refused over quota what the ingest let through: its view was stale. */
+  usage?: Pick<UsageMirror, 'publish'>;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -73,27 +74,29 @@ function toArchive(item: StoreItem): Checked {
   };
 }
 
-/** The items that pass the recipient's pending quota (a repeat always does); the others are refused. */
+/**
+ * The items that pass the recipient's quota and the sender's share of it, on the archive's exact
+ * counters (a repeat always passes); the others are refused, and the job still completes.
+ */
 async function admit(items: readonly StoreItem[], deps: StoreWorkerDeps): Promise<Checked[]> {
   const { recipient, sender } = items[0] as StoreItem;
-  const counts = deps.archive.pendingCounts(recipient);
+  const use = deps.archive.quotaUsage(recipient, [sender]);
+  const quota = new QuotaCheck(deps.quota, recipient, use.total, use.senders.get(sender) ?? NO_USAGE);
   const good: Checked[] = [];
+  let overQuota = false;
   for (const item of items) {
     try {
       const c = toArchive(item);
-      if (deps.archive.deliveryState(recipient, sender, item.messageId) === undefined) {
-        const size = c.incoming.payload.length;
-        if (counts.messages + 1 > deps.quota.pendingMaxCount || counts.bytes + size > deps.quota.pendingMaxBytes)
-          throw new AppError(ErrorCode.ResourceLimit, `${recipient} has too many undelivered messages; retry later`);
-        counts.messages++;
-        counts.bytes += size;
-      }
+      const refusal = deps.archive.deliveryState(recipient, sender, item.messageId) === undefined ? quota.admit(costOf(item.envelope)) : undefined;
+      overQuota ||= refusal !== undefined;
+      if (refusal !== undefined) throw refusal;
       good.push(c);
     } catch (err) {
       if (!AppError.is(err)) throw err;
       await deps.notifier.refused(item, err);
     }
   }
+  if (overQuota) deps.usage?.publish(recipient, [sender]);
   return good;
 }
 

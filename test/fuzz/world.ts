@@ -115,7 +115,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
   for (const p of [alice, bob, mallory]) directory.publish(decodeBundle(bundleToWire(publicBundle(p.keys)), { expectJid: p.jid, now }), now, config.maxDevices);
 
   // Seed history: alice → bob (the victims'), alice → mallory and mallory → bob (the attacker's own).
-  const quota = { pendingMaxCount: 1_000_000, pendingMaxBytes: 2 ** 40 };
+  const quota = { pendingMaxCount: 1_000_000, pendingMaxBytes: 2 ** 40, historyMaxCount: 1_000_000, historyMaxBytes: 2 ** 40, senderSharePercent: 100 };
   const quiet = { refused: () => Promise.resolve(), receipts: () => Promise.resolve() };
   const seedStore = async (target: ArchiveStore, from: Party, to: Party, n: number): Promise<EnvelopeWire[]> => {
     const out: EnvelopeWire[] = [];

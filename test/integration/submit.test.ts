@@ -140,7 +140,7 @@ describe('submissions', () => {
   });
 
   it('refuses bad submissions with their RFC 6120 conditions and changes nothing stored', async () => {
-    const ts = await startTestService({ SEALPOST_PENDING_MAX_COUNT: '2', SEALPOST_SENDER_RATE: '600', SEALPOST_MAX_STANZA_BYTES: '65536' });
+    const ts = await startTestService({ SEALPOST_PENDING_MAX_COUNT: '2', SEALPOST_SENDER_SHARE: '100', SEALPOST_SENDER_RATE: '600', SEALPOST_MAX_STANZA_BYTES: '65536' });
     const bob = await startAgent(ts, 'bob');
     const raw = await rawSender(ts);
     const good = await raw.envelope(bob.account.jid);

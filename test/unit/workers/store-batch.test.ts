@@ -21,6 +21,8 @@ const alice = agent('alice@example.org', { archive: true });
 const bob = agent('bob@example.org', { archive: true, opks: 0 });
 const carol = agent('carol@example.org', { opks: 0 });
 
+/** Pending bounds alone: no history bound, no sender share. */
+const quota = (pendingMaxCount: number) => ({ pendingMaxCount, pendingMaxBytes: 1 << 30, historyMaxCount: 1e9, historyMaxBytes: 2 ** 40, senderSharePercent: 100 });
 const sealed = (to: typeof bob, body: string): EnvelopeWire => envelopeToWire(sealFor(alice, [to], text(body), { senderArchive: true }));
 
 function ingest() {
@@ -111,7 +113,7 @@ describe('the store worker on a batch job', () => {
     const [good, forged, moved] = [sealed(bob, 'good'), sealed(bob, 'forged'), sealed(bob, 'moved')];
     const item = (e: EnvelopeWire) => jobItems(jobOf([e]))[0] as ReturnType<typeof jobItems>[number];
     const n = notifier();
-    const deps = { archive, quota: { pendingMaxCount: 100, pendingMaxBytes: 1 << 30 }, logger: silentLogger(), notifier: n.notifier };
+    const deps = { archive, quota: quota(100), logger: silentLogger(), notifier: n.notifier };
     await processStore(jobOf([good]), deps);
     await processStore(batchJob([{ ...item(forged), sender: 'carol@example.org' }]).data, deps);
     await processStore(batchJob([{ ...item(moved), messageId: 'other-id' }]).data, deps);
@@ -126,7 +128,7 @@ describe('the store worker on a batch job', () => {
     const stored: string[] = [];
     const deps = {
       archive,
-      quota: { pendingMaxCount: 2, pendingMaxBytes: 1 << 30 },
+      quota: quota(2),
       logger: silentLogger(),
       notifier: n.notifier,
       listener: { stored: (jid: string) => Promise.resolve(void stored.push(jid)) },
@@ -152,13 +154,13 @@ describe('the store worker on a batch job', () => {
   it('stores the good items one by one when the batch commit fails for one of them', async () => {
     const envelopes = [sealed(bob, 'x'), sealed(bob, 'y'), sealed(bob, 'z')];
     const badId = envelopes[1]?.id as string;
-    const picky: Pick<ArchiveStore, 'storeIncoming' | 'storeOutgoing' | 'pendingCounts' | 'deliveryState' | 'storeIncomingMany' | 'storeOutgoingMany'> = {
+    const picky: Pick<ArchiveStore, 'storeIncoming' | 'storeOutgoing' | 'quotaUsage' | 'deliveryState' | 'storeIncomingMany' | 'storeOutgoingMany'> = {
       storeIncoming: (jid, item) => {
         if (item.messageId === badId) throw new AppError(ErrorCode.BadInput, 'this one is refused by the archive');
         return archive.storeIncoming(jid, item);
       },
       storeOutgoing: (jid, item) => archive.storeOutgoing(jid, item),
-      pendingCounts: (jid) => archive.pendingCounts(jid),
+      quotaUsage: (jid, senders) => archive.quotaUsage(jid, senders),
       deliveryState: (jid, s, id) => archive.deliveryState(jid, s, id),
       storeIncomingMany: () => {
         throw new AppError(ErrorCode.BadInput, 'one item of the batch is refused');
@@ -166,7 +168,7 @@ describe('the store worker on a batch job', () => {
       storeOutgoingMany: (jid, items) => archive.storeOutgoingMany(jid, items),
     };
     const n = notifier();
-    await processStore(jobOf(envelopes), { archive: picky, quota: { pendingMaxCount: 100, pendingMaxBytes: 1 << 30 }, logger: silentLogger(), notifier: n.notifier });
+    await processStore(jobOf(envelopes), { archive: picky, quota: quota(100), logger: silentLogger(), notifier: n.notifier });
     expect(n.refused).toEqual([{ id: badId, code: ErrorCode.BadInput }]);
     expect(n.receipts).toEqual([[envelopes[0]?.id, envelopes[2]?.id]]);
     expect(archive.pendingCounts('bob@example.org').messages).toBe(2);
