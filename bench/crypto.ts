@@ -35,7 +35,7 @@ const LABELS: Record<Op, string> = {
 /** Median µs per call of each operation on one backend, and every round's figure. */
 async function measure(backend: BackendName): Promise<{ median: Record<Op, number>; rounds: Record<Op, number[]> }> {
   await initSodium(backend);
-  // X25519 archive keys here: this table compares the backends (X-Wing runs on WASM in both; its
+  // X25519 archive keys here: this table compares the backends (X-Wing's ML-KEM runs on WASM in both; its
   // cost per message is the archive-suite section below).
   const c = agentCase(1024, 'sp1');
   // Opening needs a fresh envelope per call (the replay store refuses a second open).
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   for (const b of backends) results[b] = await measure(b);
   const us = (b: BackendName, op: Op): number => Math.round((results[b]?.median[op] ?? NaN) * 10) / 10;
   const best = backends[0] as BackendName;
-  // Archive copies, X25519 vs X-Wing (issue 18), on the agent's default backend (X-Wing: always WASM).
+  // Archive copies, X25519 vs X-Wing (issue 18), on the agent's default backend (X-Wing: ML-KEM-768 in WASM, its X25519 on the backend).
   await initSodium(best);
   const archive: ArchiveSuiteCost[] = [];
   for (const suite of ARCHIVE_SUITES_MEASURED) archive.push(await measureArchiveSuite(suite, RUNS));

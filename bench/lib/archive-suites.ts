@@ -78,5 +78,5 @@ export function archiveSuiteLines(costs: readonly ArchiveSuiteCost[]): string[] 
     (c) =>
       `${c.suite.padEnd(20)}${String(c.archiveBlockBytes).padStart(9)}${String(c.messageBytes).padStart(11)}${String(c.sealUs).padStart(10)}${String(c.archiveBlockSealUs).padStart(10)}${String(c.historyOpenUs).padStart(17)}`,
   );
-  return ['', 'archive copies per message, CPU µs (1 KiB sealed to 1 device + 2 archive keys; X-Wing runs on WASM)', head, ...rows];
+  return ['', 'archive copies per message, CPU µs (1 KiB sealed to 1 device + 2 archive keys; X-Wing: ML-KEM-768 in WASM, X25519 on the backend)', head, ...rows];
 }

@@ -18,6 +18,8 @@ import {
   XWING_CIPHERTEXT_BYTES,
   XWING_PUBLIC_BYTES,
 } from '../../../src/keys/xwing.js';
+import { sodium } from '../../../src/keys/sodium.js';
+import { describeBackends } from './backends.js';
 import './helpers.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -160,3 +162,35 @@ describe('the sp1-xwing archive copy', () => {
     expect(() => archiveOpen(XWING_SUITE, new Uint8Array(2000), bob.publicKey, new Uint8Array(31))).toThrow(/xwing archive secret key/);
   });
 });
+
+describeBackends('X-Wing encapsulation composed on the backend', () => {
+  it("gives libsodium's own X-Wing ciphertext and secret for any key and encapsulation seed", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), (s, eseed) => {
+        const { publicKey } = xwingSeedKeyPair(s);
+        const ours = xwingEncapsulateDeterministic(publicKey, eseed);
+        const theirs = sodium().crypto_kem_xwing_enc_deterministic(publicKey, eseed);
+        expect(toHex(ours.ciphertext)).toBe(toHex(theirs.ciphertext));
+        expect(toHex(ours.sharedSecret)).toBe(toHex(theirs.sharedSecret));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("leaves a low-order X25519 part to libsodium's X-Wing, answering as it does", () => {
+    const publicKey = new Uint8Array(xwingKeyPair().publicKey);
+    publicKey.fill(0, XWING_PUBLIC_BYTES - 32); // pk_X = 0: X25519 refuses it
+    const eseed = new Uint8Array(64).fill(9);
+    const theirs = attempt(() => sodium().crypto_kem_xwing_enc_deterministic(publicKey, eseed));
+    const ours = attempt(() => xwingEncapsulateDeterministic(publicKey, eseed));
+    expect(ours).toEqual(theirs);
+  });
+});
+
+function attempt<T>(fn: () => T): T | string {
+  try {
+    return fn();
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
