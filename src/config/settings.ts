@@ -91,6 +91,11 @@ export const SETTINGS = {
   ),
   archiveMaxOpen: setting('SEALPOST_ARCHIVE_MAX_OPEN', int(1, 100_000), 'open archive handles kept (LRU)', '64'),
   maxStanzaBytes: setting('SEALPOST_MAX_STANZA_BYTES', int(4096, 16 * 1024 * 1024), 'largest submission stanza accepted', String(256 * 1024)),
+  maxInboundStanzaBytes: setting(
+    'SEALPOST_MAX_INBOUND_STANZA_BYTES',
+    int(4096, 16 * 1024 * 1024),
+    "largest stanza the vault reads from the XMPP server, counted before parsing; a larger one is dropped unread (policy-violation); default SEALPOST_MAX_STANZA_BYTES",
+  ),
   maxPayloadBytes: setting('SEALPOST_MAX_PAYLOAD_BYTES', int(1, 16 * 1024 * 1024), 'largest sealed payload', String(192 * 1024)),
   maxDevices: setting('SEALPOST_MAX_DEVICES', int(1, 256), 'devices addressed by one message and published per account', '32'),
   maxOneTimePrekeys: setting('SEALPOST_MAX_OPKS', int(1, 1000), 'one-time prekeys per upload', '100'),

@@ -36,6 +36,8 @@ export interface XmppSlice {
   username: string;
   password: string;
   resource: string;
+  /** The vault's own bound per inbound stanza, before parsing (issue 14, attack 5). */
+  maxStanzaBytes: number;
 }
 
 /** What ingest checks a submission against (keys' Limits plus the stanza bounds and the sender rate). */
@@ -160,7 +162,14 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
       crypto: c.crypto,
     }),
     redis: freeze({ url: c.redisUrl, prefix: c.queuePrefix, strict: c.strict, storeShards: c.storeShards, cluster: c.redisCluster }),
-    xmpp: freeze({ service: c.xmppService, domain: c.xmppDomain, username: c.vaultUser, password: c.vaultPassword, resource: c.vaultResource }),
+    xmpp: freeze({
+      service: c.xmppService,
+      domain: c.xmppDomain,
+      username: c.vaultUser,
+      password: c.vaultPassword,
+      resource: c.vaultResource,
+      maxStanzaBytes: c.maxInboundStanzaBytes ?? c.maxStanzaBytes,
+    }),
     ingest: freeze({
       maxStanzaBytes: c.maxStanzaBytes,
       maxPayloadBytes: c.maxPayloadBytes,

@@ -8,6 +8,7 @@ import { client, type Client } from '@xmpp/client';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { parseJid } from '../jid/index.js';
+import { oversizeAnswer, StanzaFramer } from './stanza-bound.js';
 import { StanzaError } from './stanza-error.js';
 import { isElement, xml, type Element } from './xml.js';
 import { isLoopbackUrl } from '../net/index.js';
@@ -30,6 +31,11 @@ export interface XmppConnectOptions {
    * both reconnect replace each other for ever; a service gives up ('stop') and says so.
    */
   onConflict?: 'reconnect' | 'stop';
+  /**
+   * Most bytes of one stanza taken from the server (default 16 MiB): a larger one is dropped
+   * unread, counted for XEP-0198, its sender answered policy-violation (stanza-bound.ts).
+   */
+  maxStanzaBytes?: number;
 }
 
 export interface IqContext {
@@ -139,10 +145,24 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
   // closed; a chunk arriving after a close that timed out (the server still flushing stanzas to us)
   // then throws in the socket's 'data' handler, an uncaught exception (seen in the fault tests when
   // a busy connection stops). Such chunks belong to a closed stream: drop them.
-  const raw = entity as unknown as { _onData(data: Buffer): void; parser: unknown };
-  const onData = raw._onData.bind(entity);
+  // Each chunk goes through our byte bound first (stanza-bound.ts), which hands the parser whole
+  // stanzas only and drops one past the bound unread; a new stream starts the framer over.
+  const raw = entity as unknown as { _onData(data: Buffer): void; _attachParser(p: unknown): void; parser: { write(s: string): void } | null };
+  const maxStanzaBytes = options.maxStanzaBytes ?? 16 * 1024 * 1024;
+  const framer = new StanzaFramer(maxStanzaBytes, /^wss?:/.test(options.service) ? 1 : 2, (info) => {
+    const { stanza, name, reply } = oversizeAnswer(info, maxStanzaBytes);
+    const sm = entity.streamManagement as unknown as { enabled: boolean; inbound: number };
+    if (stanza && sm.enabled) sm.inbound += 1;
+    logger.warn({ bytes: info.bytes, name, limit: maxStanzaBytes }, 'xmpp: stanza over our bound dropped unread');
+    if (reply !== undefined) entity.send(reply).catch(() => undefined);
+  });
+  const attach = raw._attachParser.bind(entity);
+  raw._attachParser = (p) => {
+    framer.reset();
+    attach(p);
+  };
   raw._onData = (data) => {
-    if (raw.parser !== null && raw.parser !== undefined) onData(data);
+    for (const piece of framer.push(data)) raw.parser?.write(piece.text);
   };
   const events = new EventEmitter();
   let fullJid = '';
