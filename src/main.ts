@@ -94,7 +94,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const upload = roles.has('ingest') ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, logger })) : undefined;
     if (roles.has('ingest')) {
       stack.push('disco', registerDisco({ conn, extensions: [uploadDisco(c.upload.limits.maxFileBytes)] }));
-      stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, logger }));
+      stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, redis: redis.producer, prefix, logger }));
       const hooks = deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger });
       stack.push('presence', registerPresence({ conn, ...c.presence, logger, hooks }));
       stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, ...c.directory, logger, metrics }));

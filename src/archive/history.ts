@@ -1,6 +1,10 @@
 // History of one user's archive for XEP-0313 (MAM v2) queries with XEP-0059 (RSM) paging:
 // with/start/end/ids/after-id/before-id filters, after/before cursors, max, count, first index.
 // Only rows with a history copy (ak_block) are visible; order is arrival order (seq).
+// Every query's work is bounded (issue 14, attack 5: one account's queries stalled the event loop
+// all deliveries share): a page reads the sizes first and then only the rows that fit its byte
+// budget, counts stop at COUNT_CAP (left out past it, XEP-0059 §2.7), an RSM index past MAX_INDEX
+// is refused.
 import { AppError, ErrorCode } from '../errors/index.js';
 import { normaliseBareJid } from './jid.js';
 import { bad, checkArchiveId, checkTime, checkUint, type ArchiveBlock, type ArchiveLimits } from './types.js';
@@ -25,6 +29,8 @@ export interface HistoryQuery {
   index?: number | undefined;
   /** Page size (RSM max); 0 returns only the count. */
   max: number;
+  /** Sealed bytes (payload and archive block) the page may read; at least one item is read. Default unbounded. */
+  maxBytes?: number | undefined;
   /** Also count every match of the filter (RSM count) and the first item's index. */
   count?: boolean | undefined;
 }
@@ -50,10 +56,16 @@ export interface HistoryPage {
   last?: string | undefined;
   /** No further items exist in the paging direction. */
   complete: boolean;
+  /** Every match of the filter, when asked and at most COUNT_CAP (XEP-0059 §2.7 lets it be left out). */
   count?: number | undefined;
-  /** Position of `first` among all matches (RSM first@index), with `count`. */
+  /** Position of `first` among all matches (RSM first@index), with `count`; left out past COUNT_CAP. */
   firstIndex?: number | undefined;
 }
+
+/** Matches counted at most: past it `count` and first@index are left out (each count reads row headers). */
+export const COUNT_CAP = 10_000;
+/** Largest RSM index (an offset skips that many rows): past it, page with after/before. */
+export const MAX_INDEX = 10_000;
 
 /** Checks every field at the edge and normalises `with`; BadInput names the first bad one. */
 export function checkHistoryQuery(q: HistoryQuery, limits: ArchiveLimits): HistoryQuery {
@@ -70,8 +82,9 @@ export function checkHistoryQuery(q: HistoryQuery, limits: ArchiveLimits): Histo
     beforeId: opt(q.beforeId, (v) => checkArchiveId('beforeId', v)),
     after: opt(q.after, (v) => checkArchiveId('after', v)),
     before: opt(q.before, (v) => (v === '' ? v : checkArchiveId('before', v))),
-    index: opt(q.index, (v) => checkUint('index', v, 0, 1_000_000_000)),
+    index: opt(q.index, (v) => checkUint('index', v, 0, MAX_INDEX)),
     max: checkUint('max', q.max, 0, limits.maxPage),
+    maxBytes: opt(q.maxBytes, (v) => checkUint('maxBytes', v, 1, Number.MAX_SAFE_INTEGER)),
     count: q.count === true,
   };
   if ([out.after, out.before, out.index].filter((c) => c !== undefined).length > 1)
@@ -153,10 +166,34 @@ function toItem(r: Row): HistoryItem {
   };
 }
 
-function countWhere(u: UserDb, w: Where, extra?: string, arg?: number): number {
+/** Matches of `w` (and `extra`), counted up to COUNT_CAP; undefined past it. */
+function countCapped(u: UserDb, w: Where, extra?: string, arg?: number): number | undefined {
   const sql = [...w.sql, ...(extra === undefined ? [] : [extra])].join(' AND ');
   const args = arg === undefined ? w.args : [...w.args, arg];
-  return u.st<unknown[], number>(`SELECT count(*) FROM message WHERE ${sql}`).pluck().get(...args) ?? 0;
+  const n = u.st<unknown[], number>(`SELECT count(*) FROM (SELECT 1 FROM message WHERE ${sql} LIMIT ?)`).pluck().get(...args, COUNT_CAP + 1) ?? 0;
+  return n > COUNT_CAP ? undefined : n;
+}
+
+/**
+ * The seqs of the page: up to max + 1 matches by size only (length() of a blob reads no content),
+ * then the leading ones that fit `maxBytes` (at least one). `more`: matches remain past the page.
+ */
+function pageSeqs(u: UserDb, page: Where, q: HistoryQuery, backwards: boolean): { seqs: number[]; more: boolean } {
+  const sizes = u
+    .st<unknown[], { seq: number; size: number }>(
+      `SELECT seq, ifnull(length(payload), 0) + length(ak_block) AS size FROM message WHERE ${page.sql.join(' AND ')}
+       ORDER BY seq ${backwards ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`,
+    )
+    .all(...page.args, q.max + 1, q.index ?? 0);
+  const budget = q.maxBytes ?? Number.POSITIVE_INFINITY;
+  const seqs: number[] = [];
+  let used = 0;
+  for (const r of sizes.slice(0, q.max)) {
+    if (seqs.length > 0 && used + r.size > budget) break;
+    used += r.size;
+    seqs.push(r.seq);
+  }
+  return { seqs, more: sizes.length > seqs.length };
 }
 
 export function queryHistory(u: UserDb, q: HistoryQuery): HistoryPage {
@@ -172,26 +209,28 @@ export function queryHistory(u: UserDb, q: HistoryQuery): HistoryPage {
       page.sql.push('seq < ?');
       page.args.push(seqOf(u, q.before));
     }
-    let rows: Row[] = [];
-    if (q.max > 0) {
-      rows = u
-        .st<unknown[], Row>(
-          `SELECT seq, archive_id, received_at, direction, peer, sender_device, message_id, suite,
-                  payload, ak_id, ak_block
-           FROM message WHERE ${page.sql.join(' AND ')}
-           ORDER BY seq ${backwards ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`,
+    let items: HistoryItem[] = [];
+    let firstSeq: number | undefined;
+    let complete: boolean;
+    if (q.max === 0) {
+      complete = u.st<unknown[], number>(`SELECT 1 FROM message WHERE ${page.sql.join(' AND ')} LIMIT 1 OFFSET ?`).pluck().get(...page.args, q.index ?? 0) === undefined;
+    } else {
+      const { seqs, more } = pageSeqs(u, page, q, backwards);
+      complete = !more;
+      firstSeq = seqs.length === 0 ? undefined : Math.min(...seqs);
+      // Only the rows that fit: the page never reads a payload it will not send.
+      items = u
+        .st<[string], Row>(
+          `SELECT seq, archive_id, received_at, direction, peer, sender_device, message_id, suite, payload, ak_id, ak_block
+           FROM message WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq ASC`,
         )
-        .all(...page.args, q.max + 1, q.index ?? 0);
+        .all(JSON.stringify(seqs))
+        .map(toItem);
     }
-    const complete = q.max === 0 ? countWhere(u, page) <= (q.index ?? 0) : rows.length <= q.max;
-    rows = rows.slice(0, q.max);
-    if (backwards) rows.reverse();
-    const items = rows.map(toItem);
     const out: HistoryPage = { items, first: items[0]?.archiveId, last: items.at(-1)?.archiveId, complete };
     if (q.count === true) {
-      out.count = countWhere(u, w);
-      const firstSeq = rows[0]?.seq;
-      if (firstSeq !== undefined) out.firstIndex = countWhere(u, w, 'seq < ?', firstSeq);
+      out.count = countCapped(u, w);
+      if (firstSeq !== undefined) out.firstIndex = q.index ?? countCapped(u, w, 'seq < ?', firstSeq);
     }
     return out;
   });

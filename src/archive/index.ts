@@ -17,5 +17,6 @@ export {
 export type { DeliveryResult, DeviceState, PendingCounts, PendingItem } from './transit.js';
 export { NO_USAGE, type QuotaUsage, type Usage } from './usage.js';
 export type { DeleteSelector, HistoryItem, HistoryPage, HistoryQuery } from './history.js';
+export { COUNT_CAP, MAX_INDEX } from './history.js';
 export type { ExpiredRef, ExpireResult, PurgeResult } from './retention.js';
 export { DB_CIPHERS as ARCHIVE_CIPHERS, type DbCipher as ArchiveCipher } from '../sqlite/index.js';

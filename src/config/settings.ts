@@ -121,6 +121,8 @@ export const SETTINGS = {
     '120',
   ),
   lookupBurst: setting('SEALPOST_LOOKUP_BURST', int(1, 10_000_000), 'token bucket size for directory lookups per requester', '100'),
+  mamRatePerMinute: setting('SEALPOST_MAM_RATE', int(1, 10_000_000), 'history (MAM) queries per minute per account', '600'),
+  mamBurst: setting('SEALPOST_MAM_BURST', int(1, 10_000_000), 'token bucket size for history queries per account', '300'),
   senderRatePerMinute: setting('SEALPOST_SENDER_RATE', int(1, 10_000_000), 'submissions per minute per sender', '6000'),
   pendingMaxCount: setting('SEALPOST_PENDING_MAX_COUNT', int(1, 100_000_000), 'undelivered messages allowed per recipient', '100000'),
   pendingMaxBytes: setting(

@@ -100,6 +100,9 @@ export interface RetentionSlice {
 export interface MamSlice {
   /** The operator's archive retention (0 = none), shown to users beside their own policy. */
   globalRetentionSeconds: number;
+  /** History queries per account (issue 14: each reads up to a page's byte budget on the shared event loop). */
+  mamRatePerMinute: number;
+  mamBurst: number;
 }
 
 export interface PresenceSlice {
@@ -199,7 +202,7 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
     }),
     delivery: freeze({ window: c.deliveryWindow }),
     retention: freeze({ cron: c.retentionCron, transitTtlSeconds: c.transitTtlSeconds }),
-    mam: freeze({ globalRetentionSeconds: c.retentionSeconds }),
+    mam: freeze({ globalRetentionSeconds: c.retentionSeconds, mamRatePerMinute: c.mamRatePerMinute, mamBurst: c.mamBurst }),
     presence: freeze({ allowedDomains: freeze([...c.allowedDomains]) }),
     upload: freeze({
       limits: freeze({ maxFileBytes: c.maxFileBytes, uploadSlotsPerUser: c.uploadSlotsPerUser, pendingMaxBytes: c.pendingMaxBytes }),

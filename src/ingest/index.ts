@@ -15,7 +15,7 @@ export {
   type DeviceListener,
 } from './presence.js';
 export { servedOnly } from './domains.js';
-export { registerMam, historyWire, fitPage, MAX_MAM_PAGE, MAX_MAM_PAGE_BYTES, type MamDeps } from './mam.js';
+export { registerMam, historyWire, MAX_MAM_PAGE, MAX_MAM_PAGE_BYTES, type MamDeps } from './mam.js';
 export { parseMamQuery, MAM_FIELDS, type MamLimits, type MamQuery } from './mam-query.js';
 export { keyedSerializer, type Serializer } from './serial.js';
 export { iqOwner, registerForwarding, ROUTED_IQS, type ForwardingDeps, type IqOwner, type RoutedAnswer, type RoutedIq } from './routing.js';

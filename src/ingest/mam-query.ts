@@ -3,7 +3,7 @@
 // index) and <flip-page/>. Every value is bounded and checked before the archive sees it
 // (design.md invariant 5); a bad form is AppError(BadInput) with a reason (XMPP bad-request).
 import { AppError, ErrorCode } from '../errors/index.js';
-import type { HistoryQuery } from '../archive/index.js';
+import { MAX_INDEX, type HistoryQuery } from '../archive/index.js';
 import { NS, parseStamp } from '../protocol/index.js';
 import { parseJid, type Element } from '../xmpp/index.js';
 
@@ -89,7 +89,10 @@ function rsm(set: Element | undefined, limits: MamLimits): Pick<HistoryQuery, 'a
     if (c.name === 'max') out.max = Math.min(uint('rsm max', t, 1_000_000_000), limits.maxPage);
     else if (c.name === 'after') out.after = archiveId('rsm after', t);
     else if (c.name === 'before') out.before = t === '' ? '' : archiveId('rsm before', t);
-    else if (c.name === 'index') out.index = uint('rsm index', t, 1_000_000_000);
+    else if (c.name === 'index') {
+      out.index = uint('rsm index', t, 1_000_000_000);
+      if (out.index > MAX_INDEX) bad(`rsm index: at most ${MAX_INDEX}; page on with <after/> or <before/>`);
+    }
     else bad(`rsm: <${c.name}/> is not supported in a request`);
   }
   if ([out.after, out.before, out.index].filter((v) => v !== undefined).length > 1)

@@ -4,13 +4,18 @@
 // and the owner's operations in urn:sealpost:archive:1: <delete/> by ids or range, and
 // <retention expire='seconds'/> (XEP-0136's `expire` meaning) as the user's policy.
 // Only the owner reaches an archive: the bare JID the XMPP server stamped (invariant 4).
+// One account's queries must not stall the event loop every delivery shares (issue 14, attack 5):
+// a page reads at most MAX_MAM_PAGE_BYTES (in SQL, archive/history.ts), and queries are
+// rate-limited per account (policy-violation past the burst).
 import { AppError, ErrorCode } from '../errors/index.js';
 import type { ArchiveStore, HistoryItem, HistoryPage } from '../archive/index.js';
 import { toBase64, type EnvelopeWire } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
+import { createRateLimiter, type RedisEval } from '../ratelimit/index.js';
 import { answerIq, envelopeToXml, finElement, mamResultStanza, NS, NS_ARCHIVE, parseStamp } from '../protocol/index.js';
 import { parseJid, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 import { MAM_FIELDS, parseMamQuery, type MamLimits } from './mam-query.js';
+import { keyedSerializer } from './serial.js';
 
 export interface MamDeps {
   conn: XmppConnection;
@@ -18,14 +23,20 @@ export interface MamDeps {
   limits: MamLimits;
   /** The operator's retention in seconds (0 = none), shown beside the user's policy. */
   globalRetentionSeconds: number;
+  /** History queries per account: a token bucket of `mamBurst`, refilled at `mamRatePerMinute`. */
+  mamRatePerMinute: number;
+  mamBurst: number;
+  /** Redis for the query rate limiter, and its key prefix. */
+  redis: RedisEval;
+  prefix: string;
   logger: Logger;
 }
 
 const MAX_RETENTION = 100 * 365 * 86400;
 /** Most items in one answer (XEP-0059 §2.1 lets a server return fewer than asked for). */
 export const MAX_MAM_PAGE = 250;
-/** Sealed bytes in one answer: a page of large items is cut short (and not complete). */
-export const MAX_MAM_PAGE_BYTES = 4 * 1024 * 1024;
+/** Sealed bytes one answer reads and sends: a page of large items is cut short (and not complete). */
+export const MAX_MAM_PAGE_BYTES = 1024 * 1024;
 const UINT = /^[1-9][0-9]{0,10}$/;
 
 /** The stamped sender's bare JID; a JID without a local part owns no archive. */
@@ -55,29 +66,6 @@ export function historyWire(owner: string, item: HistoryItem): EnvelopeWire {
     blocks: [{ ak: incoming ? 'recipient' : 'sender', prekey: item.archiveBlock.akId, box: toBase64(item.archiveBlock.block) }],
     size: item.payload.length,
     payload: toBase64(item.payload),
-  };
-}
-
-/**
- * Cuts a page to `budget` sealed bytes (at least one item). Forwards the oldest items are kept,
- * backwards (RSM before) the newest, so the next page's cursor continues without a gap.
- */
-export function fitPage(page: HistoryPage, budget: number, backwards: boolean): HistoryPage {
-  const size = (i: HistoryItem): number => i.payload.length + i.archiveBlock.block.length;
-  const ordered = backwards ? [...page.items].reverse() : page.items;
-  let used = 0;
-  let keep = 0;
-  while (keep < ordered.length && (keep === 0 || used + size(ordered[keep]!) <= budget)) used += size(ordered[keep++]!);
-  if (keep === ordered.length) return page;
-  const dropped = ordered.length - keep;
-  const items = backwards ? page.items.slice(dropped) : page.items.slice(0, keep);
-  return {
-    ...page,
-    items,
-    first: items[0]?.archiveId,
-    last: items.at(-1)?.archiveId,
-    complete: false,
-    firstIndex: page.firstIndex === undefined || !backwards ? page.firstIndex : page.firstIndex + dropped,
   };
 }
 
@@ -128,6 +116,8 @@ export function registerMam(deps: MamDeps): { close(): void } {
   const limits: MamLimits = { ...deps.limits, maxPage: Math.min(deps.limits.maxPage, MAX_MAM_PAGE) };
   const log = deps.logger.child({ module: 'mam' });
   const offs: (() => void)[] = [];
+  const oneAtATime = keyedSerializer();
+  const rate = createRateLimiter(deps.redis, `${deps.prefix}:rl:mam`, { capacity: deps.mamBurst, perMinute: deps.mamRatePerMinute });
 
   offs.push(conn.iqCallee.get(NS.mam, 'query', (ctx) =>
     answerIq(log, 'mam form', () => {
@@ -140,15 +130,21 @@ export function registerMam(deps: MamDeps): { close(): void } {
     answerIq(log, 'mam query', async () => {
       const started = Date.now();
       const owner = ownerOf(ctx.from);
+      const take = await rate.take(`mam ${owner}`);
+      if (!take.allowed) throw new AppError(ErrorCode.Policy, `too many history queries; retry in ${Math.ceil(take.retryAfterMs / 1000)} s`);
       const q = parseMamQuery(ctx.element, limits);
       if (q.archive !== undefined && q.archive !== owner)
         throw new AppError(ErrorCode.Forbidden, 'only the owner may query an archive');
-      const page = fitPage(archive.query(owner, q.query), MAX_MAM_PAGE_BYTES, q.query.before !== undefined);
-      const items = q.flip ? [...page.items].reverse() : page.items;
-      // Result messages first, then the IQ result (XEP-0313 §4.2). Writes go out on one stream in
-      // call order, so the page is written without waiting for each write before the next.
-      await Promise.all(
-        items.map((item) =>
+      // Pages are read and written one at a time, each in its own turn of the event loop, so
+      // queries that arrive together never hold it for more than one page's work.
+      let sent: { page: HistoryPage; items: HistoryItem[]; writes: Promise<void>[] } | undefined;
+      await oneAtATime('', async () => {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const page = archive.query(owner, { ...q.query, maxBytes: MAX_MAM_PAGE_BYTES });
+        const items = q.flip ? [...page.items].reverse() : page.items;
+        // Result messages first, then the IQ result (XEP-0313 §4.2). Writes go out on one stream
+        // in call order, so the page is written without waiting for each write before the next.
+        const writes = items.map((item) =>
           conn.send(
             mamResultStanza(ctx.from, q.queryId, {
               archiveId: item.archiveId,
@@ -158,8 +154,12 @@ export function registerMam(deps: MamDeps): { close(): void } {
               sealed: envelopeToXml(historyWire(owner, item)),
             }),
           ),
-        ),
-      );
+        );
+        sent = { page, items, writes };
+      });
+      if (sent === undefined) throw new AppError(ErrorCode.Internal, 'history page not read');
+      const { page, items } = sent;
+      await Promise.all(sent.writes);
       const first = items[0];
       log.debug({ items: items.length, complete: page.complete, ms: Date.now() - started }, 'history page sent');
       return finElement({

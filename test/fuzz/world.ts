@@ -133,7 +133,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
 
   const conn = new FakeConnection();
   registerDisco({ conn });
-  registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: 0, logger });
+  registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: 0, mamRatePerMinute: 1_000_000, mamBurst: 1_000_000, redis, prefix, logger });
   registerDirectory({
     conn,
     store: directory,

@@ -2,7 +2,7 @@
 // order; with/start/end/ids/after-id/before-id filters are exact; count and index are right.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError, ErrorCode } from '../../../src/errors/index.js';
-import type { ArchiveStore, HistoryQuery } from '../../../src/archive/index.js';
+import { COUNT_CAP, MAX_INDEX, type ArchiveStore, type HistoryQuery } from '../../../src/archive/index.js';
 import { caught, fixture, incoming, outgoing, T0, type Fixture } from './helpers.js';
 
 const BOB = 'bob@example.org';
@@ -152,6 +152,60 @@ describe('query filters', () => {
   it('returns timestamps, peers and directions as stored', () => {
     const [first] = store.query(BOB, { max: 1 }).items;
     expect(first).toMatchObject({ archiveId: all[0]?.id, timestamp: T0, with: ALICE, direction: 'in', messageId: 'm0' });
+  });
+});
+
+describe('bounded work per query (issue 14, attack 5)', () => {
+  const DAVE = 'dave@example.org';
+  /** Items of `sizes` sealed bytes each (payload plus a 200-byte archive block) in Dave's archive. */
+  const seedSizes = (sizes: number[]): string[] =>
+    store
+      .storeIncomingMany(DAVE, sizes.map((n, i) => incoming(ALICE, `s${i}`, [1], { payloadBytes: n - 200, receivedAt: T0 + i })))
+      .map((r) => r.archiveId);
+
+  it('reads forwards only the oldest items that fit the byte budget; the page is then not complete and the next one continues', () => {
+    const ids = seedSizes([1000, 1500, 1000, 1000]);
+    const cut = store.query(DAVE, { max: 10, maxBytes: 3000, count: true });
+    expect(cut).toMatchObject({ first: ids[0], last: ids[1], complete: false, count: 4, firstIndex: 0 });
+    expect(cut.items).toHaveLength(2);
+    expect(store.query(DAVE, { max: 10, maxBytes: 3000, after: ids[1] }).items.map((i) => i.archiveId)).toEqual(ids.slice(2));
+  });
+
+  it('reads backwards only the newest items that fit, with the index of the first kept', () => {
+    const ids = seedSizes([1000, 1500, 1000, 1000]);
+    const cut = store.query(DAVE, { max: 10, maxBytes: 3000, before: '', count: true });
+    expect(cut).toMatchObject({ first: ids[2], last: ids[3], complete: false, firstIndex: 2 });
+  });
+
+  it('always reads at least one item, however large', () => {
+    const ids = seedSizes([5000, 300]);
+    expect(store.query(DAVE, { max: 10, maxBytes: 1000 }).items.map((i) => i.archiveId)).toEqual([ids[0]]);
+    expect(store.query(DAVE, { max: 10, maxBytes: 100, before: '' }).items.map((i) => i.archiveId)).toEqual([ids[1]]);
+  });
+
+  it('pages with a byte budget through every item exactly once', () => {
+    const out: string[] = [];
+    let after: string | undefined;
+    for (let page = store.query(BOB, { max: 50, maxBytes: 5000 }); ; page = store.query(BOB, { max: 50, maxBytes: 5000, after })) {
+      expect(page.items.reduce((n, i) => n + i.payload.length + i.archiveBlock.block.length, 0)).toBeLessThanOrEqual(5000);
+      out.push(...page.items.map((i) => i.archiveId));
+      if (page.complete) break;
+      after = page.last;
+    }
+    expect(out).toEqual(all.map((a) => a.id));
+  });
+
+  it(`counts up to ${COUNT_CAP} matches and leaves count and a deeper index out past it; refuses an index past ${MAX_INDEX}`, () => {
+    for (let b = 0; b <= COUNT_CAP; b += 1000)
+      store.storeIncomingMany(DAVE, Array.from({ length: 1000 }, (_, i) => incoming(ALICE, `c${b + i}`, [], { payloadBytes: 8, blockBytes: 8 })));
+    const first = store.query(DAVE, { max: 5, count: true });
+    expect(first.count).toBeUndefined();
+    expect(first.firstIndex).toBe(0);
+    expect(store.query(DAVE, { max: 5, before: '', count: true }).firstIndex).toBeUndefined();
+    expect(store.query(DAVE, { max: 5, index: MAX_INDEX, count: true }).firstIndex).toBe(MAX_INDEX);
+    expect(store.query(DAVE, { max: 0, count: true })).toMatchObject({ items: [], complete: false, count: undefined });
+    expect(AppError.is(caught(() => store.query(DAVE, { max: 5, index: MAX_INDEX + 1 })), ErrorCode.BadInput)).toBe(true);
+    expect(store.query(BOB, { max: 0, count: true }).count).toBe(N);
   });
 });
 

@@ -3,8 +3,6 @@
 // wrong; XEP-0082 stamps round to the safe side; result, fin and expiry notice round-trip.
 import { describe, expect, it } from 'vitest';
 import { AppError, ErrorCode } from '../../../src/errors/index.js';
-import type { HistoryItem, HistoryPage } from '../../../src/archive/index.js';
-import { fitPage } from '../../../src/ingest/mam.js';
 import { parseMamQuery } from '../../../src/ingest/mam-query.js';
 import {
   expiryNoticeStanza,
@@ -139,38 +137,5 @@ describe('history wire shapes', () => {
     expect(notice.attrs).toMatchObject({ to: 'alice@x', type: 'normal' });
     expect(parseExpiryNotice(notice)).toEqual({ messageId: 'm9', recipient: 'bob@x', reason: 'transit-ttl', devices: [3, 4] });
     expect(parseExpiryNotice(xml('message', {}, xml('body', {}, 'hi')))).toBeUndefined();
-  });
-});
-
-describe('page byte budget', () => {
-  const item = (n: number, bytes: number): HistoryItem => ({
-    archiveId: `id${n}`, timestamp: n, direction: 'in', with: 'a@b', senderDevice: 1, messageId: `m${n}`, suite: 'sp1',
-    payload: new Uint8Array(bytes - 10), archiveBlock: { akId: 1, block: new Uint8Array(10) },
-  });
-  const page = (sizes: number[]): HistoryPage => {
-    const items = sizes.map((b, n) => item(n, b));
-    return { items, first: items[0]?.archiveId, last: items.at(-1)?.archiveId, complete: true, count: 50, firstIndex: 20 };
-  };
-
-  it('keeps a page within budget as it is', () => {
-    const p = page([100, 100, 100]);
-    expect(fitPage(p, 300, false)).toBe(p);
-  });
-
-  it('cuts forwards after the oldest items that fit, and the page is no longer complete', () => {
-    const cut = fitPage(page([100, 150, 100, 100]), 300, false);
-    expect(cut.items.map((i) => i.archiveId)).toEqual(['id0', 'id1']);
-    expect(cut).toMatchObject({ first: 'id0', last: 'id1', complete: false, firstIndex: 20, count: 50 });
-  });
-
-  it('cuts backwards keeping the newest items, with the index of the first kept', () => {
-    const cut = fitPage(page([100, 150, 100, 100]), 300, true);
-    expect(cut.items.map((i) => i.archiveId)).toEqual(['id2', 'id3']);
-    expect(cut).toMatchObject({ first: 'id2', last: 'id3', complete: false, firstIndex: 22 });
-  });
-
-  it('always sends at least one item, however large', () => {
-    expect(fitPage(page([1000, 10]), 300, false).items.map((i) => i.archiveId)).toEqual(['id0']);
-    expect(fitPage(page([10, 1000]), 300, true).items.map((i) => i.archiveId)).toEqual(['id1']);
   });
 });
