@@ -54,6 +54,12 @@ export interface AgentOptions {
   /** How long fetched bundles are reused before claiming again (default 30 s). */
   bundleCacheMs?: number;
   resendAfterMs?: number;
+  /**
+   * Resends of a message the vault refused with resource-constraint (the recipient's quota, or
+   * our share of it, is full) before send() rejects with that error (default 4); each refusal is a
+   * `deferred` event and doubles the wait before the next resend.
+   */
+  quotaRetries?: number;
   /** The XMPP server's stanza limit in bytes (default 256 KiB, Prosody's); a larger message is refused by send(). */
   maxStanzaBytes?: number;
   /** The application's message handler; can also be set later with `onMessage`. */
@@ -165,6 +171,7 @@ export async function openAgentParts(options: AgentOptions): Promise<AgentParts>
     now,
     ...(options.bundleCacheMs === undefined ? {} : { bundleCacheMs: options.bundleCacheMs }),
     ...(options.resendAfterMs === undefined ? {} : { resendAfterMs: options.resendAfterMs }),
+    ...(options.quotaRetries === undefined ? {} : { quotaRetries: options.quotaRetries }),
     ...(options.maxStanzaBytes === undefined ? {} : { maxStanzaBytes: options.maxStanzaBytes }),
   });
   const newDevices = options.newDevices === undefined ? {} : { newDevices: options.newDevices };

@@ -35,6 +35,8 @@ export type { ExpiredMessage } from './notices.js';
 export interface AgentEvents {
   receipt: [messageId: string];
   refused: [messageId: string, error: AppError];
+  /** The vault refused one of our messages for the recipient's quota: it is resent later (see quotaRetries). */
+  deferred: [messageId: string, error: AppError];
   replenished: [remaining: number];
   /** A delivery that could not be opened (see receiver.ts for which ones are acknowledged). */
   dropped: [info: DroppedMessage];
@@ -110,6 +112,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     conn.on('online', () => void conn.send(xml('presence', {}, xml('priority', {}, '0'))).catch(() => undefined));
     sender.on('receipt', (id) => this.emit('receipt', id));
     sender.on('refused', (id, err) => this.emit('refused', id, err));
+    sender.on('deferred', (id, err) => this.emit('deferred', id, err));
     receiver.on('dropped', (info) => this.emit('dropped', info));
     this.use((stanza, next) => {
       if (!sender.handle(stanza)) next();

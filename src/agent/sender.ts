@@ -46,6 +46,8 @@ export interface SenderOptions {
   bundleCacheMs?: number;
   /** Unacknowledged submissions older than this are sent again. */
   resendAfterMs?: number;
+  /** Resends of a message the vault refused with resource-constraint before send() rejects (default 4). */
+  quotaRetries?: number;
   /** The XMPP server's stanza limit (Prosody's default 256 KiB): larger messages are refused before they are kept. */
   maxStanzaBytes?: number;
   now?: () => number;
@@ -73,7 +75,7 @@ interface Part {
   entry: OutboxEntry;
 }
 
-export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError] }> {
+export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused: [messageId: string, error: AppError]; deferred: [messageId: string, error: AppError] }> {
   private readonly waiters = new Map<string, Waiter>();
   /** Sends waiting to be sealed, in call order. */
   private readonly queue: SendRequest[] = [];
@@ -90,7 +92,7 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
     super();
     this.now = o.now ?? Date.now;
     this.bundles = new BundleCache({ directory: o.directory, ttlMs: o.bundleCacheMs ?? 30_000, now: this.now });
-    this.resends = new ResendPolicy(o.resendAfterMs ?? 30_000);
+    this.resends = new ResendPolicy(o.resendAfterMs ?? 30_000, o.quotaRetries);
     this.resends.start((olderThanMs) => this.resend(olderThanMs));
   }
 
@@ -264,7 +266,9 @@ export class Sender extends EventEmitter<{ receipt: [messageId: string]; refused
         this.o.logger.info({ stanzaId: reply.id, condition: reply.condition }, 'submission bounced by the XMPP server; will resend');
         return true;
       case 'wait':
-        this.o.logger.info({ messageId: reply.id, condition: reply.condition }, 'vault asked to wait; will resend');
+        // The recipient's quota: told to the application, resent later and later, then given up (issue 14).
+        if (this.resends.waited(reply.id, reply.condition, this.now()) === 'give-up') this.settle(reply.id, reply.error);
+        else if (reply.condition === 'resource-constraint') this.emit('deferred', reply.id, reply.error);
         return true;
       case 'refused':
         // A refusal of a whole batch stanza (before its items were looked at) settles every item.

@@ -22,8 +22,8 @@ export type SubmissionReply =
   | { kind: 'stored'; ids: string[] }
   /** Refused by the vault (its refusals carry `<rejected/>`): final. */
   | { kind: 'refused'; id: string; error: AppError }
-  /** The vault asked to wait (an error of type wait): send it again later. */
-  | { kind: 'wait'; id: string; condition: string }
+  /** The vault asked to wait (an error of type wait): send it again later; `error` holds its condition and text. */
+  | { kind: 'wait'; id: string; condition: string; error: AppError }
   /**
    * Not the vault's answer: the XMPP server bounced the submission (e.g. recipient-unavailable
    * when the vault's session ended with it unread); it is sent again.
@@ -46,6 +46,6 @@ export function parseSubmissionReply(stanza: Element): SubmissionReply | undefin
   if (typeof id !== 'string' || errorEl === undefined) return undefined;
   const se = StanzaError.fromElement(errorEl);
   if (rejected === undefined) return { kind: 'bounced', id, condition: se.condition };
-  if (se.type === 'wait') return { kind: 'wait', id, condition: se.condition };
+  if (se.type === 'wait') return { kind: 'wait', id, condition: se.condition, error: fromStanzaError(se.condition, se.text) };
   return { kind: 'refused', id, error: fromStanzaError(se.condition, se.text) };
 }

@@ -33,6 +33,21 @@ describe('resend policy', () => {
     p.forget('m1');
     expect(p.due(e, 1000, 1500).map((x) => x.messageId)).toEqual(['m1']); // forgotten: due by its age; m2 waits its gap
   });
+
+  it('on resource-constraint waits twice as long after each refusal and gives up past quotaRetries; a rate limit does not count', () => {
+    const p = new ResendPolicy(1000, 2);
+    const e = [entry('m1', 0)];
+    expect(p.waited('m1', 'policy-violation', 0)).toBe('resend');
+    expect(p.waited('m1', 'resource-constraint', 0)).toBe('resend');
+    expect(p.due(e, 1000, 1999)).toEqual([]);
+    expect(p.due(e, 1000, 2000)).toHaveLength(1); // 2x after the first refusal
+    expect(p.waited('m1', 'resource-constraint', 2000)).toBe('resend');
+    expect(p.due(e, 1000, 5999)).toEqual([]);
+    expect(p.due(e, 1000, 6000)).toHaveLength(1); // 4x after the second
+    expect(p.waited('m1', 'resource-constraint', 6000)).toBe('give-up');
+    p.forget('m1');
+    expect(p.waited('m1', 'resource-constraint', 7000)).toBe('resend'); // a settled id starts afresh
+  });
 });
 
 const bundle = (opks: number): FetchedBundle =>

@@ -23,7 +23,9 @@ describe('submission replies', () => {
     expect(refused.error.code).toBe(ErrorCode.BadSignature);
     expect(refused.error.message).toContain('bad sig');
     const wait = parseSubmissionReply(refusalStanza('alice@example.org/a', 'm2', 'm2', new AppError(ErrorCode.ResourceLimit, 'quota')));
-    expect(wait).toEqual({ kind: 'wait', id: 'm2', condition: 'resource-constraint' });
+    expect(wait).toMatchObject({ kind: 'wait', id: 'm2', condition: 'resource-constraint' });
+    expect(wait?.kind === 'wait' && wait.error.code).toBe(ErrorCode.ResourceLimit);
+    expect(wait?.kind === 'wait' && wait.error.message).toBe('resource-constraint: quota');
   });
 
   it('tells a bounce by the XMPP server (no <rejected/>) from a refusal', () => {
