@@ -36,22 +36,31 @@ function seed(ts: TestService, owner: string, n: number, payloadBytes: number): 
   }
 }
 
-/** One raw MAM query: the result stanzas' total size and the fin. */
+/** Result stanzas received per query id, on one listener per connection (a flood has many queries). */
+const received = new WeakMap<Attacker, Map<string, { items: number; bytes: number }>>();
+
+/** One raw MAM query: the result stanzas' count and total size, and the fin. */
 async function query(m: Attacker, rsm: Record<string, string>): Promise<{ items: number; bytes: number; fin: Fin }> {
+  let byQuery = received.get(m);
+  if (byQuery === undefined) {
+    const map = new Map<string, { items: number; bytes: number }>();
+    m.conn.on('stanza', (s) => {
+      const got = map.get(parseMamResult(s)?.queryId ?? '');
+      if (got === undefined) return;
+      got.items++;
+      got.bytes += Buffer.byteLength(s.toString());
+    });
+    received.set(m, (byQuery = map));
+  }
   const queryid = randomBytes(6).toString('hex');
-  let items = 0;
-  let bytes = 0;
-  const off = m.conn.on('stanza', (s) => {
-    if (parseMamResult(s)?.queryId !== queryid) return;
-    items++;
-    bytes += Buffer.byteLength(s.toString());
-  });
+  const got = { items: 0, bytes: 0 };
+  byQuery.set(queryid, got);
   try {
     const set = xml('set', { xmlns: NS.rsm }, ...Object.entries(rsm).map(([k, v]) => xml(k, {}, v)));
     const iq = await m.iq('set', xml('query', { xmlns: NS.mam, queryid }, set));
-    return { items, bytes, fin: parseFin(iq.getChild('fin', NS.mam)) };
+    return { ...got, fin: parseFin(iq.getChild('fin', NS.mam)) };
   } finally {
-    off();
+    byQuery.delete(queryid);
   }
 }
 
