@@ -110,13 +110,18 @@ export function createOwnerLoop(options: OwnerLoopOptions): OwnerLoop {
     }
   };
 
+  // Starting a shard takes time (its stores open, its workers start): past a renewal interval in
+  // one round, the rest waits for the next round, after the leases already held are renewed. Seen
+  // on a loaded 2-core machine: five starts in one round outlasted the first leases (local expiry).
   const acquireFree = async (): Promise<void> => {
+    const budget = now() + Math.floor(ttlMs / 3);
     for (const shard of [...locked]) {
       const lease = held.get(shard);
       if (lease === undefined) locked.delete(shard);
       else if (!closed) await tryStart(lease);
     }
     for (const shard of options.candidates()) {
+      if (now() >= budget) return;
       if (closed || held.has(shard)) continue;
       const t0 = now();
       const epoch = await leases.acquire(shard, node, ttlMs).catch(() => undefined);

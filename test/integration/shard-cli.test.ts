@@ -62,7 +62,11 @@ async function node(redis: Redis, prefix: string, id: string, roots: ShardLayout
     for (const f of fences.values()) f.close();
   });
   if (!options.stuck) {
-    await loop.tick();
+    // Until a round takes nothing more (a round stops early when starts are slow).
+    for (let before = -1; loop.held().length !== before; ) {
+      before = loop.held().length;
+      await loop.tick();
+    }
     loop.run();
   }
   await announcer.announce();

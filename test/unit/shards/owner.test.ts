@@ -50,6 +50,40 @@ describe('owner loop (fake clock, in-memory leases, real fence files)', () => {
     return m;
   }
 
+  it('stops taking shards in a round once starting them took a renewal interval, and renews the held ones first next round', async () => {
+    const clock = { t: 1_000 };
+    const leases = fakeLeaseStore(() => clock.t);
+    const f = fences(clock, 4);
+    const events: string[] = [];
+    const loop = createOwnerLoop({
+      node: 'n-slow',
+      leases,
+      ttlMs: TTL,
+      candidates: () => [0, 1, 2, 3],
+      now: () => clock.t,
+      logger: silentLogger(),
+      start: (lease) => {
+        (f.get(lease.shard) as ShardFence).claim(lease);
+        clock.t += 700; // each start takes 0.7 s
+        events.push(`start ${lease.shard}`);
+        return Promise.resolve({ started: true as const });
+      },
+      stop: (shard, reason) => {
+        events.push(`stop ${shard} ${reason}`);
+        return Promise.resolve();
+      },
+    });
+    await loop.tick();
+    // A third of the lease (1 s) is spent after two starts: the other two wait.
+    expect(events).toEqual(['start 0', 'start 1']);
+    await loop.tick();
+    await loop.tick();
+    expect(events).toEqual(['start 0', 'start 1', 'start 2', 'start 3']);
+    // Every lease was renewed before it ran out on the node's clock: none stopped.
+    expect(loop.held().map((l) => l.shard).sort()).toEqual([0, 1, 2, 3]);
+    await loop.close();
+  });
+
   it('takes free shards, keeps them by renewing, and a second node gets none of them', async () => {
     const clock = { t: 1_000 };
     const leases = fakeLeaseStore(() => clock.t);
