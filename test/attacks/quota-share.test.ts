@@ -49,4 +49,21 @@ describe("attack: one sender fills a recipient's pending quota", () => {
     await expect.poll(() => got, { timeout: 30_000 }).toEqual(texts);
     stream.assertUp();
   });
+
+  it('holds the share exactly when the sender does not wait for answers (items race past the ingest: the owner refuses them)', async () => {
+    const ts = await startTestService({ SEALPOST_PENDING_MAX_COUNT: '20', SEALPOST_SENDER_SHARE: '50' });
+    const bob = await startAgent(ts, 'bob');
+    const mallory = await rawSenderTo(ts, bob.account.jid);
+    await bob.agent.stop();
+    // 40 submissions at once: the ingest sees the owner's use only as fast as the owner stores.
+    const replies = await Promise.all(Array.from({ length: 40 }, () => submitRaw(ts, mallory, sealedBy(mallory, bob.account.jid, 1024), 30_000)));
+    const stored = replies.filter((r) => r.attrs.type !== 'error');
+    expect(stored, 'more than the share was stored').toHaveLength(10);
+    for (const r of replies.filter((x) => x.attrs.type === 'error'))
+      expectRefused(r, 'resource-constraint', /at your share of its pending quota/, 'a refusal of another kind');
+    expect(ts.service.archive.pendingCounts(bob.account.jid).messages).toBe(10);
+    const after = await redisFootprint(ts);
+    expect(after.failed, 'refused items kept as failed jobs').toBe(0);
+    await expect.poll(async () => Object.values(await ts.service.queues.store.getJobCounts('waiting', 'active', 'delayed', 'completed')).reduce((a, b) => a + b, 0), { timeout: 10_000 }).toBe(0);
+  });
 });
