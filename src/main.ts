@@ -13,9 +13,9 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import { registerOps, type OpsServer } from './ops/index.js';
 import { createUsageMirror, mirrorWrites, shardTagOf } from './quota/index.js';
 import { claimDataRoot, dataRootId } from './shards/index.js';
-import { openStores } from './stores/index.js';
+import { deploymentKeys, holdDataDir, openStores } from './stores/index.js';
 import { registerUpload, uploadDisco, type UploadService } from './upload/index.js';
-import { connectRedis, createDelivery, createQueues, registerDeliverWorker, registerRetention, registerStoreWorkers, shred } from './workers/index.js';
+import { connectRedis, createDelivery, createOpsBus, createQueues, registerDeliverWorker, registerRetention, registerStoreWorkers, serveShredRequests, shred } from './workers/index.js';
 import type { Delivery, DeliveryTiming, Queues, RetentionService, ShredReport } from './workers/index.js';
 import { connectXmpp, type XmppConnection } from './xmpp/index.js';
 
@@ -59,6 +59,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const metrics = createMetrics();
   const stack = cleanupStack(logger);
   try {
+    // A shared hold on the data dir: an offline `sealpost shred` refuses to run beside us (issue 14).
+    await stack.open('data dir hold', () => holdDataDir(c.stores.dataDir), (hold) => hold.release());
     const stores = await stack.open('stores', () => openStores(c.stores, logger));
     const { directory } = stores;
     const redis = await stack.open('redis', () => connectRedis(c.redis, logger));
@@ -69,6 +71,12 @@ export async function startService(config: Config, options: StartOptions = {}): 
     // Each recipient's quota use, published to Redis on every archive write for the ingest's check (issue 14).
     const usage = createUsageMirror({ redis: redis.producer, prefix, tagOf: shardTagOf(queues.store), archive: stores.archive, logger });
     const archive = mirrorWrites(stores.archive, usage, logger);
+    const shredOne = (jid: string): ShredReport => shred({ archive, directory, logger, metrics }, jid);
+    // The operator's `sealpost shred` comes here, MAC'd with a key only master-key holders derive.
+    const keys = await deploymentKeys(c.stores, logger);
+    const bus = { producer: redis.producer, url: c.redis.url, cluster: c.redis.cluster, prefix, logger };
+    const opsBus = stack.push('ops bus', createOpsBus({ ...bus, macKey: keys.requestBus }));
+    await stack.open('shred requests', () => serveShredRequests({ bus: opsBus, redis: redis.producer, prefix, shred: shredOne, logger }), (stop) => stop());
     // A worker-only process takes a resource of its own and never sends available presence, so
     // submissions to the bare JID keep going to the ingest; its deliveries' receipts come back to it.
     const resource = roles.has('ingest') ? c.xmpp.resource : `${c.xmpp.resource}-w${process.pid}`;
@@ -111,7 +119,6 @@ export async function startService(config: Config, options: StartOptions = {}): 
         ? undefined
         : await stack.open('ops', () => registerOps({ ...c.ops, ...watched, conn, redis: redis.producer, metrics, logger }));
     logger.info({ module: 'main', vault: vaultBareJid(config), jid: conn.jid, roles: [...roles], ops: ops?.url }, 'sealpost service running');
-    const shredOne = (jid: string): ShredReport => shred({ archive, directory, logger, metrics }, jid);
     return { config, conn, archive, directory, queues, metrics, ops, delivery, retention, upload, shred: shredOne, stop: () => stack.close() };
   } catch (err) {
     await stack.close().catch(() => undefined); // what was opened; the start error is the one to report

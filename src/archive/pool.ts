@@ -59,6 +59,19 @@ export class HandlePool {
     return true;
   }
 
+  /** The user's open handle, if any, without using it or changing its place in the LRU. */
+  peek(hash: string): UserDb | undefined {
+    return this.entries.get(hash)?.handle;
+  }
+
+  /** Forgets one handle without closing it, for a caller that closes it; undefined when absent or in use. */
+  take(hash: string): UserDb | undefined {
+    const entry = this.entries.get(hash);
+    if (entry === undefined || entry.busy > 0) return undefined;
+    this.entries.delete(hash);
+    return entry.handle;
+  }
+
   has(hash: string): boolean {
     return this.entries.has(hash);
   }

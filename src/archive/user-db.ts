@@ -6,13 +6,21 @@ import { randomFillSync } from 'node:crypto';
 import { migrate, openEncryptedDb, type Db, type DbCipher, type Statement } from '../sqlite/index.js';
 import { USER_MIGRATIONS } from './schema.js';
 
+/** Run first inside every write transaction: throws when the archive must not be written (shredded). */
+export type WriteGuard = (u: UserDb) => void;
+
 export class UserDb {
   private readonly statements = new Map<string, Statement>();
+  /** The keyring's data_version when this handle's key was last seen current (user-files.ts). */
+  keyCheckedAt = 0;
 
   constructor(
     readonly db: Db,
     readonly userHash: string,
     readonly owner: string,
+    /** The tag of the key this file was opened with (user-keys.ts). */
+    readonly keyTag = '',
+    private readonly guard: WriteGuard = () => undefined,
   ) {}
 
   /** A prepared statement, cached for the life of the handle. */
@@ -25,9 +33,17 @@ export class UserDb {
     return s as unknown as Statement<P, R>;
   }
 
-  /** Runs `fn` in an IMMEDIATE transaction (one writer; commit is fsynced: synchronous=FULL). */
+  /**
+   * Runs `fn` in an IMMEDIATE transaction (one writer; commit is fsynced: synchronous=FULL). The
+   * guard runs once the write lock is held, so a shred that held it meanwhile is seen (issue 14).
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.db
+      .transaction(() => {
+        this.guard(this);
+        return fn();
+      })
+      .immediate();
   }
 
   meta(key: string): unknown {
@@ -60,6 +76,8 @@ export function openUserDb(
   cipher: DbCipher,
   userHash: string,
   owner: string,
+  keyTag = '',
+  guard?: WriteGuard,
 ): UserDb {
   const db = openEncryptedDb({ path, key, cipher });
   try {
@@ -71,7 +89,7 @@ export function openUserDb(
     }
     if (stored !== owner)
       throw new AppError(ErrorCode.Corrupt, 'archive file belongs to another owner');
-    return new UserDb(db, userHash, owner);
+    return new UserDb(db, userHash, owner, keyTag, guard);
   } catch (err) {
     db.close();
     throw err;

@@ -100,10 +100,27 @@ export class UserFiles {
       } else if (!existsSync(path)) {
         this.o.logger.warn({ userHash: hash }, 'archive file missing although its key exists; starting empty');
       }
-      return openUserDb(path, uk.key, this.cipher, hash, owner);
+      const u = openUserDb(path, uk.key, this.cipher, hash, owner, uk.tag, (db) => {
+        if (!this.current(db)) throw new AppError(ErrorCode.Unavailable, 'this archive was shredded meanwhile; try again');
+      });
+      u.keyCheckedAt = this.keys.dataVersion();
+      return u;
     } finally {
       wipe(uk.key);
     }
+  }
+
+  /**
+   * True while `u` was opened with the user's current key. Another process on this data dir may
+   * have shredded the user (the keyring changed under us: data_version); then a handle on the
+   * unlinked file must not be read or written (issue 14, attack 8).
+   */
+  private current(u: UserDb): boolean {
+    const version = this.keys.dataVersion();
+    if (u.keyCheckedAt === version) return true;
+    if (this.keys.currentTag(u.userHash) !== u.keyTag) return false;
+    u.keyCheckedAt = version;
+    return true;
   }
 
   /** Runs `fn` on the user's archive; undefined when it does not exist and `create` is false. */
@@ -111,6 +128,8 @@ export class UserFiles {
     const owner = normaliseBareJid(jid);
     const hash = this.userHash(owner);
     try {
+      const pooled = this.pool.peek(hash);
+      if (pooled !== undefined && !this.current(pooled)) this.pool.remove(hash);
       return this.pool.use(hash, () => this.open(hash, owner, create), fn)?.value;
     } catch (err) {
       throw this.failed(hash, err);
@@ -124,10 +143,10 @@ export class UserFiles {
     return r.value;
   }
 
-  /** Maps SQLite errors; a corrupt archive's handle is closed so the next call reopens it. */
+  /** Maps SQLite errors; a corrupt or shredded archive's handle is closed so the next call reopens it. */
   private failed(hash: string, err: unknown): unknown {
     const mapped = mapSqliteError(err, 'archive');
-    if (AppError.is(mapped, ErrorCode.Corrupt)) this.pool.remove(hash);
+    if (AppError.is(mapped, ErrorCode.Corrupt) || AppError.is(mapped, ErrorCode.Unavailable)) this.pool.remove(hash);
     return mapped;
   }
 
@@ -141,15 +160,47 @@ export class UserFiles {
     return this.keys.has(this.userHash(jid));
   }
 
-  /** Crypto-shredding: erase the wrapped key first, then the user's files. */
+  /**
+   * Crypto-shredding: erase the wrapped key, and the user's files in the same keyring transaction
+   * (nobody makes the user a new key and file before the old ones are gone). Meanwhile the old
+   * file's write lock is held, so a writer in another process waits, then finds its key gone (the
+   * write guard) instead of committing into an unlinked file; this process's handle is closed.
+   */
   shred(jid: string): ShredResult {
     const owner = normaliseBareJid(jid);
     const hash = this.userHash(owner);
-    if (!this.pool.remove(hash)) throw new AppError(ErrorCode.Internal, 'cannot shred an archive in use');
-    const { existed, checkpointed } = this.keys.erase(hash);
-    const filesRemoved = this.removeFiles(join(this.usersDir, `${hash}.db`)) + this.blobs.removeUser(hash);
-    this.o.logger.info({ userHash: hash, keyErased: existed, keyringCheckpointed: checkpointed, filesRemoved }, 'user shredded');
-    return { keyErased: existed, keyringCheckpointed: checkpointed, filesRemoved };
+    const held = this.holdForShred(hash, owner);
+    try {
+      const path = join(this.usersDir, `${hash}.db`);
+      const r = this.keys.erase(hash, () => this.removeFiles(path) + this.blobs.removeUser(hash));
+      this.o.logger.info({ userHash: hash, keyErased: r.existed, keyringCheckpointed: r.checkpointed, filesRemoved: r.removed }, 'user shredded');
+      return { keyErased: r.existed, keyringCheckpointed: r.checkpointed, filesRemoved: r.removed };
+    } finally {
+      held?.close(); // rolls the held transaction back on the unlinked file
+    }
+  }
+
+  /** The user's archive out of the pool with its write lock taken; undefined when it cannot be opened. */
+  private holdForShred(hash: string, owner: string): UserDb | undefined {
+    let u: UserDb | undefined;
+    if (this.pool.peek(hash) !== undefined) {
+      u = this.pool.take(hash);
+      if (u === undefined) throw new AppError(ErrorCode.Internal, 'cannot shred an archive in use');
+    } else {
+      try {
+        u = this.open(hash, owner, false);
+      } catch (err) {
+        this.o.logger.warn({ userHash: hash, error: (err as Error).message }, 'shredding an archive that does not open');
+        return undefined;
+      }
+    }
+    try {
+      u?.db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      u?.close();
+      throw mapSqliteError(err, 'archive');
+    }
+    return u;
   }
 
   /** Number of user archives currently open. */

@@ -11,6 +11,7 @@ import {
   openEncryptedDb,
   type Db,
   type DbCipher,
+  type Statement,
 } from '../sqlite/index.js';
 import { KEYRING_MIGRATIONS } from './schema.js';
 
@@ -37,9 +38,16 @@ export interface UserKey {
   key: Uint8Array;
   /** True when this call generated the key (a new user, or one shredded before). */
   created: boolean;
+  /** Names this key among the user's keys over time (its wrap nonce): a shred and a new key change it. */
+  tag: string;
 }
 
+/** The wrap nonce of a wrapped key, hex: unique per key, and no secret. */
+const tagOf = (wrapped: Uint8Array): string => Buffer.from(wrapped.subarray(0, 24)).toString('hex');
+
 export class UserKeys {
+  private version: Statement | undefined;
+
   private constructor(
     private readonly db: Db,
     private readonly wrapKey: Uint8Array,
@@ -81,7 +89,7 @@ export class UserKeys {
       const key = aeadOpen(this.wrapKey, row.wrapped_key, wrapAad(jid));
       if (key === undefined)
         throw new AppError(ErrorCode.Corrupt, 'wrapped user key does not authenticate under the master key');
-      return { key, created };
+      return { key, created, tag: tagOf(row.wrapped_key) };
     } catch (err) {
       throw mapSqliteError(err, 'keyring');
     }
@@ -91,16 +99,38 @@ export class UserKeys {
     return this.db.prepare('SELECT 1 FROM user_key WHERE user_hash = ?').get(userHash) !== undefined;
   }
 
+  /** The tag of the user's current key; undefined when it has none (never made, or shredded). */
+  currentTag(userHash: string): string | undefined {
+    const row = this.db.prepare('SELECT wrapped_key FROM user_key WHERE user_hash = ?').pluck().get(userHash) as Uint8Array | undefined;
+    return row === undefined ? undefined : tagOf(row);
+  }
+
   /**
-   * Erases the wrapped key (secure_delete overwrites it in the page) and checkpoints with TRUNCATE
-   * so no WAL frame keeps the old page. Returns whether a key existed and whether the checkpoint
+   * Changes when another connection (another process on this data dir) committed to the keyring:
+   * a user was added or shredded there, so an open archive's key may be gone (PRAGMA data_version).
+   */
+  dataVersion(): number {
+    this.version ??= this.db.prepare('PRAGMA data_version').pluck();
+    return this.version.get() as number;
+  }
+
+  /**
+   * Erases the wrapped key (secure_delete overwrites it in the page) and runs `alsoRemove` (the
+   * user's files) inside the same write transaction: nobody makes the user a new key and file
+   * until the old files are gone. Then checkpoints with TRUNCATE so no WAL frame keeps the old
+   * page. Returns whether a key existed, what `alsoRemove` returned and whether the checkpoint
    * completed (false when another connection's reader held it back).
    */
-  erase(userHash: string): { existed: boolean; checkpointed: boolean } {
+  erase(userHash: string, alsoRemove: () => number = () => 0): { existed: boolean; removed: number; checkpointed: boolean } {
     try {
-      const r = this.db.prepare('DELETE FROM user_key WHERE user_hash = ?').run(userHash);
+      const { existed, removed } = this.db
+        .transaction(() => {
+          const r = this.db.prepare('DELETE FROM user_key WHERE user_hash = ?').run(userHash);
+          return { existed: r.changes > 0, removed: alsoRemove() };
+        })
+        .immediate();
       const cp = checkpoint(this.db, 'TRUNCATE');
-      return { existed: r.changes > 0, checkpointed: !cp.busy };
+      return { existed, removed, checkpointed: !cp.busy };
     } catch (err) {
       throw mapSqliteError(err, 'keyring erase');
     }

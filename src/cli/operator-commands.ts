@@ -1,15 +1,17 @@
 // Operator commands on the service host (same environment as `sealpost serve`): `status` (queue
-// depths, failed jobs, pending per user, archive sizes), `retry failed`, `shred <jid>`. They open
-// the encrypted stores with the master key; none of them prints a key or a payload.
+// depths, failed jobs, pending per user, archive sizes), `retry failed`, `shred <jid>` (through
+// the running service, or `--offline` on a data dir no service holds). They open the encrypted
+// stores or derive keys from the master key; none of them prints a key or a payload.
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { configSlices, loadConfig } from '../config/index.js';
-import { createLogger } from '../log/index.js';
-import { openStores } from '../stores/index.js';
-import { connectRedis, createQueues, requestSweep, retentionQueue, retryFailed, shred } from '../workers/index.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { deploymentKeys, openStores, takeDataDirOffline } from '../stores/index.js';
+import { connectRedis, createOpsBus, createQueues, requestShred, requestSweep, retentionQueue, retryFailed, shred, type ShredReport } from '../workers/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { parseJid } from '../xmpp/index.js';
 import { print, table, type Output } from './output.js';
+import { ExitError } from './shard-commands.js';
 
 function quietLogger() {
   return createLogger({ level: process.env.SEALPOST_LOG_LEVEL ?? 'warn', destination: process.stderr });
@@ -25,6 +27,44 @@ function fileSize(path: string): number {
     }
   }
   return n;
+}
+
+type Slices = ReturnType<typeof configSlices>;
+
+/** The running service shreds (issue 14, attack 8): it closes its handle on the user's archive first. */
+async function shredThroughService(config: Slices, logger: Logger, jid: string, timeoutMs: number): Promise<ShredReport> {
+  const keys = await deploymentKeys(config.stores, logger);
+  const redis = await connectRedis(config.redis, logger);
+  const { url, cluster, prefix } = config.redis;
+  const bus = createOpsBus({ producer: redis.producer, url, cluster, prefix, macKey: keys.requestBus, logger });
+  try {
+    return await requestShred(bus, jid, timeoutMs);
+  } finally {
+    await bus.close();
+    await redis.close();
+  }
+}
+
+/** Shreds on the data dir itself, holding it exclusively: refused (exit code 3) while a service runs on it. */
+async function shredOffline(config: Slices, logger: Logger, jid: string): Promise<ShredReport> {
+  let hold;
+  try {
+    hold = takeDataDirOffline(config.stores.dataDir);
+  } catch (err) {
+    if (AppError.is(err, ErrorCode.Unavailable)) throw new ExitError(err.message, 3);
+    throw err;
+  }
+  try {
+    const { archive, directory } = await openStores(config.stores, logger);
+    try {
+      return shred({ archive, directory, logger }, jid);
+    } finally {
+      archive.close();
+      directory.close();
+    }
+  } finally {
+    hold.release();
+  }
 }
 
 export function operatorCommands(program: Command, out: Output): void {
@@ -87,24 +127,20 @@ export function operatorCommands(program: Command, out: Output): void {
 
   program
     .command('shred')
-    .description("crypto-shred a user: erase the wrapped archive key, then the files, then the user's published keys")
+    .description("crypto-shred a user through the running service: erase the wrapped archive key, then the files, then the user's published keys")
     .argument('<jid>', "the user's bare JID")
     .option('--yes', 'confirm: shredding cannot be undone')
-    .action(async (jid: string, flags: { yes?: boolean }) => {
+    .option('--offline', 'shred on the data dir directly, when no service runs on it (refused otherwise, exit code 3)')
+    .option('--timeout <seconds>', 'how long to wait for the service', (v) => Number.parseInt(v, 10), 30)
+    .action(async (jid: string, flags: { yes?: boolean; offline?: boolean; timeout: number }) => {
       const bare = parseJid(jid).bare;
       if (!flags.yes) throw new AppError(ErrorCode.Policy, `shredding ${bare} cannot be undone: repeat with --yes`);
       const config = configSlices(loadConfig());
       const logger = quietLogger();
-      const { archive, directory } = await openStores(config.stores, logger);
-      try {
-        const r = shred({ archive, directory, logger }, bare);
-        out.result(
-          `shredded ${bare}: archive key ${r.keyErased ? 'erased' : 'absent'}, ${r.filesRemoved} file(s) removed, ${r.devicesRemoved} device(s) unpublished`,
-        );
-      } finally {
-        archive.close();
-        directory.close();
-      }
+      const r = flags.offline === true ? await shredOffline(config, logger, bare) : await shredThroughService(config, logger, bare, flags.timeout * 1000);
+      out.result(
+        `shredded ${bare}: archive key ${r.keyErased ? 'erased' : 'absent'}, ${r.filesRemoved} file(s) removed, ${r.devicesRemoved} device(s) unpublished`,
+      );
     });
 
   program

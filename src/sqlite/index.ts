@@ -214,3 +214,62 @@ export function verifyPages(db: Db): void {
   if (result !== 'ok')
     throw new AppError(ErrorCode.Corrupt, `integrity check failed: ${String(result).slice(0, 200)}`);
 }
+
+/**
+ * A lock on a plain (unencrypted, empty) SQLite file in rollback-journal mode, held by SQLite's own
+ * file locks: the operating system drops them when the process dies, so a crash never leaves a
+ * stale lock. Shared holders coexist (every service process on one data dir); an exclusive holder
+ * excludes them all (an offline operator command). `release()` is idempotent.
+ */
+export interface FileLock {
+  release(): void;
+}
+
+function openLockFile(path: string, timeoutMs: number): Db {
+  const db = new Database(path, { timeout: timeoutMs });
+  try {
+    if (db.pragma('journal_mode', { simple: true }) !== 'delete') db.pragma('journal_mode = DELETE');
+    db.exec('CREATE TABLE IF NOT EXISTS lock (holder TEXT)');
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function held(db: Db): FileLock {
+  return {
+    release() {
+      if (db.open) db.close(); // closing ends the open transaction and its lock
+    },
+  };
+}
+
+/** A shared lock on `path`, waiting up to `timeoutMs` for an exclusive holder; undefined when it still holds it. */
+export function lockShared(path: string, timeoutMs = 5000): FileLock | undefined {
+  let db: Db | undefined;
+  try {
+    db = openLockFile(path, timeoutMs);
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) FROM lock').get(); // the SHARED lock, kept until the transaction ends
+    return held(db);
+  } catch (err) {
+    db?.close();
+    if (isSqliteError(err, 'SQLITE_BUSY')) return undefined;
+    throw mapSqliteError(err, 'lock');
+  }
+}
+
+/** An exclusive lock on `path` at once; undefined while anyone holds it (shared or exclusive). */
+export function lockExclusive(path: string): FileLock | undefined {
+  let db: Db | undefined;
+  try {
+    db = openLockFile(path, 0);
+    db.exec('BEGIN EXCLUSIVE');
+    return held(db);
+  } catch (err) {
+    db?.close();
+    if (isSqliteError(err, 'SQLITE_BUSY')) return undefined;
+    throw mapSqliteError(err, 'lock');
+  }
+}

@@ -55,3 +55,5 @@ export async function openStores(slice: StoresSlice, logger: Logger): Promise<St
     wipe(master);
   }
 }
+export { holdDataDir, takeDataDirOffline, LIVE_LOCK_FILE, type FileLock } from './live.js';
+export { deploymentKeys, deriveDeploymentKeys, type DeploymentKeys } from './deployment-keys.js';

@@ -59,3 +59,4 @@ export {
   type StartRetentionOptions,
 } from './retention.js';
 export { batchJob, jobItems } from './store-batch.js';
+export { createOpsBus, requestShred, serveShredRequests, type OpsBusOptions, type ServeShredOptions } from './shred-requests.js';

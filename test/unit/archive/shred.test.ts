@@ -100,4 +100,34 @@ describe('shredUser', () => {
     expect(store.storeIncoming(BOB, incoming(ALICE, 'new')).inserted).toBe(true);
     expect(store.query(BOB, { max: 10 }).items.map((i) => i.messageId)).toEqual(['new']);
   });
+
+  it('another process on the same data dir sees the shred: it neither reads the old archive nor commits into the unlinked file', async () => {
+    const other = await f.open(); // a second process on this data dir (its own connections and pool)
+    store.storeIncoming(BOB, incoming(ALICE, 'old-1'));
+    expect(other.query(BOB, { max: 10 }).items.map((i) => i.messageId)).toEqual(['old-1']); // pooled in `other`
+    expect(other.storeIncoming(BOB, incoming(ALICE, 'old-2')).inserted).toBe(true);
+
+    store.shredUser(BOB);
+    expect(other.query(BOB, { max: 10 }).items, 'the old archive read through a pooled handle').toEqual([]);
+    expect(other.storeIncoming(BOB, incoming(ALICE, 'after')).inserted).toBe(true);
+    // The write went to a fresh archive on disk that any process (or a restart) reads back.
+    const third = await f.open();
+    expect(third.query(BOB, { max: 10 }).items.map((i) => i.messageId)).toEqual(['after']);
+  });
+
+  it('a write already past its pool check when the shred runs is refused (retry), not committed into the unlinked file', async () => {
+    const other = await f.open();
+    other.storeIncoming(BOB, incoming(ALICE, 'old'));
+    // `other` holds its handle and is about to write when this process shreds (interleaved by hand).
+    const files = (other as unknown as { files: { use<T>(jid: string, create: boolean, fn: (u: { tx<R>(fn: () => R): R }) => T): T | undefined } }).files;
+    const err = caught(() =>
+      files.use(BOB, false, (u) => {
+        store.shredUser(BOB);
+        return u.tx(() => 'written');
+      }),
+    );
+    expect(AppError.is(err, ErrorCode.Unavailable), String(err)).toBe(true);
+    expect(other.storeIncoming(BOB, incoming(ALICE, 'retried')).inserted).toBe(true);
+    expect((await f.open()).query(BOB, { max: 10 }).items.map((i) => i.messageId)).toEqual(['retried']);
+  });
 });
