@@ -8,7 +8,7 @@ import { client, type Client } from '@xmpp/client';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { parseJid } from '../jid/index.js';
-import { oversizeAnswer, StanzaFramer } from './stanza-bound.js';
+import { frameInput } from './stanza-bound.js';
 import { StanzaError } from './stanza-error.js';
 import { isElement, xml, type Element } from './xml.js';
 import { isLoopbackUrl } from '../net/index.js';
@@ -141,29 +141,8 @@ export async function connectXmpp(options: XmppConnectOptions): Promise<XmppConn
     },
     ...(options.resource === undefined ? {} : { resource: options.resource }),
   });
-  // xmpp.js 0.14 writes each socket chunk to `this.parser`, which it sets to null once the stream is
-  // closed; a chunk arriving after a close that timed out (the server still flushing stanzas to us)
-  // then throws in the socket's 'data' handler, an uncaught exception (seen in the fault tests when
-  // a busy connection stops). Such chunks belong to a closed stream: drop them.
-  // Each chunk goes through our byte bound first (stanza-bound.ts), which hands the parser whole
-  // stanzas only and drops one past the bound unread; a new stream starts the framer over.
-  const raw = entity as unknown as { _onData(data: Buffer): void; _attachParser(p: unknown): void; parser: { write(s: string): void } | null };
-  const maxStanzaBytes = options.maxStanzaBytes ?? 16 * 1024 * 1024;
-  const framer = new StanzaFramer(maxStanzaBytes, /^wss?:/.test(options.service) ? 1 : 2, (info) => {
-    const { stanza, name, reply } = oversizeAnswer(info, maxStanzaBytes);
-    const sm = entity.streamManagement as unknown as { enabled: boolean; inbound: number };
-    if (stanza && sm.enabled) sm.inbound += 1;
-    logger.warn({ bytes: info.bytes, name, limit: maxStanzaBytes }, 'xmpp: stanza over our bound dropped unread');
-    if (reply !== undefined) entity.send(reply).catch(() => undefined);
-  });
-  const attach = raw._attachParser.bind(entity);
-  raw._attachParser = (p) => {
-    framer.reset();
-    attach(p);
-  };
-  raw._onData = (data) => {
-    for (const piece of framer.push(data)) raw.parser?.write(piece.text);
-  };
+  // Every socket chunk goes through our byte bound first (stanza-bound.ts).
+  frameInput(entity, { maxBytes: options.maxStanzaBytes ?? 16 * 1024 * 1024, level: /^wss?:/.test(options.service) ? 1 : 2, logger });
   const events = new EventEmitter();
   let fullJid = '';
   let stopped = false;

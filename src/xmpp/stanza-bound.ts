@@ -6,9 +6,10 @@
 // stream; with WebSocket framing, RFC 7395, each top-level element), holds at most `maxBytes` of
 // the element in progress, and hands the parser each element whole, in one write (linear time).
 // An element past `maxBytes` is never parsed: its bytes are counted and dropped as they come, and
-// `onOversize` gets its start tag (when that tag itself fitted) to answer the sender.
+// its place in the output says so, in order, with its start tag (when that tag itself fitted).
 // The scanner knows the lexical structure of well-formed XML only (tags, quoted attribute values,
 // CDATA, comments, processing instructions); malformed input still reaches the parser's own checks.
+import type { Logger } from '../log/index.js';
 import { stanzaError } from './stanza-error.js';
 import { parseXml, xml, type Element } from './xml.js';
 
@@ -46,10 +47,14 @@ export interface OversizeInfo {
   bytes: number;
 }
 
-/** Text for the parser; `bytes` is set for a whole top-level element (its size on the wire). */
+/**
+ * In order: text for the parser (`bytes` set for a whole top-level element, its size on the
+ * wire), or an element dropped unread (`dropped`, and `text` empty).
+ */
 export interface Piece {
   text: string;
   bytes?: number;
+  dropped?: OversizeInfo;
 }
 
 export class StanzaFramer {
@@ -74,7 +79,6 @@ export class StanzaFramer {
   constructor(
     readonly maxBytes: number,
     private readonly level: number,
-    private readonly onOversize: (info: OversizeInfo) => void,
   ) {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError('stanza bound: maxBytes must be a positive integer');
   }
@@ -182,7 +186,7 @@ export class StanzaFramer {
       return i + 1;
     }
     this.hold(chunk.subarray(from, i + 1));
-    if (this.dropping) this.onOversize({ startTag: this.startTag, bytes: this.unitBytes });
+    if (this.dropping) out.push({ text: '', dropped: { startTag: this.startTag, bytes: this.unitBytes } });
     else out.push({ text: Buffer.concat(this.held, this.unitBytes).toString('utf8'), bytes: this.unitBytes });
     this.endUnit();
     return i + 1;
@@ -240,4 +244,43 @@ export function oversizeAnswer(info: OversizeInfo, maxBytes: number): { stanza: 
         )
       : undefined;
   return { stanza, name, reply };
+}
+
+/** The parts of an xmpp.js 0.14 connection (@xmpp/connection) that frameInput replaces or uses. */
+interface XmppJsConnection {
+  _onData(data: Buffer): void;
+  _attachParser(parser: unknown): void;
+  parser: { write(text: string): void } | null;
+  send(stanza: Element): Promise<void>;
+  streamManagement: unknown;
+}
+
+/**
+ * Puts the framer between an xmpp.js connection's socket and its parser: each chunk is framed,
+ * whole elements are written to the parser, a dropped stanza is counted as handled for XEP-0198
+ * and answered (oversizeAnswer); a new stream (after STARTTLS or SASL) starts the framer over.
+ * xmpp.js sets its parser to null once a stream is closed; chunks arriving after that (the server
+ * still flushing to us after a close that timed out) threw in the socket's 'data' handler, an
+ * uncaught exception seen in the fault tests: they belong to a closed stream and are dropped.
+ */
+export function frameInput(entity: unknown, o: { maxBytes: number; level: number; logger: Logger }): void {
+  const raw = entity as XmppJsConnection;
+  const framer = new StanzaFramer(o.maxBytes, o.level);
+  const dropped = (info: OversizeInfo): void => {
+    const { stanza, name, reply } = oversizeAnswer(info, o.maxBytes);
+    const sm = raw.streamManagement as { enabled: boolean; inbound: number };
+    if (stanza && sm.enabled) sm.inbound += 1;
+    o.logger.warn({ bytes: info.bytes, name, limit: o.maxBytes }, 'xmpp: stanza over our bound dropped unread');
+    if (reply !== undefined) raw.send(reply).catch(() => undefined);
+  };
+  const attach = raw._attachParser.bind(raw);
+  raw._attachParser = (parser) => {
+    framer.reset();
+    attach(parser);
+  };
+  raw._onData = (data) => {
+    for (const piece of framer.push(data))
+      if (piece.dropped !== undefined) dropped(piece.dropped);
+      else raw.parser?.write(piece.text);
+  };
 }
