@@ -34,6 +34,8 @@ export interface ShredResult {
 }
 
 const FILE_SUFFIXES = ['', '-wal', '-shm', '-journal'] as const;
+/** JID spellings whose owner and file name are remembered (every archive call needs both; issue 16). */
+const NAMES_KEPT = 4096;
 
 export class UserFiles {
   private readonly keys: UserKeys;
@@ -44,6 +46,8 @@ export class UserFiles {
   /** Uploaded file blobs, next to each user's archive (issue 17). */
   readonly blobs: BlobStore;
   private closed = false;
+  /** JID as given → its normalised owner and file name, oldest first (bounded by NAMES_KEPT). */
+  private readonly names = new Map<string, { owner: string; hash: string }>();
 
   constructor(private readonly o: UserFilesOptions) {
     if (!isDbCipher(o.cipher)) throw new AppError(ErrorCode.Config, `archive cipher ${String(o.cipher)} refused`);
@@ -79,9 +83,20 @@ export class UserFiles {
 
   /** Hex keyed BLAKE2b-256 of the normalised bare JID: the user's file name. */
   userHash(jid: string): string {
+    return this.nameOf(jid).hash;
+  }
+
+  /** The normalised owner of `jid` and its file name, computed once per spelling while remembered. */
+  private nameOf(jid: string): { owner: string; hash: string } {
     if (this.closed) throw new AppError(ErrorCode.Unavailable, 'archive store is closed');
-    const owner = normaliseBareJid(jid);
-    return Buffer.from(blake2b(32, new TextEncoder().encode(owner), this.nameKey)).toString('hex');
+    let name = this.names.get(jid);
+    if (name === undefined) {
+      const owner = normaliseBareJid(jid);
+      name = { owner, hash: Buffer.from(blake2b(32, new TextEncoder().encode(owner), this.nameKey)).toString('hex') };
+      if (this.names.size >= NAMES_KEPT) this.names.delete(this.names.keys().next().value as string);
+      this.names.set(jid, name);
+    }
+    return name;
   }
 
   /** Path of the user's archive file (it leaks no JID). */
@@ -125,8 +140,7 @@ export class UserFiles {
 
   /** Runs `fn` on the user's archive; undefined when it does not exist and `create` is false. */
   use<T>(jid: string, create: boolean, fn: (u: UserDb) => T): T | undefined {
-    const owner = normaliseBareJid(jid);
-    const hash = this.userHash(owner);
+    const { owner, hash } = this.nameOf(jid);
     try {
       const pooled = this.pool.peek(hash);
       if (pooled !== undefined && !this.current(pooled)) this.pool.remove(hash);
@@ -167,8 +181,7 @@ export class UserFiles {
    * write guard) instead of committing into an unlinked file; this process's handle is closed.
    */
   shred(jid: string): ShredResult {
-    const owner = normaliseBareJid(jid);
-    const hash = this.userHash(owner);
+    const { owner, hash } = this.nameOf(jid);
     const held = this.holdForShred(hash, owner);
     try {
       const path = join(this.usersDir, `${hash}.db`);
@@ -214,6 +227,7 @@ export class UserFiles {
     this.pool.closeAll();
     this.keys.close();
     this.blobs.close();
+    this.names.clear();
     wipe(this.nameKey);
   }
 
