@@ -5,6 +5,7 @@
 // what the attacker meets: a larger stanza is dropped unread and answered policy-violation, the
 // vault's stream stays up, and everyone else's traffic goes on.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { NS } from '../../src/protocol/namespaces.js';
@@ -54,9 +55,16 @@ describe('attack: oversize stanza', () => {
     expect(ms).toBeLessThan(10_000);
     stream.assertUp();
 
+    // Variations: a presence (dropped without an answer) and a stanza whose start tag alone is
+    // past the bound (nothing to answer to); the vault's parser stays in step with the stream.
+    await mallory.conn.send(xml('presence', { to: ts.service.conn.jid }, xml('status', {}, filler(110 * 1024))));
+    await mallory.conn.send(xml('iq', { type: 'set', to: ts.service.conn.jid, id: 'wide', pad: filler(110 * 1024) }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
     // Stanzas within the bound are read as before, from the attacker too.
     const form = await mallory.iq('get', xml('query', { xmlns: NS.mam }));
     expect(form.getChild('query', NS.mam)).toBeDefined();
+    // Each was dropped by the vault's bound (Prosody passed them all: under its 256 KiB).
+    const drops = (): number => readFileSync(ts.logFile, 'utf8').split('\n').filter((l) => l.includes('stanza over our bound dropped unread')).length;
+    await expect.poll(drops, { timeout: 5_000 }).toBe(24);
     await honestExchange(ts);
     stream.assertUp();
   });
