@@ -102,11 +102,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const upload = roles.has('ingest') ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, logger })) : undefined;
     if (roles.has('ingest')) {
       stack.push('disco', registerDisco({ conn, extensions: [uploadDisco(c.upload.limits.maxFileBytes)] }));
-      stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, redis: redis.producer, prefix, logger }));
+      stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, redis: redis.producer, prefix, redisNameKey: keys.redisNames, logger }));
       const hooks = deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger });
       stack.push('presence', registerPresence({ conn, ...c.presence, logger, hooks }));
-      stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, ...c.directory, logger, metrics }));
-      const submissions = { store: queues.store, redis: redis.producer, prefix, limits: c.ingest, quota: c.quota };
+      stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, redisNameKey: keys.redisNames, ...c.directory, logger, metrics }));
+      const submissions = { store: queues.store, redis: redis.producer, prefix, redisNameKey: keys.redisNames, limits: c.ingest, quota: c.quota };
       stack.push('submissions', registerSubmissions({ ...submissions, conn: served, directory, logger, metrics }));
       await stack.open('initial presence', () => registerInitialPresence({ conn, logger }));
     }

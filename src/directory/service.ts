@@ -38,6 +38,8 @@ export interface DirectoryServiceDeps extends DirectoryLimits {
   /** Redis for the rate limiters, and their key prefix. */
   redis: RedisEval;
   prefix: string;
+  /** The deployment's key for names in Redis (the limiters' bucket names). */
+  redisNameKey: Uint8Array;
   logger: Logger;
   metrics?: Metrics;
   now?: () => number;
@@ -63,7 +65,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): { close(): void }
   const { conn, store } = deps;
   const limits: DirectoryLimits = deps;
   const bucket = (name: string, capacity: number, perMinute: number): RateLimiter =>
-    createRateLimiter(deps.redis, `${deps.prefix}:rl:${name}`, { capacity, perMinute });
+    createRateLimiter(deps.redis, `${deps.prefix}:rl:${name}`, { capacity, perMinute }, deps.redisNameKey);
   const claimLimiter = bucket('claim', deps.claimBurst, deps.claimRatePerMinute);
   const targetLimiter = bucket('claim-target', deps.claimTargetBurst, deps.claimTargetRatePerMinute);
   const lookupLimiter = bucket('lookup', deps.lookupBurst, deps.lookupRatePerMinute);

@@ -29,6 +29,8 @@ export interface MamDeps {
   /** Redis for the query rate limiter, and its key prefix. */
   redis: RedisEval;
   prefix: string;
+  /** The deployment's key for names in Redis (the limiter's bucket names). */
+  redisNameKey: Uint8Array;
   logger: Logger;
 }
 
@@ -117,7 +119,7 @@ export function registerMam(deps: MamDeps): { close(): void } {
   const log = deps.logger.child({ module: 'mam' });
   const offs: (() => void)[] = [];
   const oneAtATime = keyedSerializer();
-  const rate = createRateLimiter(deps.redis, `${deps.prefix}:rl:mam`, { capacity: deps.mamBurst, perMinute: deps.mamRatePerMinute });
+  const rate = createRateLimiter(deps.redis, `${deps.prefix}:rl:mam`, { capacity: deps.mamBurst, perMinute: deps.mamRatePerMinute }, deps.redisNameKey);
 
   offs.push(conn.iqCallee.get(NS.mam, 'query', (ctx) =>
     answerIq(log, 'mam form', () => {

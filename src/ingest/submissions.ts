@@ -25,6 +25,8 @@ export interface SubmissionsOptions {
   /** Redis for the per-sender rate limiter, and its key prefix. */
   redis: RedisEval;
   prefix: string;
+  /** The deployment's key for names in Redis (the limiter's bucket names). */
+  redisNameKey: Uint8Array;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -44,7 +46,7 @@ export function registerSubmissions(o: SubmissionsOptions): { close(): void } {
   const senderLimiter = createRateLimiter(o.redis, `${o.prefix}:rl:submit`, {
     capacity: Math.max(1, Math.ceil(o.limits.senderRatePerMinute / 6)),
     perMinute: o.limits.senderRatePerMinute,
-  });
+  }, o.redisNameKey);
   const queue = createStoreEnqueuer(o.store, { logger });
   const quota = createQuotaGate({ redis: o.redis, prefix: o.prefix, tagOf: shardTagOf(o.store), limits: o.quota });
   const deps = { conn: o.conn, directory: o.directory, senderLimiter, quota, logger, queue, limits: o.limits, ...(o.metrics === undefined ? {} : { metrics: o.metrics }) };

@@ -2,7 +2,9 @@
 // (requester, target) (as Signal-Server rate-limits prekey fetches) and submissions per sender.
 // The script reads Redis's own clock, so every service process agrees on time. Bucket keys hold a
 // labelled BLAKE2b-128 of the caller's key, never the JIDs in it (issue 14: key names in Redis
-// told anyone with Redis access who claims whose prekeys and who sends).
+// told anyone with Redis access who claims whose prekeys and who sends), keyed with the
+// deployment's name key (from the master key, the same in every process): unkeyed, someone with
+// Redis access confirmed a guessed JID by hashing it.
 import { blake2b } from '../keys/index.js';
 
 /** The one Redis call we need; ioredis's `eval` matches it. */
@@ -54,18 +56,21 @@ export interface RateLimiter {
   take(key: string, cost?: number): Promise<TakeResult>;
 }
 
-/** The bucket's key name: hex BLAKE2b-128 of a label and the caller's key (JIDs never in clear). */
-export function bucketName(key: string): string {
-  return Buffer.from(blake2b(16, new TextEncoder().encode(`sealpost/v1/rate-bucket\u0000${key}`))).toString('hex');
+/** The bucket's key name: hex BLAKE2b-128, keyed by `nameKey`, of a label and the caller's key. */
+export function bucketName(key: string, nameKey: Uint8Array): string {
+  return Buffer.from(blake2b(16, new TextEncoder().encode(`sealpost/v1/rate-bucket\u0000${key}`), nameKey)).toString('hex');
 }
 
-export function createRateLimiter(redis: RedisEval, prefix: string, spec: BucketSpec): RateLimiter {
+/** `nameKey`: the deployment's 32-byte key for names in Redis (stores' deploymentKeys().redisNames). */
+export function createRateLimiter(redis: RedisEval, prefix: string, spec: BucketSpec, nameKey: Uint8Array): RateLimiter {
   if (!(spec.capacity > 0) || !(spec.perMinute > 0))
     throw new RangeError('rate limiter: capacity and perMinute must be positive');
+  if (!(nameKey instanceof Uint8Array) || nameKey.length !== 32) throw new RangeError('rate limiter: nameKey must be 32 bytes');
+  const named = nameKey.slice();
   const perMs = spec.perMinute / 60_000;
   return {
     async take(key, cost = 1) {
-      const reply = (await redis.eval(TAKE_SCRIPT, 1, `${prefix}:${bucketName(key)}`, spec.capacity, perMs, cost)) as [
+      const reply = (await redis.eval(TAKE_SCRIPT, 1, `${prefix}:${bucketName(key, named)}`, spec.capacity, perMs, cost)) as [
         number,
         number,
         number,

@@ -103,6 +103,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
   const directory: DirectoryStore = openDirectoryStore({ path: join(dir, 'directory.db'), key: randomBytes(32), cipher: 'chacha20' });
   const redis: Redis = createRedis(options.redisUrl, 'worker');
   const prefix = `fuzz${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
+  const redisNameKey = new Uint8Array(randomBytes(32));
 
   const now = Date.now();
   const party = (local: string): Party => {
@@ -133,12 +134,13 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
 
   const conn = new FakeConnection();
   registerDisco({ conn });
-  registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: 0, mamRatePerMinute: 1_000_000, mamBurst: 1_000_000, redis, prefix, logger });
+  registerMam({ conn, archive, limits: archive.limits, globalRetentionSeconds: 0, mamRatePerMinute: 1_000_000, mamBurst: 1_000_000, redis, prefix, redisNameKey, logger });
   registerDirectory({
     conn,
     store: directory,
     redis,
     prefix,
+    redisNameKey,
     maxOneTimePrekeys: config.maxOneTimePrekeys,
     prekeyLowWater: config.prekeyLowWater,
     claimRatePerMinute: 1_000_000,
@@ -152,7 +154,7 @@ export async function createFuzzWorld(options: { redisUrl: string }): Promise<Fu
     logger,
   });
   const limits: IngestLimits = { ...resolveLimits(), maxStanzaBytes: config.maxStanzaBytes, maxItemsPerStanza: 64 };
-  const senderLimiter = createRateLimiter(redis, `${prefix}:submit`, { capacity: 1_000_000, perMinute: 1_000_000 });
+  const senderLimiter = createRateLimiter(redis, `${prefix}:submit`, { capacity: 1_000_000, perMinute: 1_000_000 }, redisNameKey);
 
   // What must not change, and what must never be shown to anyone but its owner.
   const victims = [alice, bob];

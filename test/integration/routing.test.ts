@@ -32,13 +32,15 @@ async function routedSetup(ts: TestService) {
   const ownerBus = createRequestBus({ publisher, subscriber: ownerSub, prefix, node: 'owner-1', macKey: MAC, logger });
   // The owner: the service's own stores, the real handlers, on a stand-in connection.
   const owner = iqOwner(ts.service.conn);
-  const mamRate = { mamRatePerMinute: 60_000, mamBurst: 1000, redis: publisher, prefix: `${prefix}:owner` };
+  const redisNameKey = new Uint8Array(32).fill(7);
+  const mamRate = { mamRatePerMinute: 60_000, mamBurst: 1000, redis: publisher, prefix: `${prefix}:owner`, redisNameKey };
   registerMam({ conn: owner.conn, archive: ts.service.archive, limits: ts.service.archive.limits, globalRetentionSeconds: 0, ...mamRate, logger });
   registerDirectory({
     conn: owner.conn,
     store: ts.service.directory,
     redis: publisher,
     prefix: `${prefix}:owner`,
+    redisNameKey,
     claimBurst: 1000,
     claimRatePerMinute: 60_000,
     claimTargetBurst: 1000,
