@@ -16,6 +16,8 @@ import type { ShredReport } from './retention.js';
 /** The ops channel's "shard" on the ops bus (one channel per deployment today). */
 export const OPS_CHANNEL = 0;
 const CLAIM_SECONDS = 600;
+/** How long a process that did not claim a request waits for the claimer's report. */
+const WAIT_MS = 120_000;
 
 interface ShredRequest {
   op: 'shred';
@@ -63,6 +65,11 @@ export interface ServeShredOptions {
   redis: Redis;
   prefix: string;
   shred(jid: string): ShredReport;
+  /**
+   * Whether this process holds the user's data (default: yes, every process on the one data dir).
+   * Where shards have owners, only the owner claims; the others wait for its report.
+   */
+  owns?: (jid: string) => boolean;
   logger: Logger;
 }
 
@@ -72,7 +79,8 @@ export function serveShredRequests(o: ServeShredOptions): Promise<() => Promise<
   return o.bus.serve(OPS_CHANNEL, async (payload) => {
     if (!isShredRequest(payload)) throw new AppError(ErrorCode.BadInput, 'not a shred request');
     const key = claimKey(o.prefix, payload.nonce);
-    if ((await o.redis.set(key, 'running', 'EX', CLAIM_SECONDS, 'NX')) === 'OK') {
+    const owner = o.owns?.(payload.jid) ?? true;
+    if (owner && (await o.redis.set(key, 'running', 'EX', CLAIM_SECONDS, 'NX')) === 'OK') {
       try {
         const report = o.shred(payload.jid);
         await o.redis.set(key, JSON.stringify(report), 'EX', CLAIM_SECONDS);
@@ -83,15 +91,15 @@ export function serveShredRequests(o: ServeShredOptions): Promise<() => Promise<
         throw err;
       }
     }
-    for (;;) {
+    // Someone else claimed it (or will: its owner): answer with its report.
+    for (const deadline = Date.now() + WAIT_MS; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
       const v = await o.redis.get(key);
-      if (v !== 'running') {
-        const done = JSON.parse(v ?? '{"error":"the claim of this request expired"}') as ShredReport | { error: string };
-        if ('error' in done) throw new AppError(ErrorCode.Internal, done.error);
-        return done;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (v === null || v === 'running') continue;
+      const done = JSON.parse(v) as ShredReport | { error: string };
+      if ('error' in done) throw new AppError(ErrorCode.Internal, done.error);
+      return done;
     }
+    throw new AppError(ErrorCode.Timeout, 'no process holding this user carried the shred out in time');
   });
 }
 
