@@ -104,7 +104,7 @@ export async function runScale(o: ScaleOptions): Promise<void> {
 /** Seeds `perUser` pending 1 KiB items for each of `users` synthetic users, one transaction each. */
 async function seed(env: Record<string, string>, users: number, perUser: number, domain: string): Promise<{ items: number; ms: number }> {
   const config = loadConfig({ ...env });
-  const { archive, directory } = await openStores(configSlices(config).stores, createLogger({ level: 'warn' }));
+  const { archive, directory } = await openStores(configSlices(config).stores, createLogger({ level: 'warn' }), 'own');
   const payload = new Uint8Array(randomBytes(1024));
   const block = new Uint8Array(randomBytes(200));
   const t0 = performance.now();

@@ -6,17 +6,19 @@ import { pathToFileURL } from 'node:url';
 import type { ArchiveStore } from './archive/index.js';
 import { configSlices, loadConfig, vaultBareJid, type Config } from './config/index.js';
 import { registerDirectory, type DirectoryStore } from './directory/index.js';
-import { deviceAnnouncements, servedOnly, registerDisco, registerInitialPresence, registerMam, registerPresence, registerReceipts, registerSubmissions } from './ingest/index.js';
+import { deviceAnnouncements, forwardPresence, servedOnly, registerDisco, registerForwarding, registerInitialPresence, registerMam, registerPresence, registerReceipts, registerSubmissions } from './ingest/index.js';
 import { cleanupStack } from './lifecycle/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { registerOps, type OpsServer } from './ops/index.js';
+import { createShardHost, startWorkerNode, sweepAll } from './node/index.js';
+import { expiryNoticeStanza } from './protocol/index.js';
+import { claimDeployment, shardOf, type FenceState, type Lease } from './shards/index.js';
 import { createUsageMirror, mirrorWrites, shardTagOf } from './quota/index.js';
-import { claimDataRoot, dataRootId } from './shards/index.js';
-import { deploymentKeys, holdDataDir, openStores } from './stores/index.js';
+import { createShardedStores, deploymentKeys, holdDataDir, openShardOpener } from './stores/index.js';
 import { registerUpload, uploadDisco, type UploadService } from './upload/index.js';
-import { connectRedis, createDelivery, createOpsBus, createQueues, registerDeliverWorker, registerRetention, registerStoreWorkers, serveShredRequests, shred } from './workers/index.js';
-import type { Delivery, DeliveryTiming, Queues, RetentionService, ShredReport } from './workers/index.js';
+import { connectRedis, createDelivery, createOpsBus, createQueues, openRequestBus, registerRetention, serveShredRequests, shred } from './workers/index.js';
+import type { Delivery, DeliveryTiming, ExpiredMessageNotice, Queues, RetentionService, ShredReport } from './workers/index.js';
 import { connectXmpp, type XmppConnection } from './xmpp/index.js';
 
 export type Role = 'ingest' | 'worker';
@@ -54,6 +56,8 @@ export interface Service {
 /** Builds and starts the service; resolves once it is online and taking work. */
 export async function startService(config: Config, options: StartOptions = {}): Promise<Service> {
   const roles = new Set<Role>(options.roles ?? ['ingest', 'worker']);
+  const serve = roles.has('ingest') && roles.has('worker');
+  const role = serve ? 'serve' : roles.has('worker') ? 'worker' : 'ingest';
   const c = configSlices(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics();
@@ -61,22 +65,31 @@ export async function startService(config: Config, options: StartOptions = {}): 
   try {
     // A shared hold on the data dir: an offline `sealpost shred` refuses to run beside us (issue 14).
     await stack.open('data dir hold', () => holdDataDir(c.stores.dataDir), (hold) => hold.release());
-    const stores = await stack.open('stores', () => openStores(c.stores, logger));
-    const { directory } = stores;
+    const single = roles.has('worker') ? 'migrate' : 'ignore';
+    const opener = await stack.open('stores', () => openShardOpener(c.stores, logger, { single }), (o) => o.close());
+    const { layout } = opener;
+    const node = c.shards.nodeId ?? layout.node;
+    const sharded = createShardedStores(layout.count, opener.serverPublicKey);
+    const { directory } = sharded;
     const redis = await stack.open('redis', () => connectRedis(c.redis, logger));
     const { prefix } = c.redis;
-    // One data root per deployment (issue 15): a process on another data dir would split users.
-    await claimDataRoot(redis.producer, prefix, dataRootId(c.stores.dataDir), c.stores.dataDir);
-    const queues = await stack.open('queues', () => createQueues(redis.producer, prefix, c.redis.storeShards));
+    const ttlMs = c.shards.leaseSeconds * 1000;
+    // Every process agrees on the shard count and master key; serve and worker nodes never mix.
+    const claim = { role, rootId: layout.node, count: layout.count, masterCheck: opener.masterCheck, ttlMs: 3 * ttlMs } as const;
+    await claimDeployment(redis.producer, prefix, claim);
+    const mark = setInterval(() => void claimDeployment(redis.producer, prefix, claim).catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'deployment mark not renewed')), ttlMs);
+    stack.push('deployment mark', { close: () => clearInterval(mark) });
+    const queues = await stack.open('queues', () => createQueues(redis.producer, prefix, layout.count));
     // Each recipient's quota use, published to Redis on every archive write for the ingest's check (issue 14).
-    const usage = createUsageMirror({ redis: redis.producer, prefix, tagOf: shardTagOf(queues.store), archive: stores.archive, logger });
-    const archive = mirrorWrites(stores.archive, usage, logger);
+    const usage = createUsageMirror({ redis: redis.producer, prefix, tagOf: shardTagOf(queues.store), archive: sharded.archive, logger });
+    const mirrored = (a: ArchiveStore): ArchiveStore => mirrorWrites(a, usage, logger);
+    const archive = mirrored(sharded.archive);
     const shredOne = (jid: string): ShredReport => shred({ archive, directory, logger, metrics }, jid);
     // The operator's `sealpost shred` comes here, MAC'd with a key only master-key holders derive.
     const keys = await deploymentKeys(c.stores, logger);
-    const bus = { producer: redis.producer, url: c.redis.url, cluster: c.redis.cluster, prefix, logger };
-    const opsBus = stack.push('ops bus', createOpsBus({ ...bus, macKey: keys.requestBus }));
-    await stack.open('shred requests', () => serveShredRequests({ bus: opsBus, redis: redis.producer, prefix, shred: shredOne, logger }), (stop) => stop());
+    const busOptions = { producer: redis.producer, url: c.redis.url, cluster: c.redis.cluster, prefix, logger };
+    const opsBus = stack.push('ops bus', createOpsBus({ ...busOptions, macKey: keys.requestBus }));
+    await stack.open('shred requests', () => serveShredRequests({ bus: opsBus, redis: redis.producer, prefix, shred: shredOne, owns: (jid) => sharded.of(jid) !== undefined, logger }), (stop) => stop());
     // A worker-only process takes a resource of its own and never sends available presence, so
     // submissions to the bare JID keep going to the ingest; its deliveries' receipts come back to it.
     const resource = roles.has('ingest') ? c.xmpp.resource : `${c.xmpp.resource}-w${process.pid}`;
@@ -84,46 +97,63 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const timing = options.delivery === undefined ? {} : { timing: options.delivery };
     const delivery = stack.push(
       'delivery',
-      createDelivery({ redis: redis.producer, prefix, queue: queues.deliver, archive, metrics, logger, ...c.delivery, ...timing }),
+      createDelivery({ redis: redis.producer, prefix, queues: queues.deliver, archive, metrics, logger, ...c.delivery, ...timing }),
     );
-    stack.push('receipts', registerReceipts({ conn, delivery, logger }));
-    const workers = { connection: redis.worker, prefix, logger, metrics };
-    if (roles.has('worker')) {
-      const shards = { storeShards: c.redis.storeShards, quota: c.quota, usage };
-      stack.push('store workers', registerStoreWorkers({ ...workers, ...shards, conn, archive, listener: delivery }));
-      stack.push('deliver worker', registerDeliverWorker({ ...workers, conn, delivery }));
+    if (roles.has('worker')) stack.push('receipts', registerReceipts({ conn, delivery, logger }));
+    // Ingest and worker nodes talk over the request bus (MAC key from the master key); serve owns all.
+    const bus = serve ? undefined : stack.push('request bus', openRequestBus({ ...c.redis, publisher: redis.producer, node: `${node}-${role}-${process.pid}`, macKey: opener.busMacKey(), logger }));
+    const now = options.retentionClock ?? Date.now;
+    const sweepDeps = { notify: (n: ExpiredMessageNotice) => conn.send(expiryNoticeStanza(n)), transitTtlSeconds: c.retention.transitTtlSeconds, now, logger, metrics };
+    const shardDeps = { opener, sharded, mirrored, usage, connection: redis.worker, prefix, conn, quota: c.quota, delivery, store: queues.store, logger, metrics };
+    if (serve) {
+      const host = stack.push('shards', createShardHost({ ...shardDeps, dirOf: (k) => layout.dir(k) }));
+      for (let k = 0; k < layout.count; k++) await host.start(k, ownEveryShard(k, node));
+    } else if (roles.has('worker') && bus !== undefined) {
+      const nodeOptions = { ...shardDeps, node, roots: c.shards.roots, ttlMs, producer: redis.producer, worker: redis.worker, bus, redisNameKey: keys.redisNames };
+      await stack.open('worker node', () => startWorkerNode({ ...nodeOptions, directory: c.directory, mam: c.mam, sweep: sweepDeps }));
     }
-    const sweeper = { producer: redis.producer, worker: roles.has('worker') ? redis.worker : undefined, now: options.retentionClock ?? Date.now };
+    const sweeper = { producer: redis.producer, worker: roles.has('worker') ? redis.worker : undefined, now, sweep: sweepAll({ sharded, bus, logger }) };
     const retention = await stack.open('retention', () =>
       registerRetention({ ...c.retention, ...sweeper, conn, prefix, archive, directory, logger, metrics }),
     );
     // Key IQs, submissions, MAM, retention and uploads answer only the served domains (issue 14).
     const served = servedOnly(conn, c.presence.allowedDomains);
-    const upload = roles.has('ingest') ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, logger })) : undefined;
+    const upload = serve ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, logger })) : undefined;
     if (roles.has('ingest')) {
-      stack.push('disco', registerDisco({ conn, extensions: [uploadDisco(c.upload.limits.maxFileBytes)] }));
-      stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, redis: redis.producer, prefix, redisNameKey: keys.redisNames, logger }));
-      const hooks = deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger });
+      stack.push('disco', registerDisco({ conn, extensions: upload === undefined ? [] : [uploadDisco(c.upload.limits.maxFileBytes)] }));
+      const shardOfUser = (jid: string): number => shardOf(jid, layout.count);
+      if (bus === undefined) {
+        stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, redis: redis.producer, prefix, redisNameKey: keys.redisNames, logger }));
+        stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, redisNameKey: keys.redisNames, ...c.directory, logger, metrics }));
+      } else stack.push('routing', { close: registerForwarding({ conn: served, bus, shardOf: shardOfUser, logger }) });
+      const hooks =
+        bus === undefined
+          ? deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger })
+          : forwardPresence({ bus, shardOf: shardOfUser, logger });
       stack.push('presence', registerPresence({ conn, ...c.presence, logger, hooks }));
-      stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, redisNameKey: keys.redisNames, ...c.directory, logger, metrics }));
-      const submissions = { store: queues.store, redis: redis.producer, prefix, redisNameKey: keys.redisNames, limits: c.ingest, quota: c.quota };
-      stack.push('submissions', registerSubmissions({ ...submissions, conn: served, directory, logger, metrics }));
+      const submissions = { store: queues.store, redis: redis.producer, prefix, redisNameKey: keys.redisNames, limits: c.ingest, quota: c.quota, directory: bus === undefined ? directory : undefined };
+      stack.push('submissions', registerSubmissions({ ...submissions, conn: served, logger, metrics }));
       await stack.open('initial presence', () => registerInitialPresence({ conn, logger }));
     }
     const watched = {
       depths: { store: queues.store, deliver: queues.deliver },
-      dashboard: [...queues.store.shards, queues.deliver, retention.queue],
+      dashboard: [...queues.store.shards, ...queues.deliver.shards, retention.queue],
     };
     const ops =
       options.ops === false || c.ops.port === 0
         ? undefined
         : await stack.open('ops', () => registerOps({ ...c.ops, ...watched, conn, redis: redis.producer, metrics, logger }));
-    logger.info({ module: 'main', vault: vaultBareJid(config), jid: conn.jid, roles: [...roles], ops: ops?.url }, 'sealpost service running');
+    logger.info({ module: 'main', vault: vaultBareJid(config), jid: conn.jid, roles: [...roles], node, shards: layout.count, ops: ops?.url }, 'sealpost service running');
     return { config, conn, archive, directory, queues, metrics, ops, delivery, retention, upload, shred: shredOne, stop: () => stack.close() };
   } catch (err) {
     await stack.close().catch(() => undefined); // what was opened; the start error is the one to report
     throw err;
   }
+}
+
+/** `sealpost serve`'s lease of shard k: the next epoch under its node id, never expiring (no lease store). */
+function ownEveryShard(shard: number, node: string): (current: FenceState) => Lease {
+  return (cur) => ({ shard, node, epoch: cur.epoch + 1, expiresAt: Number.POSITIVE_INFINITY });
 }
 
 /** `node src/main.ts`-style entry: every role, SIGTERM/SIGINT stop gracefully. */

@@ -55,7 +55,7 @@ async function shredOffline(config: Slices, logger: Logger, jid: string): Promis
     throw err;
   }
   try {
-    const { archive, directory } = await openStores(config.stores, logger);
+    const { archive, directory } = await openStores(config.stores, logger, 'borrow');
     try {
       return shred({ archive, directory, logger }, jid);
     } finally {
@@ -77,8 +77,8 @@ export function operatorCommands(program: Command, out: Output): void {
       const config = configSlices(loadConfig());
       const logger = quietLogger();
       const redis = await connectRedis(config.redis, logger);
-      const queues = createQueues(redis.producer, config.redis.prefix, config.redis.storeShards);
-      const { archive, directory } = await openStores(config.stores, logger);
+      const queues = createQueues(redis.producer, config.redis.prefix, config.redis.shardCount);
+      const { archive, close } = await openStores(config.stores, logger, 'borrow');
       try {
         const counts = {
           store: await queues.store.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
@@ -97,8 +97,7 @@ export function operatorCommands(program: Command, out: Output): void {
           table(out, ['user', 'pending', 'pending bytes', 'archive bytes'], users.map((u) => [u.jid, u.pending, u.pendingBytes, u.archiveBytes]));
         }
       } finally {
-        archive.close();
-        directory.close();
+        close();
         await queues.close();
         await redis.close();
       }
@@ -113,11 +112,12 @@ export function operatorCommands(program: Command, out: Output): void {
       const config = configSlices(loadConfig());
       const logger = quietLogger();
       const redis = await connectRedis(config.redis, logger);
-      const queues = createQueues(redis.producer, config.redis.prefix, config.redis.storeShards);
+      const queues = createQueues(redis.producer, config.redis.prefix, config.redis.shardCount);
       try {
         let store = 0;
         for (const shard of queues.store.shards) store += await retryFailed(shard);
-        const deliver = await retryFailed(queues.deliver);
+        let deliver = 0;
+        for (const shard of queues.deliver.shards) deliver += await retryFailed(shard);
         out.result(`retried ${store} store job(s) and ${deliver} delivery job(s)`);
       } finally {
         await queues.close();

@@ -88,6 +88,7 @@ export {
   type PresenceSlice,
   type RedisSlice,
   type RetentionSlice,
+  type ShardsSlice,
   type StoreQuotaSlice,
   type StoresSlice,
   type UploadSlice,

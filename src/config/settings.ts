@@ -162,11 +162,22 @@ export const SETTINGS = {
     '0',
   ),
   retentionCron: setting('SEALPOST_RETENTION_CRON', z.string().min(9), 'when the retention job runs (cron)', '17 3 * * *'),
-  storeShards: setting(
-    'SEALPOST_STORE_SHARDS',
-    int(1, 1024),
-    'store queues; each recipient maps to one, stored in order by one worker (per-sender order)',
-    '8',
+  shardCount: setting(
+    'SEALPOST_SHARD_COUNT',
+    int(1, 4096),
+    'shards users are spread over; fixed at install in <data>/shards/layout.json (another count is refused)',
+    '64',
+  ),
+  leaseSeconds: setting('SEALPOST_LEASE_SECONDS', int(1, 3600), 'shard lease of a worker node; a dead node\'s shards are taken over after it', '15'),
+  nodeId: setting(
+    'SEALPOST_NODE_ID',
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)'),
+    'name of this worker node in leases and `shard move`; default the id of its data dir (<data>/root-id)',
+  ),
+  shardRoots: setting(
+    'SEALPOST_SHARD_ROOTS',
+    list,
+    'data roots whose shard directories this worker can reach, comma list; default SEALPOST_DATA_DIR alone (it is always first)',
   ),
   deliveryWindow: setting('SEALPOST_DELIVERY_WINDOW', int(1, 100_000), 'unacknowledged deliveries in flight per device', '256'),
   uploadHost: setting(

@@ -2,6 +2,7 @@
 // field, least of all a secret, that it does not use). Each slice is a fresh frozen object: the
 // master key goes only to the stores, the vault password only to the XMPP login, the ops token
 // only to the ops endpoint.
+import { resolve } from 'node:path';
 import type { Config } from './index.js';
 
 /** Opening the encrypted stores: the only slice holding the master key. */
@@ -15,6 +16,8 @@ export interface StoresSlice {
   retentionSeconds: number;
   /** SEALPOST_CRYPTO: the libsodium backend, chosen when the stores open (before any crypto). */
   crypto: Config['crypto'];
+  /** SEALPOST_SHARD_COUNT: checked against the data dir's layout.json. */
+  shardCount: number;
 }
 
 /** Redis and the queues on it. */
@@ -23,10 +26,20 @@ export interface RedisSlice {
   prefix: string;
   /** Refuse an evicting Redis instead of warning. */
   strict: boolean;
-  /** Store queue shards (each recipient maps to one). */
-  storeShards: number;
+  /** Shards (SEALPOST_SHARD_COUNT): a store and a delivery queue each. */
+  shardCount: number;
   /** The URL names one node of a Redis Cluster. */
   cluster: boolean;
+}
+
+/** Shards and their owners (issue 15; README "Scaling out"). */
+export interface ShardsSlice {
+  count: number;
+  leaseSeconds: number;
+  /** SEALPOST_NODE_ID; undefined: the data dir's root id. */
+  nodeId: string | undefined;
+  /** Data roots a worker can reach, its own SEALPOST_DATA_DIR first. */
+  roots: readonly string[];
 }
 
 /** The vault's XMPP login: the only slice holding the vault password. */
@@ -134,6 +147,7 @@ export interface OpsSlice {
 export interface ConfigSlices {
   stores: Readonly<StoresSlice>;
   redis: Readonly<RedisSlice>;
+  shards: Readonly<ShardsSlice>;
   xmpp: Readonly<XmppSlice>;
   ingest: Readonly<IngestSlice>;
   quota: Readonly<StoreQuotaSlice>;
@@ -163,8 +177,15 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
       maxOpen: c.archiveMaxOpen,
       retentionSeconds: c.retentionSeconds,
       crypto: c.crypto,
+      shardCount: c.shardCount,
     }),
-    redis: freeze({ url: c.redisUrl, prefix: c.queuePrefix, strict: c.strict, storeShards: c.storeShards, cluster: c.redisCluster }),
+    redis: freeze({ url: c.redisUrl, prefix: c.queuePrefix, strict: c.strict, shardCount: c.shardCount, cluster: c.redisCluster }),
+    shards: freeze({
+      count: c.shardCount,
+      leaseSeconds: c.leaseSeconds,
+      nodeId: c.nodeId,
+      roots: freeze([...new Set([resolve(c.dataDir), ...(c.shardRoots ?? []).map((r) => resolve(r))])]),
+    }),
     xmpp: freeze({
       service: c.xmppService,
       domain: c.xmppDomain,

@@ -17,7 +17,8 @@ export interface SubmissionsOptions {
   conn: XmppConnection;
   /** The stanza and item bounds, and the sender rate. */
   limits: IngestSlice;
-  directory: DeviceLookup;
+  /** The key directory where this process holds it (one process); else the owner checks recipients. */
+  directory?: DeviceLookup | undefined;
   /** The store queue's shards. */
   store: Pick<StoreShards, 'for'>;
   /** Each recipient's quota and a sender's share of it, checked before an item is queued. */

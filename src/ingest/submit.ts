@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics/index.js';
 import { envelopeFromXml, itemWireBytes, maxItemBytes, NS, refusalStanza, stanzaBytes, toStanzaError } from '../protocol/index.js';
 import { costOf, type QuotaGate } from '../quota/index.js';
 import type { RateLimiter } from '../ratelimit/index.js';
-import { batchJob, type StoreEnqueuer, type StoreItem } from '../workers/index.js';
+import { batchJob, checkRecipient, type DeviceLookup, type StoreEnqueuer, type StoreItem } from '../workers/index.js';
 import { bareJid, type Element, type XmppConnection } from '../xmpp/index.js';
 
 export interface IngestLimits extends Limits {
@@ -18,15 +18,12 @@ export interface IngestLimits extends Limits {
   maxItemsPerStanza: number;
 }
 
-/** What ingest needs from the key directory: which devices a JID has published, and whether an archive key. */
-export interface DeviceLookup {
-  devices(jid: string): number[];
-  hasArchiveKey(jid: string): boolean;
-}
+export type { DeviceLookup };
 
 export interface SubmitDeps {
   conn: XmppConnection;
-  directory: DeviceLookup;
+  /** The key directory when this process holds it; without it the shard's owner checks recipients. */
+  directory?: DeviceLookup | undefined;
   /** Where accepted items go: the store queue (workers' createStoreEnqueuer in the service). */
   queue: Pick<StoreEnqueuer, 'enqueue'>;
   senderLimiter: RateLimiter;
@@ -54,7 +51,7 @@ function stanzaDirectory(d: DeviceLookup): DeviceLookup {
   return { devices: (jid) => once(devices, jid, (j) => d.devices(j)), hasArchiveKey: (jid) => once(aks, jid, (j) => d.hasArchiveKey(j)) };
 }
 
-function checkItem(el: Element, sender: string, deps: SubmitDeps, directory: DeviceLookup): EnvelopeWire {
+function checkItem(el: Element, sender: string, deps: SubmitDeps, directory: DeviceLookup | undefined): EnvelopeWire {
   const { limits } = deps;
   const wire = envelopeFromXml(el, limits.maxDevices + 2);
   // Stored only if it can go out again: wrapped in a delivery or a MAM result, under the stanza limit.
@@ -65,19 +62,9 @@ function checkItem(el: Element, sender: string, deps: SubmitDeps, directory: Dev
       `sealed item of about ${size} bytes: it would not fit a ${limits.maxStanzaBytes}-byte stanza once wrapped for delivery (at most ${maxItemBytes(limits.maxStanzaBytes)})`,
     );
   // Checked, not decoded: the store worker decodes each item once, where it keeps it (issue 16).
-  const { wire: checked, shape } = checkEnvelopeWire(wire, { limits, expectFrom: sender });
-  const known = directory.devices(shape.to);
-  if (known.length === 0) throw new AppError(ErrorCode.NotFound, `unknown recipient ${shape.to}: no published devices`);
-  const knownSet = new Set(known);
-  for (const b of shape.blocks) {
-    if (b.target.kind === 'device' && !knownSet.has(b.target.device))
-      throw new AppError(ErrorCode.NotFound, `recipient ${shape.to} has no device ${b.target.device}`);
-    // A recipient's history copy only if it asked for one by publishing an archive key (issue 14:
-    // a block sealed to a made-up key forced a copy into an archive that chose transit only).
-    // A sender's own copy goes to its own archive: its choice.
-    if (b.target.kind === 'ak' && b.target.owner === 'recipient' && !directory.hasArchiveKey(shape.to))
-      throw new AppError(ErrorCode.NotFound, `${shape.to} published no archive key: no history copy is kept for it`);
-  }
+  const { wire: checked } = checkEnvelopeWire(wire, { limits, expectFrom: sender });
+  // Where this process holds the directory (one process) it refuses at once; the owner checks again.
+  if (directory !== undefined) checkRecipient(checked, directory);
   // Only checked, canonical fields travel on.
   return checked;
 }
@@ -122,7 +109,7 @@ export async function handleSubmission(stanza: Element, deps: SubmitDeps): Promi
   // recipient (issue 9 batches: one commit and one receipt stanza for them), in stanza order.
   const good: StoreItem[] = [];
   const receivedAt = now();
-  const directory = stanzaDirectory(deps.directory);
+  const directory = deps.directory === undefined ? undefined : stanzaDirectory(deps.directory);
   for (const el of items) {
     const messageId = typeof el.attrs.id === 'string' ? el.attrs.id.slice(0, 64) : undefined;
     let envelope: EnvelopeWire;

@@ -17,11 +17,17 @@ export interface ShardLayout {
   dir(shard: number): string;
   /** Shard indexes whose directory exists under this root. */
   present(): number[];
+  /**
+   * True for a data dir migrated from the single layout: every shard's directory file keeps the
+   * server key agents pinned, instead of the one derived from the master key.
+   */
+  readonly storedServerKey: boolean;
 }
 
-interface LayoutFile {
+export interface LayoutFile {
   version: 1;
   count: number;
+  serverKey?: 'stored';
 }
 
 const ROOT_ID = /^n-[0-9a-f]{16}$/;
@@ -50,8 +56,9 @@ function readLayout(path: string): LayoutFile {
     throw new AppError(ErrorCode.Corrupt, `${path}: not readable JSON`, { cause: err });
   }
   const p = parsed as Partial<LayoutFile>;
-  if (p.version !== 1 || typeof p.count !== 'number') throw new AppError(ErrorCode.Corrupt, `${path}: unknown layout`);
-  return { version: 1, count: p.count };
+  if (p.version !== 1 || typeof p.count !== 'number' || (p.serverKey !== undefined && p.serverKey !== 'stored'))
+    throw new AppError(ErrorCode.Corrupt, `${path}: unknown layout`);
+  return { version: 1, count: p.count, ...(p.serverKey === undefined ? {} : { serverKey: p.serverKey }) };
 }
 
 /**
@@ -73,14 +80,19 @@ export function openShardLayout(root: string, count: number): ShardLayout {
       );
   } else {
     file = { version: 1, count };
-    const tmp = `${path}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(file)}\n`, { mode: 0o600 });
-    renameSync(tmp, path);
+    writeLayoutFile(path, file);
   }
-  return layoutOf(root, file.count, dataRootId(root));
+  return layoutOf(root, file.count, dataRootId(root), file.serverKey === 'stored');
 }
 
-function layoutOf(root: string, count: number, node: string): ShardLayout {
+/** Writes `<base>/layout.json` whole (a temp file renamed over it). */
+export function writeLayoutFile(path: string, file: LayoutFile): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(file)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+function layoutOf(root: string, count: number, node: string, storedServerKey: boolean): ShardLayout {
   const base = join(root, 'shards');
   return Object.freeze({
     root,
@@ -91,6 +103,7 @@ function layoutOf(root: string, count: number, node: string): ShardLayout {
       return join(base, String(shard));
     },
     present: () => presentShards(base, count),
+    storedServerKey,
   });
 }
 

@@ -31,8 +31,11 @@ export interface LeaseStore {
   handoverTarget(shard: number): Promise<string | undefined>;
 }
 
+// A node restarted under the same id (the same data root) takes its own lease back at once, with
+// a new epoch: the fence refuses anything its earlier process might still try.
 const ACQUIRE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. ' ' then return false end
 local to = redis.call('GET', KEYS[3])
 if to and to ~= ARGV[1] then return false end
 local epoch = redis.call('INCR', KEYS[2])

@@ -9,7 +9,7 @@ import { createArchiveStore, type ArchiveCipher, type ArchiveStore } from '../ar
 import { openDirectoryStore, type DirectoryStore } from '../directory/index.js';
 import { blake2b, ed25519KeyPairFromSeed, wipe } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import { openShardFence, type EpochWrites, type Lease, type ShardFence } from './fence.js';
+import { openShardFence, type EpochWrites, type FenceState, type Lease, type ShardFence } from './fence.js';
 
 /** ArchiveStore methods that write; everything else only reads (a unit test holds the split). */
 export const ARCHIVE_WRITES = [
@@ -33,6 +33,19 @@ const LABELS = {
 
 const derive = (label: string, master: Uint8Array): Uint8Array => blake2b(32, new TextEncoder().encode(label), master);
 
+/** The at-rest key of a directory file (shard or single layout), from the master key; wipe it after use. */
+export const directoryDbKey = (master: Uint8Array): Uint8Array => derive(LABELS.directoryDb, master);
+
+/** The public server key every shard's directory countersigns with (derived from the master key). */
+export function derivedServerPublicKey(master: Uint8Array): Uint8Array {
+  const seed = derive(LABELS.serverKey, master);
+  try {
+    return ed25519KeyPairFromSeed(seed).publicKey;
+  } finally {
+    wipe(seed);
+  }
+}
+
 /**
  * A view of `target` whose `writes` run inside `guard` (the fence's immediate transaction);
  * reads pass straight through.
@@ -54,6 +67,8 @@ export interface ShardStores {
   readonly archive: ArchiveStore;
   readonly directory: DirectoryStore;
   readonly fence: ShardFence;
+  /** The lease its writes are fenced with. */
+  readonly lease: Lease;
   close(): void;
 }
 
@@ -63,10 +78,16 @@ export interface OpenShardStoresOptions {
   dir: string;
   masterKey: Uint8Array;
   cipher: ArchiveCipher;
-  /** The node's lease on the shard (live: renewals move its expiry); checked on every write. */
-  lease: Lease;
+  /**
+   * The node's lease on the shard (live: renewals move its expiry); checked on every write. A
+   * function makes it from the fence's current state: `sealpost serve` takes the next epoch with
+   * no lease store, an operator command on the host writes under the owner's current one.
+   */
+  lease: Lease | ((current: FenceState) => Lease);
   maxOpen?: number;
   retentionSeconds?: number;
+  /** Countersign with the server key kept in the shard's directory file (a migrated install), not the derived one. */
+  storedServerKey?: boolean;
   logger: Logger;
   now?: () => number;
 }
@@ -87,7 +108,8 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
   try {
     const fence = openShardFence({ shard: o.shard, dir: o.dir, key: fenceKey, cipher: o.cipher, ...(o.now === undefined ? {} : { now: o.now }) });
     opened.push(fence);
-    if (!fence.claim(o.lease)) {
+    const lease = typeof o.lease === 'function' ? o.lease(fence.current()) : o.lease;
+    if (!fence.claim(lease)) {
       const fenceEpoch = fence.current().epoch;
       fence.close();
       return { started: false, fenceEpoch };
@@ -102,15 +124,16 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
       ...(o.now === undefined ? {} : { now: o.now }),
     });
     opened.push(archive);
-    const serverKey = ed25519KeyPairFromSeed(seed);
-    const directory = openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, serverKey });
+    const serverKey = o.storedServerKey === true ? {} : { serverKey: ed25519KeyPairFromSeed(seed) };
+    const directory = openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, ...serverKey });
     opened.push(directory);
-    const guard = <R>(fn: () => R): R => fence.write(o.lease, fn);
+    const guard = <R>(fn: () => R): R => fence.write(lease, fn);
     const stores: ShardStores = {
       shard: o.shard,
       archive: fenceWrites(archive, ARCHIVE_WRITES, guard),
       directory: fenceWrites(directory, DIRECTORY_WRITES, guard),
       fence,
+      lease,
       close: () => {
         for (const s of opened.reverse()) s.close();
       },

@@ -13,10 +13,13 @@ export const QUEUE = {
 /**
  * BullMQ's name for queue `name`: inside a hash tag, so all keys of one queue share a slot on
  * Redis Cluster (BullMQ's scripts touch several at once) while queues spread over the masters.
+ * A shard's queues (`store-s<k>`, `deliver-s<k>`, issue 15) are tagged by their shard,
+ * `{s<k>}-store`, so they share the slot of the shard's lease and request channel.
  * Job names, metrics and logs keep the plain name.
  */
 export function queueKeyName(name: string): string {
-  return `{${name}}`;
+  const m = /^(store|deliver)-s(\d+)$/.exec(name);
+  return m === null ? `{${name}}` : `{s${m[2] as string}}-${m[1] as string}`;
 }
 
 /** One checked submitted item: the envelope's wire form (base64 ciphertext) and where to answer. */
@@ -46,6 +49,11 @@ export interface StoreBatchItem {
  */
 export interface StoreJobData extends StoreItem {
   more?: StoreBatchItem[];
+  /**
+   * Only the sender's own-AK copies, for the sender's archive (issue 15): the recipient's shard
+   * committed the message and hands these to the sender's shard's queue when that is another.
+   */
+  sentCopy?: true;
 }
 
 export interface StoreJobResult {
@@ -77,15 +85,14 @@ export function storeJobId(sender: string, messageId: string): string {
   return `s-${Buffer.from(blake2b(16, input)).toString('hex')}`;
 }
 
-/** Name of store shard `i`: each recipient's submissions go to one shard, processed in order. */
-export function storeShardName(i: number): string {
-  return `${QUEUE.store}-${i}`;
+/** Name of shard `k`'s store queue: its users' submissions, stored in order by its owner. */
+export function storeShardName(k: number): string {
+  return `${QUEUE.store}-s${k}`;
 }
 
-/** The shard that owns `recipient` (a stable hash of the bare JID modulo the shard count). */
-export function storeShardOf(recipient: string, shards: number): number {
-  const h = blake2b(8, new TextEncoder().encode(`sealpost/v1/store-shard\u0000${recipient}`));
-  return new DataView(h.buffer, h.byteOffset, 8).getUint32(0) % shards;
+/** Name of shard `k`'s delivery queue: run only by the shard's owner, which holds the archive. */
+export function deliverShardName(k: number): string {
+  return `${QUEUE.deliver}-s${k}`;
 }
 
 /** One delivery job per (user, device) while one is waiting or running. */

@@ -91,6 +91,11 @@ export class DeliveryHub {
     this.each(jid, device, (s) => s.signal((x) => (x.kicked = true)));
   }
 
+  /** A shard stops here (issue 15): the jobs of its users end promptly, their copies stay pending. */
+  stopWhere(mine: (jid: string) => boolean): void {
+    for (const set of this.sessions.values()) for (const s of set) if (mine(s.jid)) s.signal((x) => (x.stopped = true));
+  }
+
   /** Service stopping: every job ends promptly, its copies stay pending. */
   shutdown(): void {
     this.stopping = true;

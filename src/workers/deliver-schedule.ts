@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { blake2b } from '../keys/index.js';
 import type { Redis } from './bullmq.js';
 import { deliverJobId, QUEUE, type DeliverJobData } from './contract.js';
-import { DELIVER_JOB_OPTIONS, type DeliverQueue } from './queues.js';
+import { DELIVER_JOB_OPTIONS, type DeliverShards } from './queues.js';
 
 /** The running mark outlives a crashed worker by at most this long (refreshed while a job runs). */
 export const RUNNING_TTL_MS = 60_000;
@@ -43,8 +43,8 @@ function keys(prefix: string, jid: string, device: number): [wanted: string, run
   return [`${prefix}:deliver:{${h}}:wanted`, `${prefix}:deliver:{${h}}:running`];
 }
 
-export function createDeliveryScheduler(options: { redis: Redis; prefix: string; queue: DeliverQueue }): DeliveryScheduler {
-  const { redis, prefix, queue } = options;
+export function createDeliveryScheduler(options: { redis: Redis; prefix: string; queues: Pick<DeliverShards, 'for'> }): DeliveryScheduler {
+  const { redis, prefix, queues } = options;
   return {
     async request(jid, device) {
       const [wanted, running] = keys(prefix, jid, device);
@@ -53,7 +53,7 @@ export function createDeliveryScheduler(options: { redis: Redis; prefix: string;
       if (took !== 1) return false;
       const data: DeliverJobData = { jid, device };
       try {
-        await queue.add(QUEUE.deliver, data, { ...DELIVER_JOB_OPTIONS, jobId: `${deliverJobId(jid, device)}-${token}` });
+        await queues.for(jid).add(QUEUE.deliver, data, { ...DELIVER_JOB_OPTIONS, jobId: `${deliverJobId(jid, device)}-${token}` });
       } catch (err) {
         await redis.del(running).catch(() => undefined);
         throw err;

@@ -12,7 +12,7 @@ import { createDeliveryScheduler, type DeliveryScheduler } from './deliver-sched
 import { handleReceipt, handleReceipts, processDeliver, type DeliveryTransport, type ReceiptOutcome } from './deliver-worker.js';
 import { createPendingSampler, type PendingSampler } from './pending-sampler.js';
 import { createPresenceRegistry, type PresenceRegistry } from './presence-registry.js';
-import type { DeliverQueue } from './queues.js';
+import type { DeliverShards } from './queues.js';
 
 export interface DeliveryTiming {
   /** No receipt for this long: send the unacknowledged copies again (default 30 s). */
@@ -27,7 +27,8 @@ export interface DeliveryOptions {
   /** A producer connection (fail fast). */
   redis: Redis;
   prefix: string;
-  queue: DeliverQueue;
+  /** The delivery queues; a user's jobs go to its shard's. */
+  queues: Pick<DeliverShards, 'for'>;
   archive: ArchiveStore;
   metrics: Metrics;
   logger: Logger;
@@ -59,7 +60,7 @@ export interface Delivery {
 export function createDelivery(o: DeliveryOptions): Delivery {
   const registry = createPresenceRegistry(o.redis, o.prefix);
   const hub = new DeliveryHub();
-  const scheduler = createDeliveryScheduler({ redis: o.redis, prefix: o.prefix, queue: o.queue });
+  const scheduler = createDeliveryScheduler({ redis: o.redis, prefix: o.prefix, queues: o.queues });
   const pending = createPendingSampler({ archive: o.archive, metrics: o.metrics, logger: o.logger });
   pending.seed();
   const log = o.logger.child({ module: 'deliver' });

@@ -4,11 +4,9 @@ export { processStore, type StoreWorkerDeps, type SenderNotifier, type StoredLis
 export { createStoreEnqueuer, type StoreEnqueuer, type StoreEnqueuerOptions } from './enqueue.js';
 export { connectRedis, type RedisConnections } from './redis.js';
 export {
-  registerStoreWorkers,
-  registerDeliverWorker,
+  registerShardWorkers,
   registerRetention,
-  type StoreWorkersOptions,
-  type DeliverWorkerOptions,
+  type ShardWorkersOptions,
   type RetentionOptions,
   type WorkerConnection,
 } from './register.js';
@@ -23,10 +21,12 @@ export {
   type Queues,
   type StoreQueue,
   type StoreShards,
+  type DeliverShards,
+  type ShardQueues,
   type DeliverQueue,
 } from './queues.js';
 export { createRedis, redisReady, checkRedisPolicy, type Job, type Queue, type Redis } from './bullmq.js';
-export { createRequestBus, requestChannel, type RequestBus, type RequestBusOptions } from './request-bus.js';
+export { createRequestBus, openRequestBus, requestChannel, type RequestBus, type RequestBusOptions } from './request-bus.js';
 export {
   processDeliver,
   handleReceipt,
@@ -60,3 +60,4 @@ export {
 } from './retention.js';
 export { batchJob, jobItems } from './store-batch.js';
 export { createOpsBus, requestShred, serveShredRequests, type OpsBusOptions, type ServeShredOptions } from './shred-requests.js';
+export { checkRecipient, type DeviceLookup } from './recipient-check.js';

@@ -6,11 +6,11 @@ import { AppError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type Redis } from './bullmq.js';
+import { shardOf } from '../shards/index.js';
 import {
-  QUEUE,
+  deliverShardName,
   queueKeyName,
   storeShardName,
-  storeShardOf,
   type DeliverJobData,
   type DeliverJobName,
   type DeliverJobResult,
@@ -47,35 +47,38 @@ export type StoreQueue = Queue<StoreJobData, StoreJobResult, StoreJobName>;
 export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult, DeliverJobName>;
 
 /**
- * The store queue, sharded by recipient (design.md "Deployment": a user's jobs go to the shard
- * that owns the user's file). One worker with concurrency 1 per shard keeps each recipient's
- * submissions in arrival order, so per-(sender, recipient) order holds (invariant 3).
+ * A queue per shard (issue 15, design.md "Shards"): a user's jobs go to the queue of the user's
+ * shard, which only the shard's owner works. The store queue has one worker with concurrency 1
+ * per shard, keeping each recipient's submissions in arrival order (invariant 3).
  */
-export interface StoreShards {
-  readonly shards: readonly StoreQueue[];
-  /** The shard queue of `recipient`. */
-  for(recipient: string): StoreQueue;
+export interface ShardQueues<Q extends Queue> {
+  readonly shards: readonly Q[];
+  /** The queue of `jid`'s shard. */
+  for(jid: string): Q;
   /** Job counts summed over the shards. */
   getJobCounts(...states: JobState[]): Promise<Record<string, number>>;
   getFailedCount(): Promise<number>;
 }
 
+export type StoreShards = ShardQueues<StoreQueue>;
+export type DeliverShards = ShardQueues<DeliverQueue>;
+
 export interface Queues {
   store: StoreShards;
-  deliver: DeliverQueue;
+  deliver: DeliverShards;
   close(): Promise<void>;
 }
 
 type JobState = Parameters<Queue['getJobCounts']>[0];
 
-export function createQueues(connection: Redis, prefix: string, storeShards = 1): Queues {
-  const shards: StoreQueue[] = Array.from(
-    { length: storeShards },
-    (_, i) => new Queue<StoreJobData, StoreJobResult, StoreJobName>(queueKeyName(storeShardName(i)), { connection, prefix }),
-  );
-  const store: StoreShards = {
+function shardQueues<Q extends Queue>(count: number, make: (k: number) => Q): ShardQueues<Q> {
+  const shards = Array.from({ length: count }, (_, k) => make(k));
+  // A queue re-emits its connection's errors, which the connection's owner logs (main.ts); unheard,
+  // BullMQ prints each one to stderr (seen while Redis restarts).
+  for (const q of shards) q.on('error', () => undefined);
+  return {
     shards,
-    for: (recipient) => shards[storeShardOf(recipient, shards.length)] ?? (shards[0] as StoreQueue),
+    for: (jid) => shards[shardOf(jid, count)] as Q,
     async getJobCounts(...states) {
       const all = await Promise.all(shards.map((q) => q.getJobCounts(...states)));
       const sum: Record<string, number> = {};
@@ -86,15 +89,17 @@ export function createQueues(connection: Redis, prefix: string, storeShards = 1)
       return (await Promise.all(shards.map((q) => q.getFailedCount()))).reduce((a, b) => a + b, 0);
     },
   };
-  const deliver: DeliverQueue = new Queue<DeliverJobData, DeliverJobResult, DeliverJobName>(queueKeyName(QUEUE.deliver), { connection, prefix });
-  // A queue re-emits its connection's errors, which the connection's owner logs (main.ts); unheard,
-  // BullMQ prints each one to stderr (seen while Redis restarts).
-  for (const q of [...shards, deliver]) q.on('error', () => undefined);
+}
+
+/** The store and delivery queues of `shardCount` shards (the count in the data's layout.json). */
+export function createQueues(connection: Redis, prefix: string, shardCount = 1): Queues {
+  const store = shardQueues(shardCount, (k): StoreQueue => new Queue<StoreJobData, StoreJobResult, StoreJobName>(queueKeyName(storeShardName(k)), { connection, prefix }));
+  const deliver = shardQueues(shardCount, (k): DeliverQueue => new Queue<DeliverJobData, DeliverJobResult, DeliverJobName>(queueKeyName(deliverShardName(k)), { connection, prefix }));
   return {
     store,
     deliver,
     async close() {
-      await Promise.all([...shards.map((q) => q.close()), deliver.close()]);
+      await Promise.all([...store.shards, ...deliver.shards].map((q) => q.close()));
     },
   };
 }

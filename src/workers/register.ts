@@ -1,5 +1,5 @@
-// The worker-side surfaces for the composition root (issue 13): the store workers (one per shard),
-// the deliver worker and the retention sweep, each a factory that takes the vault connection and
+// The worker-side surfaces for the composition root (issue 13): a shard's store and delivery
+// workers (issue 15) and the retention sweep, each a factory that takes the vault connection and
 // its own slice and returns close(). The stanzas they send are built by protocol; the connection
 // only carries them.
 import type { RetentionSlice, StoreQuotaSlice } from '../config/index.js';
@@ -8,10 +8,12 @@ import type { Metrics } from '../metrics/index.js';
 import { deliveryBatchStanza, deliveryStanza, expiryNoticeStanza, refusalStanza, storedReceiptsStanza } from '../protocol/index.js';
 import type { XmppConnection } from '../xmpp/index.js';
 import { closeWorker, type Redis } from './bullmq.js';
-import { QUEUE, storeShardName, type DeliverJobData, type DeliverJobName, type DeliverJobResult, type StoreJobData, type StoreJobName, type StoreJobResult } from './contract.js';
+import { deliverShardName, QUEUE, storeShardName, type DeliverJobData, type DeliverJobName, type DeliverJobResult, type StoreJobData, type StoreJobName, type StoreJobResult } from './contract.js';
 import type { Delivery } from './delivery.js';
-import { STORE_WORKER_LOCK, startWorker } from './queues.js';
-import { startRetention, type RetentionDeps, type RetentionService } from './retention.js';
+import { STORE_JOB_OPTIONS, STORE_WORKER_LOCK, startWorker, type StoreShards } from './queues.js';
+import { batchJob, jobItems } from './store-batch.js';
+import { startRetention, type RetentionDeps, type RetentionService, type StartRetentionOptions } from './retention.js';
+import type { DeviceLookup } from './recipient-check.js';
 import { processStore, type StoreWorkerDeps } from './store-worker.js';
 
 type Sender = Pick<XmppConnection, 'send' | 'bareJid'>;
@@ -24,68 +26,64 @@ export interface WorkerConnection {
   metrics: Metrics;
 }
 
-export interface StoreWorkersOptions extends WorkerConnection {
+export interface ShardWorkersOptions extends WorkerConnection {
+  shard: number;
   conn: Sender;
-  storeShards: number;
   quota: StoreQuotaSlice;
   /** The recipients' quota use in Redis, republished when the owner refuses what the ingest let through. */
   usage: NonNullable<StoreWorkerDeps['usage']>;
+  /** The shard's stores (fenced writes). */
   archive: StoreWorkerDeps['archive'];
+  directory: DeviceLookup;
   /** Told of each commit: available devices get it now, the others at their next presence. */
   listener: NonNullable<StoreWorkerDeps['listener']>;
+  delivery: Pick<Delivery, 'processor' | 'hub'>;
+  /** True for a user of this shard (its running deliveries end when the shard stops here). */
+  mine: (jid: string) => boolean;
+  /** The store queues: a sender's sent-history copies go to its own shard's. */
+  store: Pick<StoreShards, 'for'>;
 }
 
 /**
- * One worker per store shard, one job at a time: each recipient's submissions are committed in
- * the order they arrived (per-sender order, invariant 3); shards run in parallel.
+ * The workers of one shard, run only by its owner (issue 15): the store worker, one job at a time,
+ * so each recipient's submissions are committed in the order they arrived (per-sender order,
+ * invariant 3), and the delivery worker. close() ends the shard's running deliveries at once
+ * (their copies stay pending), then stops both.
  */
-export function registerStoreWorkers(o: StoreWorkersOptions): { close(): Promise<void> } {
+export function registerShardWorkers(o: ShardWorkersOptions): { close(): Promise<void> } {
   const deps: StoreWorkerDeps = {
     archive: o.archive,
+    directory: o.directory,
     quota: o.quota,
     usage: o.usage,
-    logger: o.logger.child({ module: 'store' }),
+    logger: o.logger.child({ module: 'store', shard: o.shard }),
     metrics: o.metrics,
     notifier: {
       receipts: (first, ids) => o.conn.send(storedReceiptsStanza(first.replyTo, first.stanzaId, ids)),
       refused: (item, err) => o.conn.send(refusalStanza(item.replyTo, item.stanzaId, item.messageId, err)),
     },
     listener: o.listener,
-  };
-  const workers = Array.from({ length: o.storeShards }, (_, i) =>
-    startWorker<StoreJobData, StoreJobResult, StoreJobName>({
-      name: storeShardName(i),
-      connection: o.connection,
-      prefix: o.prefix,
-      concurrency: 1,
-      lock: STORE_WORKER_LOCK,
-      logger: o.logger,
-      metrics: o.metrics,
-      process: (job) => processStore(job.data, deps),
-    }),
-  );
-  return {
-    async close() {
-      await Promise.all(workers.map(closeWorker));
+    sentCopies: {
+      local: o.mine,
+      async enqueue(job) {
+        const { jobId } = batchJob(jobItems(job));
+        await o.store.for(job.sender).add(QUEUE.store, job, { ...STORE_JOB_OPTIONS, jobId: `${jobId}-sent` });
+      },
     },
   };
-}
-
-export interface DeliverWorkerOptions extends WorkerConnection {
-  conn: Sender;
-  delivery: Pick<Delivery, 'processor' | 'close'>;
-}
-
-/** The deliver worker; close() ends its running jobs at once (their copies stay pending), then stops it. */
-export function registerDeliverWorker(o: DeliverWorkerOptions): { close(): Promise<void> } {
-  const worker = startWorker<DeliverJobData, DeliverJobResult, DeliverJobName>({
-    name: QUEUE.deliver,
-    connection: o.connection,
-    prefix: o.prefix,
+  const common = { connection: o.connection, prefix: o.prefix, logger: o.logger, metrics: o.metrics };
+  const store = startWorker<StoreJobData, StoreJobResult, StoreJobName>({
+    ...common,
+    name: storeShardName(o.shard),
+    concurrency: 1,
+    lock: STORE_WORKER_LOCK,
+    process: (job) => processStore(job.data, deps),
+  });
+  const deliver = startWorker<DeliverJobData, DeliverJobResult, DeliverJobName>({
+    ...common,
+    name: deliverShardName(o.shard),
     // Jobs mostly wait for receipts; each holds at most the delivery window's copies in flight.
     concurrency: 64,
-    logger: o.logger,
-    metrics: o.metrics,
     process: o.delivery.processor({
       send: (to, copy) => o.conn.send(deliveryStanza(to, o.conn.bareJid, copy)),
       sendMany: (to, copies) => o.conn.send(deliveryBatchStanza(to, o.conn.bareJid, copies)),
@@ -93,8 +91,8 @@ export function registerDeliverWorker(o: DeliverWorkerOptions): { close(): Promi
   });
   return {
     async close() {
-      o.delivery.close();
-      await closeWorker(worker);
+      o.delivery.hub.stopWhere(o.mine);
+      await Promise.all([closeWorker(store), closeWorker(deliver)]);
     },
   };
 }
@@ -110,6 +108,7 @@ export interface RetentionOptions extends RetentionSlice {
   now: () => number;
   logger: Logger;
   metrics: Metrics;
+  sweep?: StartRetentionOptions['sweep'];
 }
 
 /**
@@ -122,6 +121,7 @@ export function registerRetention(o: RetentionOptions): Promise<RetentionService
     ...(o.worker === undefined ? {} : { worker: o.worker }),
     prefix: o.prefix,
     cron: o.cron,
+    ...(o.sweep === undefined ? {} : { sweep: o.sweep }),
     deps: {
       archive: o.archive,
       directory: o.directory,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { blake2b, constantTimeEqual } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
-import type { Redis } from './bullmq.js';
+import { createRedis, type Redis } from './bullmq.js';
 
 export interface RequestBus {
   /** Sends `payload` to the owner of `shard`; resolves with its reply. */
@@ -141,4 +141,13 @@ export function createRequestBus(o: RequestBusOptions): RequestBus {
       await o.subscriber.quit().catch(() => undefined);
     },
   };
+}
+
+/** A bus on its own subscriber connection (closed with the bus); requests go out on `publisher`. */
+export function openRequestBus(o: Omit<RequestBusOptions, 'subscriber' | 'exactReceivers'> & { url: string; cluster: boolean }): RequestBus {
+  const subscriber = createRedis(o.url, 'worker', { connectionName: 'sealpost:bus', cluster: o.cluster });
+  subscriber.on('error', (err: Error) => o.logger.warn({ error: err.message }, 'request bus connection error'));
+  const { url: _url, cluster, ...rest } = o;
+  // On a cluster PUBLISH counts only the receivers of the node it went to.
+  return createRequestBus({ ...rest, subscriber, exactReceivers: !cluster });
 }

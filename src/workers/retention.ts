@@ -209,6 +209,8 @@ export interface StartRetentionOptions {
   /** Cron pattern of the repeatable sweep (BullMQ job scheduler). */
   cron: string;
   deps: Omit<RetentionDeps, 'progress' | 'stopping'>;
+  /** The sweep's body when this process does not hold every archive (issue 15: each shard by its owner). */
+  sweep?: (deps: Omit<RetentionDeps, 'progress'>, progress: (p: RetentionJobResult) => Promise<void>) => Promise<RetentionJobResult>;
 }
 
 const SCHEDULER_ID = 'retention-sweep';
@@ -230,9 +232,11 @@ export async function startRetention(o: StartRetentionOptions): Promise<Retentio
   if (o.worker !== undefined) {
     worker = new Worker<RetentionJobData, RetentionJobResult>(
       queueKeyName(QUEUE.retention),
-      unrecoverableOnPermanent((job: Job<RetentionJobData, RetentionJobResult>) =>
-        runRetention({ ...o.deps, stopping: () => closing, progress: (p) => job.updateProgress({ ...p }) }),
-      ),
+      unrecoverableOnPermanent((job: Job<RetentionJobData, RetentionJobResult>) => {
+        const progress = (p: RetentionJobResult): Promise<void> => job.updateProgress({ ...p });
+        const deps = { ...o.deps, stopping: () => closing };
+        return o.sweep === undefined ? runRetention({ ...deps, progress }) : o.sweep(deps, progress);
+      }),
       { connection: o.worker, prefix: o.prefix, concurrency: 1 },
     );
     worker.on('failed', (job, err) => {

@@ -12,7 +12,8 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { costOf, QuotaCheck, type QuotaLimits, type UsageMirror } from '../quota/index.js';
 import type { StoreItem, StoreJobData, StoreJobResult } from './contract.js';
-import { jobItems } from './store-batch.js';
+import { checkRecipient, type DeviceLookup } from './recipient-check.js';
+import { batchJob, jobItems } from './store-batch.js';
 
 /** How the store worker talks back to the sender (XMPP in the service). */
 export interface SenderNotifier {
@@ -31,8 +32,15 @@ export type StoreQuota = QuotaLimits;
 
 export interface StoreWorkerDeps {
   archive: Pick<ArchiveStore, 'storeIncoming' | 'storeOutgoing' | 'storeIncomingMany' | 'storeOutgoingMany' | 'quotaUsage' | 'deliveryState'>;
+  /** The shard's key directory: recipients are checked here, where their entries live (issue 15). */
+  directory?: DeviceLookup;
   notifier: SenderNotifier;
   listener?: StoredListener;
+  /**
+   * Sent-history copies of a sender of another shard (issue 15): queued to that shard after the
+   * commit, before the receipt. Without it every copy is written here.
+   */
+  sentCopies?: { local(sender: string): boolean; enqueue(job: StoreJobData): Promise<void> };
   quota: StoreQuota;
   /** Told when the owner refused over quota what the ingest let through: its view was stale. */
   usage?: Pick<UsageMirror, 'publish'>;
@@ -87,6 +95,7 @@ async function admit(items: readonly StoreItem[], deps: StoreWorkerDeps): Promis
   for (const item of items) {
     try {
       const c = toArchive(item);
+      if (deps.directory !== undefined) checkRecipient(item.envelope, deps.directory);
       const refusal = deps.archive.deliveryState(recipient, sender, item.messageId) === undefined ? quota.admit(costOf(item.envelope)) : undefined;
       overQuota ||= refusal !== undefined;
       if (refusal !== undefined) throw refusal;
@@ -102,7 +111,8 @@ async function admit(items: readonly StoreItem[], deps: StoreWorkerDeps): Promis
 
 function write(group: readonly Checked[], deps: StoreWorkerDeps): StoreResult[] {
   const { recipient, sender } = (group[0] as Checked).item;
-  const outgoing = group.flatMap((c) => (c.outgoing === undefined ? [] : [c.outgoing]));
+  const here = deps.sentCopies?.local(sender) ?? true;
+  const outgoing = here ? group.flatMap((c) => (c.outgoing === undefined ? [] : [c.outgoing])) : [];
   if (group.length === 1) {
     const one = deps.archive.storeIncoming(recipient, (group[0] as Checked).incoming);
     if (outgoing[0] !== undefined) deps.archive.storeOutgoing(sender, outgoing[0]);
@@ -139,8 +149,16 @@ async function commit(group: readonly Checked[], deps: StoreWorkerDeps): Promise
   }
 }
 
+/** A sentCopy job: the sender's own copies into the sender's archive (idempotent), nobody told. */
+function storeSentCopies(job: StoreJobData, deps: StoreWorkerDeps): StoreJobResult {
+  const outgoing = jobItems(job).flatMap((item) => toArchive(item).outgoing ?? []);
+  if (outgoing.length > 0) deps.archive.storeOutgoingMany(job.sender, outgoing);
+  return { inserted: outgoing.length > 0, archiveId: '' };
+}
+
 /** The processor body, free of BullMQ so tests can drive it directly. */
 export async function processStore(job: StoreJobData, deps: StoreWorkerDeps): Promise<StoreJobResult> {
+  if (job.sentCopy === true) return storeSentCopies(job, deps);
   const started = Date.now();
   const items = jobItems(job);
   const good = await admit(items, deps);
@@ -159,6 +177,9 @@ export async function processStore(job: StoreJobData, deps: StoreWorkerDeps): Pr
   deps.logger.debug({ recipient: job.recipient, items: items.length, stored: stored.length, ms: Date.now() - started }, 'stored');
   const first = stored[0];
   if (first === undefined) return { inserted: false, archiveId: '' };
+  const elsewhere = stored.filter((s) => s.c.outgoing !== undefined);
+  if (deps.sentCopies !== undefined && !deps.sentCopies.local(job.sender) && elsewhere.length > 0)
+    await deps.sentCopies.enqueue({ ...batchJob(elsewhere.map((s) => s.c.item)).data, sentCopy: true });
   // Committed (synchronous=FULL): now, and only now, the receipt.
   await deps.notifier.receipts(items[0] as StoreItem, stored.map((s) => s.c.item.messageId));
   const devices = [...new Set(stored.flatMap((s) => s.c.devices))];

@@ -23,8 +23,8 @@ describe('attack: the operations endpoint', () => {
     expect(wrong.status).toBe(401);
 
     // With the token (leaked): each change bull-board offers, on a store queue and the delivery queue.
-    const store = encodeURIComponent('{store-0}');
-    const deliver = encodeURIComponent('{deliver}');
+    const store = encodeURIComponent('{s0}-store');
+    const deliver = encodeURIComponent('{s0}-deliver');
     const changes: [string, string][] = [
       ['PUT', `${store}/retry/failed`],
       ['PUT', `${store}/clean/completed`],
@@ -39,7 +39,7 @@ describe('attack: the operations endpoint', () => {
       const res = await fetch(`${url}/queues/api/queues/${path}`, { method, headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
       expect(res.status, `${method} ${path} through the dashboard`).toBe(405);
     }
-    expect(await ts.service.queues.deliver.isPaused()).toBe(false);
+    expect(await ts.service.queues.deliver.shards[0]?.isPaused()).toBe(false);
 
     // The operator still reads: metrics and the dashboard with the token.
     const metrics = await fetch(`${url}/metrics`, { headers: auth });
@@ -57,7 +57,7 @@ describe('attack: the operations endpoint', () => {
       { ops: true },
     );
     const url = ts.service.ops?.url ?? '';
-    const res = await fetch(`${url}/queues/api/queues/${encodeURIComponent('{store-0}')}/clean/completed`, { method: 'PUT', headers: auth });
+    const res = await fetch(`${url}/queues/api/queues/${encodeURIComponent('{s0}-store')}/clean/completed`, { method: 'PUT', headers: auth });
     expect(res.status).toBe(200);
   });
 });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, inject, onTestFinished } from 'vitest';
+import type { ArchiveStore } from '../../src/archive/index.js';
 import { createAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
 import { loadConfig, SETTINGS, type Config, type SettingName } from '../../src/config/index.js';
 import { startProsody, type ProsodyHandle } from '../../src/localdev/index.js';
@@ -318,11 +319,11 @@ export interface StoreRun {
   expectAllStoredOnce(): Promise<void>;
 }
 
-export async function storeRun(world: PrivateWorld, n: number, resendAfterMs: number): Promise<StoreRun> {
+/** `archive`: where bob's rows are read (default the in-process service's; an ingest-only one holds none). */
+export async function storeRun(world: PrivateWorld, n: number, resendAfterMs: number, archive: Pick<ArchiveStore, 'deliveryState' | 'pendingCounts'> = world.service.archive): Promise<StoreRun> {
   const alice = await world.agent('alice', { resendAfterMs });
   const bob = await world.agent('bob');
   await bob.agent.stop(); // offline: every message stays pending in his archive
-  const archive = world.service.archive;
   const rowsOf = (id: string): number => archive.deliveryState(bob.jid, alice.jid, id)?.length ?? 0;
 
   const receipted = new Set<string>();

@@ -3,7 +3,12 @@
 // (`sealpost worker`) that is killed and started again, all on a Prosody of their own. Each
 // receipt must mean a committed row; in the end every message has its receipt and exactly one
 // row (idempotent store, no loss).
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { configSlices } from '../../src/config/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import { presentShards } from '../../src/shards/index.js';
+import { openStores } from '../../src/stores/index.js';
 import { envOf, privateWorld, roleProcess, seededRandom, sleep, waitUntil, storeRun } from './fault-fixture.js';
 
 const N = 2000;
@@ -15,7 +20,13 @@ describe('fault: the worker process is killed', () => {
     const world = await privateWorld({ SEALPOST_SENDER_RATE: '1000000' }, { roles: ['ingest'] });
     const worker = roleProcess('worker', envOf(world.config), world.dataDir);
     await worker.start();
-    const run = await storeRun(world, N, 2000);
+    // The ingest holds no archive (issue 15): bob's rows are read from the worker's shards, as an
+    // operator command on the host reads them, once the worker created every shard.
+    const dir = join(world.dataDir, 'shards');
+    await waitUntil('every shard created', () => presentShards(dir, world.config.shardCount).length === world.config.shardCount, 30_000);
+    const stores = await openStores(configSlices(world.config).stores, silentLogger(), 'borrow');
+    onTestFinished(() => stores.close());
+    const run = await storeRun(world, N, 2000, stores.archive);
 
     // Kill moments: after a random number of receipts, then a random delay (the worker is then
     // somewhere in fetching, committing, acknowledging or completing a job).

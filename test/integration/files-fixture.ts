@@ -39,12 +39,17 @@ export function sha256Of(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('base64');
 }
 
-/** The blob files (`*.blob`) under a service data dir, with their sizes. */
+/** The blob files (`*.blob`) under a service data dir (every shard's archive), with their sizes. */
 export function blobsOn(dataDir: string): { path: string; size: number }[] {
-  const users = join(dataDir, 'archive', 'users');
-  if (!existsSync(users)) return [];
-  return readdirSync(users)
-    .filter((d) => d.endsWith('.files'))
-    .flatMap((d) => readdirSync(join(users, d)).filter((f) => f.endsWith('.blob')).map((f) => join(users, d, f)))
+  const shards = join(dataDir, 'shards');
+  if (!existsSync(shards)) return [];
+  return readdirSync(shards)
+    .map((k) => join(shards, k, 'archive', 'users'))
+    .filter((users) => existsSync(users))
+    .flatMap((users) =>
+      readdirSync(users)
+        .filter((d) => d.endsWith('.files'))
+        .flatMap((d) => readdirSync(join(users, d)).filter((f) => f.endsWith('.blob')).map((f) => join(users, d, f))),
+    )
     .map((path) => ({ path, size: statSync(path).size }));
 }

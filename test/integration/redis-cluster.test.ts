@@ -19,7 +19,7 @@ describe('Redis Cluster', () => {
   });
 
   it('stores, delivers and returns history through a service on a 3-master cluster', async () => {
-    const ts = await startTestService({ REDIS_URL: cluster.urls[0] as string, SEALPOST_REDIS_CLUSTER: 'true', SEALPOST_STORE_SHARDS: '8' });
+    const ts = await startTestService({ REDIS_URL: cluster.urls[0] as string, SEALPOST_REDIS_CLUSTER: 'true', SEALPOST_SHARD_COUNT: '8' });
     const alice = await startAgent(ts, 'alice');
     const bob = await startAgent(ts, 'bob');
     await bob.agent.stop();

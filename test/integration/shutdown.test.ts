@@ -42,7 +42,7 @@ describe('graceful shutdown', () => {
     svc.child.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
 
-    const { archive, directory } = await openStores(configSlices(loadConfig(se.env)).stores, silentLogger());
+    const { archive, directory } = await openStores(configSlices(loadConfig(se.env)).stores, silentLogger(), 'borrow');
     try {
       expect(archive.pendingCounts(bob.account.jid).messages).toBe(1000);
       const ids = new Set(results.map((r) => r.messageId));

@@ -1,21 +1,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initSodium } from '../../../src/keys/index.js';
-import { storeJobId, storeShardName, storeShardOf } from '../../../src/workers/contract.js';
+import { leaseKeys } from '../../../src/shards/index.js';
+import { deliverShardName, queueKeyName, storeJobId, storeShardName } from '../../../src/workers/contract.js';
 
 describe('store shards', () => {
   beforeAll(() => initSodium());
 
-  it('maps a recipient to the same shard every time, and spreads recipients over all shards', () => {
-    const counts = new Array<number>(8).fill(0);
-    for (let i = 0; i < 800; i++) {
-      const jid = `user${i}@example.org`;
-      const shard = storeShardOf(jid, 8);
-      expect(storeShardOf(jid, 8)).toBe(shard);
-      counts[shard] = (counts[shard] ?? 0) + 1;
-    }
-    for (const n of counts) expect(n).toBeGreaterThan(50); // roughly 100 each
-    expect(storeShardOf('a@b', 1)).toBe(0);
-    expect(storeShardName(3)).toBe('store-3');
+  it("names a shard's queues inside the shard's hash tag, the slot of its lease", () => {
+    expect(storeShardName(3)).toBe('store-s3');
+    expect(deliverShardName(3)).toBe('deliver-s3');
+    expect(queueKeyName(storeShardName(3))).toBe('{s3}-store');
+    expect(queueKeyName(deliverShardName(12))).toBe('{s12}-deliver');
+    expect(leaseKeys('p', 3)[0]).toBe('p:{s3}:lease');
+    expect(queueKeyName('retention')).toBe('{retention}');
   });
 
   it('gives a store job an id from (sender, message id) with no JID and no colon in it', () => {

@@ -1,0 +1,65 @@
+// Presence of users when the ingest is not the owner of their shard (issue 15): the ingest, which
+// holds the vault's available session and so receives presence, forwards each agent's available
+// (with its signed device announcement), unavailable and offline to the owner of the user's shard
+// over the request bus; the owner checks the announcement against its directory and starts or
+// stops delivery, exactly as a single process does (deviceAnnouncements). A user's presences are
+// forwarded in arrival order and the owner handles them one after another.
+import { AppError, ErrorCode } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import { bareJid, parseXml, stanzaError, xml, type XmppConnection } from '../xmpp/index.js';
+import type { PresenceHooks } from './presence.js';
+
+export interface ForwardedPresence {
+  kind: 'presence';
+  type: 'available' | 'unavailable' | 'offline';
+  /** The stamped full JID (bare for offline). */
+  from: string;
+  /** The available presence, for its announcement. */
+  stanza?: string;
+}
+
+export function isForwardedPresence(p: unknown): p is ForwardedPresence {
+  const f = p as Partial<ForwardedPresence> | null;
+  return typeof f === 'object' && f !== null && f.kind === 'presence' && typeof f.from === 'string' && ['available', 'unavailable', 'offline'].includes(String(f.type));
+}
+
+/** Ingest: presence hooks that hand each presence to the owner of the user's shard. */
+export function forwardPresence(deps: {
+  bus: { request(shard: number, payload: unknown, timeoutMs?: number): Promise<unknown> };
+  shardOf(jid: string): number;
+  logger: Logger;
+}): Required<PresenceHooks> {
+  const log = deps.logger.child({ module: 'presence-forward' });
+  const send = (p: ForwardedPresence): void => {
+    let shard: number;
+    try {
+      shard = deps.shardOf(bareJid(p.from));
+    } catch {
+      return;
+    }
+    // No owner right now (a takeover): the device announces again on its next session; a running
+    // delivery notices the registry (Redis) on its own poll.
+    deps.bus.request(shard, p).catch((err: unknown) => log.info({ shard, type: p.type, error: (err as Error).message }, 'presence not forwarded'));
+  };
+  return {
+    available: (full, stanza) => send({ kind: 'presence', type: 'available', from: full, stanza: stanza.toString() }),
+    unavailable: (full) => send({ kind: 'presence', type: 'unavailable', from: full }),
+    offline: (bare) => send({ kind: 'presence', type: 'offline', from: bare }),
+  };
+}
+
+/** Owner: applies a forwarded presence with the hooks a single process registers. */
+export function answerPresence(p: ForwardedPresence, hooks: Required<PresenceHooks>, conn: Pick<XmppConnection, 'send'>, logger: Logger): Promise<true> {
+  if (p.type === 'offline') hooks.offline(p.from);
+  else if (p.type === 'unavailable') hooks.unavailable(p.from);
+  else {
+    if (p.stanza === undefined) throw new AppError(ErrorCode.BadInput, 'forwarded available presence without its stanza');
+    // RFC 6120 §8.3: a presence error tells the agent why its announcement was refused.
+    const refuse = (text: string): void =>
+      void conn.send(xml('presence', { to: p.from, type: 'error' }, stanzaError('modify', 'not-acceptable', text))).catch((err: unknown) =>
+        logger.warn({ error: (err as Error).message }, 'presence refusal not sent'),
+      );
+    hooks.available(p.from, parseXml(p.stanza), refuse);
+  }
+  return Promise.resolve(true);
+}

@@ -1,0 +1,128 @@
+// A worker node (`sealpost worker`, issue 15; README "Scaling out"): an owner loop over Redis
+// leases takes the shards whose directories this node reaches (roots.ts); for each it owns, the
+// shard host runs the shard's store and delivery workers and answers its requests on the bus:
+// routed IQs (MAM, directory, deletes, preferences) with the handlers a single process registers,
+// forwarded presence, and the shard's retention sweep. A lost lease stops all of that at once.
+import type { DirectorySlice, MamSlice, StoreQuotaSlice } from '../config/index.js';
+import { registerDirectory } from '../directory/index.js';
+import { AppError, ErrorCode } from '../errors/index.js';
+import { answerPresence, deviceAnnouncements, iqOwner, isForwardedPresence, registerMam } from '../ingest/index.js';
+import type { Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { createOwnerLoop, nodeRegistry, redisLeaseStore, startAnnouncing, type LeaseRedis } from '../shards/index.js';
+import type { ShardedStores, ShardOpener } from '../stores/index.js';
+import type { Delivery, Redis, RequestBus, StoreShards } from '../workers/index.js';
+import type { XmppConnection } from '../xmpp/index.js';
+import { createShardHost, type ShardHostOptions } from './host.js';
+import { nodeRoots } from './roots.js';
+import { isSweepRequest, sweepShard, type SweepDeps } from './sweep.js';
+
+export interface WorkerNodeOptions {
+  node: string;
+  opener: ShardOpener;
+  sharded: ShardedStores;
+  mirrored: ShardHostOptions['mirrored'];
+  usage: ShardHostOptions['usage'];
+  /** Reachable data roots, own first. */
+  roots: readonly string[];
+  ttlMs: number;
+  producer: Redis & LeaseRedis;
+  worker: Redis;
+  prefix: string;
+  /** The key of the hashes naming users in Redis keys (rate limits). */
+  redisNameKey: Uint8Array;
+  bus: RequestBus;
+  conn: XmppConnection;
+  quota: StoreQuotaSlice;
+  directory: DirectorySlice;
+  mam: MamSlice;
+  delivery: Delivery;
+  store: Pick<StoreShards, 'for'>;
+  /** The retention sweep's dependencies (notices, clock) for the shards swept here. */
+  sweep: SweepDeps;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface WorkerNode {
+  owned(): number[];
+  close(): Promise<void>;
+}
+
+export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode> {
+  const log = o.logger.child({ module: 'node', node: o.node });
+  const owner = iqOwner(o.conn);
+  registerMam({ conn: owner.conn, archive: o.mirrored(o.sharded.archive), limits: o.sharded.archive.limits, ...o.mam, redis: o.producer, prefix: o.prefix, redisNameKey: o.redisNameKey, logger: o.logger });
+  registerDirectory({ conn: owner.conn, store: o.sharded.directory, redis: o.producer, prefix: o.prefix, redisNameKey: o.redisNameKey, ...o.directory, logger: o.logger, metrics: o.metrics });
+  const presence = deviceAnnouncements({ keys: o.sharded.directory, registry: o.delivery.registry, listener: o.delivery, logger: o.logger });
+  const answer = (shard: number, p: unknown): Promise<unknown> => {
+    if (isForwardedPresence(p)) return answerPresence(p, presence, o.conn, log);
+    if (isSweepRequest(p)) return sweepShard(o.sharded, shard, { ...o.sweep, now: () => p.now });
+    if (typeof p === 'object' && p !== null && 'kind' in p) return Promise.reject(new AppError(ErrorCode.BadInput, 'unknown request kind'));
+    return owner.answer(p);
+  };
+  const roots = nodeRoots({ redis: o.producer, prefix: o.prefix, node: o.node, count: o.sharded.count, roots: o.roots, ownRootId: o.opener.layout.node, ttlMs: o.ttlMs });
+  const host = createShardHost({
+    opener: o.opener,
+    sharded: o.sharded,
+    mirrored: o.mirrored,
+    usage: o.usage,
+    dirOf: (k) => roots.dirOf(k),
+    connection: o.worker,
+    prefix: o.prefix,
+    conn: o.conn,
+    quota: o.quota,
+    delivery: o.delivery,
+    store: o.store,
+    bus: { bus: o.bus, answer },
+    logger: o.logger,
+    metrics: o.metrics,
+  });
+  const loop = createOwnerLoop({
+    node: o.node,
+    leases: redisLeaseStore(o.producer, o.prefix),
+    ttlMs: o.ttlMs,
+    candidates: () => roots.candidates(),
+    start: (lease) => host.start(lease.shard, lease),
+    stop: (shard) => host.stop(shard),
+    logger: o.logger,
+  });
+  let closed = false;
+  let round: Promise<void> | undefined;
+  const tick = (): Promise<void> =>
+    (round ??= (async () => {
+      try {
+        await roots.refresh();
+        if (!closed) await loop.tick();
+      } catch (err) {
+        log.warn({ error: (err as Error).message }, 'owner round failed');
+      } finally {
+        round = undefined;
+      }
+    })());
+  await tick();
+  // `sealpost shard list` and `shard move` read what each node reaches and holds.
+  const announcer = startAnnouncing({
+    registry: nodeRegistry(o.producer, o.prefix),
+    node: o.node,
+    count: o.sharded.count,
+    ttlMs: o.ttlMs,
+    roots: () => roots.records(),
+    held: () => host.running(),
+    onError: (err) => log.warn({ error: err.message }, 'node not announced'),
+  });
+  await announcer.announce().catch(() => undefined);
+  const timer = setInterval(() => void tick(), Math.max(50, Math.floor(o.ttlMs / 3)));
+  log.info({ roots: o.roots, shards: host.running().length }, 'worker node running');
+  return {
+    owned: () => host.running(),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await announcer.stop();
+      await round;
+      await loop.close();
+      await host.close();
+    },
+  };
+}
