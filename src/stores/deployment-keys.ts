@@ -24,7 +24,7 @@ export function deriveDeploymentKeys(master: Uint8Array): DeploymentKeys {
 
 /** Loads the master key of `slice`, derives the deployment's keys and wipes it. */
 export async function deploymentKeys(slice: StoresSlice, logger: Logger): Promise<DeploymentKeys> {
-  await initSodium(slice.crypto);
+  await initSodium(slice.crypto, { wasm: 'lazy' }); // no X-Wing here: the WebAssembly build stays unloaded (issue 16)
   const master = await loadMasterKey(slice, logger);
   try {
     return deriveDeploymentKeys(master);
