@@ -15,7 +15,7 @@ import { createShardHost, startWorkerNode, sweepAll } from './node/index.js';
 import { expiryNoticeStanza } from './protocol/index.js';
 import { claimDeployment, shardOf, type FenceState, type Lease } from './shards/index.js';
 import { createUsageMirror, mirrorWrites, shardTagOf } from './quota/index.js';
-import { createShardedStores, deploymentKeys, holdDataDir, openShardOpener } from './stores/index.js';
+import { createShardedStores, deploymentKeys, holdDataDir, openShardOpener, type ShardedStores } from './stores/index.js';
 import { registerUpload, uploadDisco, type UploadService } from './upload/index.js';
 import { connectRedis, createDelivery, createOpsBus, createQueues, openRequestBus, registerRetention, serveShredRequests, shred } from './workers/index.js';
 import type { Delivery, DeliveryTiming, ExpiredMessageNotice, Queues, RetentionService, ShredReport } from './workers/index.js';
@@ -89,7 +89,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const keys = await deploymentKeys(c.stores, logger);
     const busOptions = { producer: redis.producer, url: c.redis.url, cluster: c.redis.cluster, prefix, logger };
     const opsBus = stack.push('ops bus', createOpsBus({ ...busOptions, macKey: keys.requestBus }));
-    await stack.open('shred requests', () => serveShredRequests({ bus: opsBus, redis: redis.producer, prefix, shred: shredOne, owns: (jid) => sharded.of(jid) !== undefined, logger }), (stop) => stop());
+    await stack.open('shred requests', () => serveShredRequests({ bus: opsBus, redis: redis.producer, prefix, shred: shredOne, owns: (jid) => ownsUser(sharded, jid), logger }), (stop) => stop());
     // A worker-only process takes a resource of its own and never sends available presence, so
     // submissions to the bare JID keep going to the ingest; its deliveries' receipts come back to it.
     const resource = roles.has('ingest') ? c.xmpp.resource : `${c.xmpp.resource}-w${process.pid}`;
@@ -148,6 +148,15 @@ export async function startService(config: Config, options: StartOptions = {}): 
   } catch (err) {
     await stack.close().catch(() => undefined); // what was opened; the start error is the one to report
     throw err;
+  }
+}
+
+/** True when the user's shard runs here (false for a JID that does not parse: nobody owns it). */
+function ownsUser(sharded: ShardedStores, jid: string): boolean {
+  try {
+    return sharded.of(jid) !== undefined;
+  } catch {
+    return false;
   }
 }
 

@@ -17,7 +17,8 @@ const KILLS = 4;
 describe('fault: the worker process is killed', () => {
   it('kill -9 of the worker at random moments during 2,000 stores: every receipt has its row, none lost, none doubled', async () => {
     const rnd = seededRandom('faults-worker');
-    const world = await privateWorld({ SEALPOST_SENDER_RATE: '1000000' }, { roles: ['ingest'] });
+    // 8 shards: a restarted worker opens each shard it takes back (fence, archive, directory, two workers).
+    const world = await privateWorld({ SEALPOST_SENDER_RATE: '1000000', SEALPOST_SHARD_COUNT: '8' }, { roles: ['ingest'] });
     const worker = roleProcess('worker', envOf(world.config), world.dataDir);
     await worker.start();
     // The ingest holds no archive (issue 15): bob's rows are read from the worker's shards, as an

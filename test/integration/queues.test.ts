@@ -39,7 +39,7 @@ describe('store queue', () => {
     expect(runs).toEqual([false]); // a permanent error is not retried with backoff
     const failed = await shard.getFailed();
     expect(failed[0]?.failedReason).toMatch(/corrupt: archive page damaged/);
-    expect(await metrics.registry.getSingleMetricAsString('sealpost_failed_jobs_total')).toMatch(/queue="store-0"} 1/);
+    expect(await metrics.registry.getSingleMetricAsString('sealpost_failed_jobs_total')).toMatch(/queue="store-s0"} 1/);
 
     healed = true;
     expect(await retryFailed(shard)).toBe(1);
