@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ReceivedMessage } from '../../src/agent/index.js';
+import { configSlices, loadConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import { openStores } from '../../src/stores/index.js';
 import { presentShards, redisLeaseStore, shardOf } from '../../src/shards/index.js';
 import { createRedis, redisReady } from '../../src/workers/index.js';
 import { roleProcess, waitUntil } from './fault-fixture.js';
@@ -77,7 +80,22 @@ describe('worker nodes on separate data roots', () => {
     const [inA, inB] = roots.map((r) => presentShards(join(r, 'shards'), COUNT));
     expect((inA ?? []).length + (inB ?? []).length).toBe(COUNT);
     expect((inA ?? []).filter((k) => (inB ?? []).includes(k))).toEqual([]);
+    // The recipients' receipts reached the owners: nothing is left pending on either root.
     await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
+    let checked = 0;
+    for (const root of roots) {
+      const stores = await openStores(configSlices(loadConfig({ ...ts.env, SEALPOST_DATA_DIR: root })).stores, silentLogger(), 'borrow');
+      try {
+        for (const b of [b1, b2])
+          if (stores.sharded.of(b.account.jid) !== undefined) {
+            expect(stores.archive.pendingCounts(b.account.jid).messages).toBe(0);
+            checked++;
+          }
+      } finally {
+        stores.close();
+      }
+    }
+    expect(checked).toBe(2);
   });
 
   it("takes a killed node's shards over after its lease when it reaches their root; nothing receipted is lost", async () => {
