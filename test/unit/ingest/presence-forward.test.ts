@@ -1,0 +1,54 @@
+// The ingest's presence forwarding (issue 15) while a shard has no owner (a takeover): a presence
+// is tried again until an owner answers, and an older one is not retried once a newer presence of
+// the same JID was sent, so the owner never applies them out of order.
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../src/log/index.js';
+import { forwardPresence } from '../../../src/ingest/index.js';
+import { xml } from '../../../src/xmpp/index.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A bus whose shard has no owner for the first `down` requests. */
+function bus(down: number) {
+  const answered: string[] = [];
+  let calls = 0;
+  return {
+    answered,
+    calls: () => calls,
+    request(_shard: number, payload: unknown) {
+      calls++;
+      if (calls <= down) return Promise.reject(new Error('shard 0: no answer from its owner'));
+      answered.push((payload as { type: string }).type);
+      return Promise.resolve(true);
+    },
+  };
+}
+
+describe('presence forwarding', () => {
+  it('tries a presence again until the shard has an owner', async () => {
+    const b = bus(3);
+    const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 5 });
+    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available']);
+    expect(b.calls()).toBe(4);
+  });
+
+  it('drops the retry of an older presence once a newer one of the same JID was sent', async () => {
+    const b = bus(1);
+    const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 20 });
+    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
+    await sleep(1);
+    hooks.unavailable('bob@example.org/d1');
+    await sleep(100);
+    expect(b.answered).toEqual(['unavailable']);
+  });
+
+  it('gives up after its tries', async () => {
+    const b = bus(1_000);
+    const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retries: 3, retryMs: 5 });
+    hooks.offline('bob@example.org');
+    await sleep(100);
+    expect(b.calls()).toBe(3);
+    expect(b.answered).toEqual([]);
+  });
+});
