@@ -5,7 +5,8 @@
 // stored and delivered message. `--runs 3` repeats it and reports every figure's median. Prints a
 // table (or, with --json, one JSON object on stdout) and writes bench-out/compare.{json,svg}.
 // `npm run bench -- --scale` runs the 100,000-pending RSS check instead (bench/scale.ts);
-// `npm run bench -- --file` moves a 200 MiB file through the upload service (bench/file.ts).
+// `npm run bench -- --file` moves a 200 MiB file through the upload service (bench/file.ts);
+// `npm run bench -- --nodes 3` runs 1, 2 and 3 worker nodes behind one ingest (bench/nodes.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -20,6 +21,7 @@ import { progress, setUp, type BenchContext } from './lib/setup.js';
 import { figure, medianOf, met, table, targetName, type Figures, type Target } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
 import { runFileBench } from './file.js';
+import { runNodesBench } from './nodes.js';
 import { runScale } from './scale.js';
 import { SUBMIT_BATCH_ITEMS } from '../src/agent/submit-batch.js';
 import { BATCH_MAX_COPIES } from '../src/workers/deliver-worker.js';
@@ -35,6 +37,11 @@ const { values: args } = parseArgs({
     // A file through the upload service instead (bench/file.ts): --mib sets its size (default 200).
     file: { type: 'boolean', default: false },
     mib: { type: 'string' },
+    // Worker nodes (bench/nodes.ts): every count from 1 to this; --n, --recipients, --senders, --shards.
+    nodes: { type: 'string' },
+    recipients: { type: 'string' },
+    senders: { type: 'string' },
+    shards: { type: 'string' },
     out: { type: 'string', default: 'bench-out' },
     users: { type: 'string' },
     pending: { type: 'string' },
@@ -230,7 +237,18 @@ async function compare(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (args.file) {
+  if (args.nodes !== undefined) {
+    await runNodesBench({
+      out: args.out,
+      json: args.json,
+      fromSources: args['from-sources'],
+      nodes: positive('nodes', args.nodes) ?? 3,
+      n: positive('n', args.n),
+      recipients: positive('recipients', args.recipients),
+      senders: positive('senders', args.senders),
+      shards: positive('shards', args.shards),
+    });
+  } else if (args.file) {
     await runFileBench({ out: args.out, json: args.json, fromSources: args['from-sources'], mib: positive('mib', args.mib) });
   } else if (args.scale) {
     await runScale({

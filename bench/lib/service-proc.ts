@@ -51,6 +51,8 @@ export interface StartServiceOptions {
   opsPort: number;
   /** The CLI to run: a built `dist/src/cli/index.js` (default: bin/sealpost.js, sources through tsx). */
   entry?: string;
+  /** The role to run (default `serve`: every role in one process). */
+  role?: 'serve' | 'ingest' | 'worker';
   /** Extra node options, e.g. `--cpu-prof` (NODE_OPTIONS may not carry those). */
   nodeArgs?: readonly string[];
   sampleMs?: number;
@@ -58,7 +60,7 @@ export interface StartServiceOptions {
 }
 
 export async function startServiceProcess(o: StartServiceOptions): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry ?? BIN, 'serve'], {
+  const child: ChildProcess = spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry ?? BIN, o.role ?? 'serve'], {
     env: { ...process.env, ...o.env, SEALPOST_HTTP_HOST: '127.0.0.1', SEALPOST_HTTP_PORT: String(o.opsPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -23,7 +23,7 @@ export interface BenchContext {
   vault: XmppAccount;
   env: Record<string, string>;
   account(prefix: string): Promise<XmppAccount>;
-  startService(extraEnv?: Record<string, string>, nodeArgs?: readonly string[]): Promise<ServiceProcess>;
+  startService(extraEnv?: Record<string, string>, nodeArgs?: readonly string[], role?: 'serve' | 'ingest' | 'worker'): Promise<ServiceProcess>;
   close(): Promise<void>;
 }
 
@@ -90,12 +90,13 @@ export async function setUp(outDir: string, options: SetUpOptions = {}): Promise
     vault,
     env,
     account,
-    async startService(extraEnv = {}, nodeArgs = []) {
+    async startService(extraEnv = {}, nodeArgs = [], role = 'serve') {
       const svc = await startServiceProcess({
         env: { ...env, ...extraEnv },
         nodeArgs,
+        role,
         ...(entry === undefined ? {} : { entry }),
-        logFile: join(out, `service-${++n}.log`),
+        logFile: join(out, `${role === 'serve' ? 'service' : role}-${++n}.log`),
         opsPort: await freePort(),
       });
       running.add(svc);
