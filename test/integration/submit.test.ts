@@ -164,9 +164,12 @@ describe('submissions', () => {
     expect(pending()).toEqual(before);
 
     // A stanza over the vault's limit (64 KiB here; Prosody's own is 256 KiB) with a payload that
-    // is itself within the sealed-payload limit.
+    // is itself within the sealed-payload limit: the vault's own bound drops it before parsing
+    // (issue 14, attack 5) and says so; type modify, so the SDK gives it up instead of resending.
     const huge = await raw.submit({ ...good, payload: Buffer.alloc(100 * 1024, 1).toString('base64'), size: 100 * 1024 });
-    expect(condition(huge)).toBe('resource-constraint');
+    expect(condition(huge)).toBe('policy-violation');
+    expect(huge.getChild('error')?.attrs.type).toBe('modify');
+    expect(huge.getChild('error')?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toMatch(/dropped unread/);
     expect(pending()).toEqual(before);
 
     // Quota: two pending messages allowed for Bob; the third is refused, the first two kept.
