@@ -20,7 +20,11 @@ export interface DeliveryScheduler {
   begin(jid: string, device: number): Promise<void>;
   /** Job side, drained: true when released; false when new work was wanted (go round again). */
   finish(jid: string, device: number): Promise<boolean>;
-  /** Job side: releases unconditionally (shutdown). */
+  /**
+   * Job side, stopped (its shard stops here, or shutdown): releases the running mark; work wanted
+   * meanwhile (a new owner's request while this job still held the mark) is enqueued again for
+   * whoever runs the shard now, else that request would be lost.
+   */
   release(jid: string, device: number): Promise<void>;
   /** Job side: renews "running" while the job waits for receipts. */
   refresh(jid: string, device: number): Promise<void>;
@@ -31,6 +35,12 @@ const REQUEST = `
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0`;
+
+// KEYS wanted, running. Releases; returns 1 when work was wanted meanwhile.
+const RELEASE = `
+local wanted = redis.call('EXISTS', KEYS[1])
+redis.call('DEL', KEYS[2])
+return wanted`;
 
 // KEYS wanted, running. Returns 1 when released.
 const FINISH = `
@@ -45,7 +55,7 @@ function keys(prefix: string, jid: string, device: number): [wanted: string, run
 
 export function createDeliveryScheduler(options: { redis: Redis; prefix: string; queues: Pick<DeliverShards, 'for'> }): DeliveryScheduler {
   const { redis, prefix, queues } = options;
-  return {
+  const scheduler: DeliveryScheduler = {
     async request(jid, device) {
       const [wanted, running] = keys(prefix, jid, device);
       const token = randomUUID().slice(0, 12);
@@ -69,10 +79,12 @@ export function createDeliveryScheduler(options: { redis: Redis; prefix: string;
       return (await redis.eval(FINISH, 2, wanted, running)) === 1;
     },
     async release(jid, device) {
-      await redis.del(keys(prefix, jid, device)[1]);
+      const [wanted, running] = keys(prefix, jid, device);
+      if ((await redis.eval(RELEASE, 2, wanted, running)) === 1) await scheduler.request(jid, device);
     },
     async refresh(jid, device) {
       await redis.set(keys(prefix, jid, device)[1], 'job', 'PX', RUNNING_TTL_MS);
     },
   };
+  return scheduler;
 }

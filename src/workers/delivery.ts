@@ -11,7 +11,8 @@ import { DeliveryHub } from './deliver-hub.js';
 import { createDeliveryScheduler, type DeliveryScheduler } from './deliver-schedule.js';
 import { handleReceipt, handleReceipts, processDeliver, type DeliveryTransport, type ReceiptOutcome } from './deliver-worker.js';
 import { createPendingSampler, type PendingSampler } from './pending-sampler.js';
-import { createPresenceRegistry, type PresenceRegistry } from './presence-registry.js';
+import { createOnlineDevices } from './online-devices.js';
+import { createPresenceRegistry, DEFAULT_PRESENCE_TTL_SECONDS, type PresenceRegistry } from './presence-registry.js';
 import type { DeliverShards } from './queues.js';
 
 export interface DeliveryTiming {
@@ -28,7 +29,7 @@ export interface DeliveryOptions {
   redis: Redis;
   prefix: string;
   /** The delivery queues; a user's jobs go to its shard's. */
-  queues: Pick<DeliverShards, 'for'>;
+  queues: Pick<DeliverShards, 'for' | 'shards'>;
   archive: ArchiveStore;
   metrics: Metrics;
   logger: Logger;
@@ -51,6 +52,11 @@ export interface Delivery {
   /** A verified device announcement (`moved`: it was at another resource) or its unavailable. */
   available(jid: string, device: number, moved: boolean): Promise<void>;
   unavailable(jid: string, device: number): void;
+  /**
+   * Shard `shard` starts here (issue 15): delivery is asked for each of its users' devices that
+   * is online, wherever its presence arrived (a new owner after a takeover or move). Returns how many.
+   */
+  resume(shard: number): Promise<number>;
   /** The deliver job's processor, sending through `transport`. */
   processor(transport: DeliveryTransport): (job: Job<DeliverJobData, DeliverJobResult, DeliverJobName>) => Promise<DeliverJobResult>;
   /** Running jobs end at once (their copies stay pending); gauges stop. Idempotent. */
@@ -61,6 +67,7 @@ export function createDelivery(o: DeliveryOptions): Delivery {
   const registry = createPresenceRegistry(o.redis, o.prefix);
   const hub = new DeliveryHub();
   const scheduler = createDeliveryScheduler({ redis: o.redis, prefix: o.prefix, queues: o.queues });
+  const online = createOnlineDevices({ redis: o.redis, prefix: o.prefix, queues: o.queues, maxAgeMs: DEFAULT_PRESENCE_TTL_SECONDS * 1000 });
   const pending = createPendingSampler({ archive: o.archive, metrics: o.metrics, logger: o.logger });
   pending.seed();
   const log = o.logger.child({ module: 'deliver' });
@@ -89,9 +96,27 @@ export function createDelivery(o: DeliveryOptions): Delivery {
       // instead of after the receipt timeout. Duplicates are dropped by the recipient's SDK.
       void moved;
       hub.kick(jid, device);
+      await online.add(jid, device);
       await scheduler.request(jid, device);
     },
-    unavailable: (jid, device) => hub.gone(jid, device),
+    unavailable(jid, device) {
+      hub.gone(jid, device);
+      online.remove(jid, device).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'online device not removed; dropped when its shard next starts'));
+    },
+    async resume(shard) {
+      let n = 0;
+      for (const { jid, device } of await online.list(shard)) {
+        if ((await registry.resourceOf(jid, device)) === undefined) {
+          await online.remove(jid, device);
+          continue;
+        }
+        // A job of the old owner may still hold the running mark: the request is then marked
+        // wanted, and that job hands it over when it stops (scheduler.release).
+        await scheduler.request(jid, device);
+        n++;
+      }
+      return n;
+    },
     processor: (transport) => (job) =>
       processDeliver(job.data, { archive: o.archive, registry, scheduler, hub, transport, window: o.window, logger: log, metrics: o.metrics, ...o.timing }),
     close() {

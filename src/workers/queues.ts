@@ -43,6 +43,13 @@ export const DELIVER_JOB_OPTIONS: JobsOptions = {
  */
 export const STORE_WORKER_LOCK: WorkerLock = { lockDurationMs: 5_000, stalledIntervalMs: 2_500, maxStalledCount: 20 };
 
+/**
+ * The delivery workers': BullMQ's lock times, but a job whose node died goes back to waiting many
+ * times, not once: a job recovered from a killed node by one that is then paused past its lease
+ * would otherwise fail as stalled and the device wait for its next session (issue 15).
+ */
+export const DELIVER_WORKER_LOCK: WorkerLock = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, maxStalledCount: 20 };
+
 export type StoreQueue = Queue<StoreJobData, StoreJobResult, StoreJobName>;
 export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult, DeliverJobName>;
 

@@ -10,7 +10,7 @@ import type { XmppConnection } from '../xmpp/index.js';
 import { closeWorker, type Redis } from './bullmq.js';
 import { deliverShardName, QUEUE, storeShardName, type DeliverJobData, type DeliverJobName, type DeliverJobResult, type StoreJobData, type StoreJobName, type StoreJobResult } from './contract.js';
 import type { Delivery } from './delivery.js';
-import { STORE_JOB_OPTIONS, STORE_WORKER_LOCK, startWorker, type StoreShards } from './queues.js';
+import { DELIVER_WORKER_LOCK, STORE_JOB_OPTIONS, STORE_WORKER_LOCK, startWorker, type StoreShards } from './queues.js';
 import { batchJob, jobItems } from './store-batch.js';
 import { startRetention, type RetentionDeps, type RetentionService, type StartRetentionOptions } from './retention.js';
 import type { DeviceLookup } from './recipient-check.js';
@@ -37,7 +37,7 @@ export interface ShardWorkersOptions extends WorkerConnection {
   directory: DeviceLookup;
   /** Told of each commit: available devices get it now, the others at their next presence. */
   listener: NonNullable<StoreWorkerDeps['listener']>;
-  delivery: Pick<Delivery, 'processor' | 'hub'>;
+  delivery: Pick<Delivery, 'processor' | 'hub' | 'resume'>;
   /** True for a user of this shard (its running deliveries end when the shard stops here). */
   mine: (jid: string) => boolean;
   /** The store queues: a sender's sent-history copies go to its own shard's. */
@@ -82,6 +82,7 @@ export function registerShardWorkers(o: ShardWorkersOptions): { close(): Promise
   const deliver = startWorker<DeliverJobData, DeliverJobResult, DeliverJobName>({
     ...common,
     name: deliverShardName(o.shard),
+    lock: DELIVER_WORKER_LOCK,
     // Jobs mostly wait for receipts; each holds at most the delivery window's copies in flight.
     concurrency: 64,
     process: o.delivery.processor({
@@ -89,6 +90,12 @@ export function registerShardWorkers(o: ShardWorkersOptions): { close(): Promise
       sendMany: (to, copies) => o.conn.send(deliveryBatchStanza(to, o.conn.bareJid, copies)),
     }),
   });
+  // Devices of this shard that came online while another node owned it (or before a restart) get
+  // their pending copies now, not at their next session.
+  o.delivery
+    .resume(o.shard)
+    .then((n) => o.logger.debug({ shard: o.shard, devices: n }, 'deliveries resumed for online devices'))
+    .catch((err: unknown) => o.logger.warn({ shard: o.shard, error: (err as Error).message }, 'deliveries not resumed; they wait for each device\'s next presence'));
   return {
     async close() {
       o.delivery.hub.stopWhere(o.mine);
