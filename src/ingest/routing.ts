@@ -42,6 +42,29 @@ export interface ForwardingDeps {
   shardOf(jid: string): number;
   logger: Logger;
   timeoutMs?: number;
+  /**
+   * How long an IQ waits for its shard to have an owner (a new deployment's first shards, a
+   * takeover), asking again every `ownerRetryMs`, before it is answered service-unavailable.
+   * Safe to ask again: nobody received the request. Default 8 s, 250 ms.
+   */
+  ownerWaitMs?: number;
+  ownerRetryMs?: number;
+}
+
+/** Asks the shard's owner; while the shard has none, waits for one up to `ownerWaitMs`. */
+async function askOwner(deps: ForwardingDeps, shard: number, payload: RoutedIq): Promise<unknown> {
+  const waitMs = deps.ownerWaitMs ?? 8_000;
+  const retryMs = deps.ownerRetryMs ?? 250;
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await deps.bus.request(shard, payload, deps.timeoutMs);
+    } catch (err) {
+      const noOwner = AppError.is(err, ErrorCode.Unavailable) && /has no owner/.test((err as Error).message);
+      if (!noOwner || Date.now() + retryMs > until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
 }
 
 function isAnswer(v: unknown): v is RoutedAnswer {
@@ -68,7 +91,7 @@ export function registerForwarding(deps: ForwardingDeps): () => void {
           }
         }
         const payload: RoutedIq = { iq: ctx.stanza.toString(), from: ctx.from };
-        const answer = await deps.bus.request(deps.shardOf(user), payload, deps.timeoutMs);
+        const answer = await askOwner(deps, deps.shardOf(user), payload);
         if (!isAnswer(answer)) throw new AppError(ErrorCode.Internal, 'malformed answer from the owner');
         for (const s of answer.out) await deps.conn.send(parseXml(s));
         if (answer.result === null) throw new AppError(ErrorCode.Unavailable, 'the owner has no handler for this request');
