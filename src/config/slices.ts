@@ -124,7 +124,7 @@ export interface PresenceSlice {
 
 /** The file upload service (issue 17). */
 export interface UploadSlice {
-  limits: Readonly<{ maxFileBytes: number; uploadSlotsPerUser: number; pendingMaxBytes: number }>;
+  limits: Readonly<{ maxFileBytes: number; uploadSlotsPerUser: number; pendingMaxBytes: number; senderSharePercent: number }>;
   host: string;
   port: number;
   publicUrl: string | undefined;
@@ -226,7 +226,7 @@ export function configSlices(c: Config): Readonly<ConfigSlices> {
     mam: freeze({ globalRetentionSeconds: c.retentionSeconds, mamRatePerMinute: c.mamRatePerMinute, mamBurst: c.mamBurst }),
     presence: freeze({ allowedDomains: freeze([...c.allowedDomains]) }),
     upload: freeze({
-      limits: freeze({ maxFileBytes: c.maxFileBytes, uploadSlotsPerUser: c.uploadSlotsPerUser, pendingMaxBytes: c.pendingMaxBytes }),
+      limits: freeze({ maxFileBytes: c.maxFileBytes, uploadSlotsPerUser: c.uploadSlotsPerUser, pendingMaxBytes: c.pendingMaxBytes, senderSharePercent: c.senderSharePercent }),
       host: c.uploadHost,
       port: c.uploadPort,
       publicUrl: c.uploadPublicUrl,

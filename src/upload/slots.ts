@@ -18,6 +18,8 @@ export interface SlotLimits {
   uploadSlotsPerUser: number;
   /** The recipient's pending quota: its undelivered bytes and its blobs together. */
   pendingMaxBytes: number;
+  /** Percent of a recipient's slots and pending bytes one sender may hold (issue 14, as for messages). */
+  senderSharePercent: number;
 }
 
 export interface SlotDeps {
@@ -38,6 +40,14 @@ function token(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/** What one sender may hold of one recipient's slots and pending bytes (at least one slot). */
+function shareOf(l: SlotLimits): { slots: number; bytes: number } {
+  return {
+    slots: Math.max(1, Math.floor((l.uploadSlotsPerUser * l.senderSharePercent) / 100)),
+    bytes: Math.floor((l.pendingMaxBytes * l.senderSharePercent) / 100),
+  };
+}
+
 export function registerSlots(d: SlotDeps): void {
   const log = d.logger.child({ module: 'upload-slot' });
   d.conn.iqCallee.get(NS.upload, 'request', (ctx) =>
@@ -54,11 +64,17 @@ export function registerSlots(d: SlotDeps): void {
       // A repeated request for the same message (the sender restarted before keeping its slot)
       // replaces the earlier slot rather than adding one.
       let waiting = 0;
+      const mine = { slots: 0, bytes: 0 };
       for (const slot of blobs.list(hash)) {
         const m = blobs.read(hash, slot);
         if (m?.sender !== sender) continue;
-        if (m.messageId === req.messageId && !m.complete) blobs.remove(hash, slot);
-        else if (!m.referenced) {
+        if (m.messageId === req.messageId && !m.complete) {
+          blobs.remove(hash, slot);
+          continue;
+        }
+        mine.slots++;
+        mine.bytes += m.size;
+        if (!m.referenced) {
           if (d.archive.holdsMessage(owner, sender, m.messageId)) blobs.write(hash, slot, { ...m, referenced: true });
           else waiting++;
         }
@@ -66,6 +82,12 @@ export function registerSlots(d: SlotDeps): void {
       // One sender cannot fill another user's quota with files it never announces.
       if (waiting >= MAX_WAITING_PER_SENDER)
         throw new AppError(ErrorCode.ResourceLimit, `${waiting} of your files to this recipient wait for their message; send those first`);
+      // Nor take all of a recipient's slots or bytes, so other senders' files still get through.
+      const share = shareOf(d.limits);
+      if (mine.slots + 1 > share.slots)
+        throw new AppError(ErrorCode.ResourceLimit, `you hold ${mine.slots} of this recipient's files, your share is ${share.slots}: wait until it collects them`);
+      if (mine.bytes + req.size > share.bytes)
+        throw new AppError(ErrorCode.ResourceLimit, `your files to this recipient would hold ${mine.bytes + req.size} bytes, your share is ${share.bytes}`);
       const held = blobs.announcedBytes(hash);
       if (held.slots >= d.limits.uploadSlotsPerUser)
         throw new AppError(ErrorCode.ResourceLimit, `the recipient holds ${held.slots} files, at most ${d.limits.uploadSlotsPerUser}`);
