@@ -58,11 +58,17 @@ export function createOwnerLoop(options: OwnerLoopOptions): OwnerLoop {
     held.delete(lease.shard);
     locked.delete(lease.shard);
     log.warn({ shard: lease.shard, epoch: lease.epoch, reason }, 'shard stopped');
+    const t0 = now();
     await options.stop(lease.shard, reason).catch((err: unknown) => log.error({ shard: lease.shard, error: (err as Error).message }, 'shard stop failed'));
+    if (now() - t0 > ttlMs) log.warn({ shard: lease.shard, ms: now() - t0 }, 'shard stop slow');
     if (reason === 'handover' || reason === 'closing') await leases.release(lease.shard, node, lease.epoch).catch(() => undefined);
   };
 
   const renewAll = async (): Promise<void> => {
+    // Past due on our own clock (the process was paused): every such shard is given up at once,
+    // not one after another behind each shard's stop (its workers keep taking jobs meanwhile).
+    const t = now();
+    await Promise.all([...held.values()].filter((l) => t >= l.expiresAt).map((l) => drop(l, 'expired')));
     for (const lease of [...held.values()]) {
       const t0 = now();
       if (t0 >= lease.expiresAt) {
