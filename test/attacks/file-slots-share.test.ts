@@ -3,14 +3,13 @@
 // not sent yet, or sent), so no other sender can send that recipient a file. The sender's share
 // (SEALPOST_SENDER_SHARE, as for messages) bounds what one sender holds of a recipient's slots and
 // bytes: the attacker is refused resource-constraint with a text, an honest file still arrives.
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newMessageId } from '../../src/keys/index.js';
 import { slotRequestXml } from '../../src/protocol/index.js';
 import { StanzaError, xml, type XmppConnection } from '../../src/xmpp/index.js';
-import { randomFile, sha256Of, tempDir } from '../integration/files-fixture.js';
+import { honestFileArrives } from '../integration/files-fixture.js';
 import { connectFreshAccount } from '../integration/helpers.js';
-import { startAgent, startTestService, type TestAgent, type TestService } from '../integration/service-fixture.js';
+import { startAgent, startTestService, type TestService } from '../integration/service-fixture.js';
 
 const SLOTS = 8;
 const PENDING_BYTES = 8 * 1024 * 1024;
@@ -24,20 +23,6 @@ async function askSlot(conn: XmppConnection, ts: TestService, recipient: string,
       throw err;
     },
   );
-}
-
-async function honestFile(alice: TestAgent, bob: TestAgent): Promise<void> {
-  const dir = tempDir('sealpost-honest-');
-  const file = await randomFile(dir, 1);
-  await alice.agent.sendFile(bob.account.jid, file.path);
-  const got: string[] = [];
-  const b = await bob.reopen({
-    onMessage: async (m) => {
-      if (m.file()?.sha256 === file.sha256) got.push(sha256Of((await m.saveTo(join(dir, 'out.bin'))).path));
-    },
-  });
-  await expect.poll(() => got, { timeout: 30_000 }).toEqual([file.sha256]);
-  await b.stop();
 }
 
 describe('attack: one sender holds every file slot or byte of a recipient', () => {
@@ -56,7 +41,7 @@ describe('attack: one sender holds every file slot or byte of a recipient', () =
     const refusal = answers.find((a): a is StanzaError => a !== 'slot');
     expect(refusal?.condition).toBe('resource-constraint');
     expect(refusal?.text).toMatch(/share/);
-    await honestFile(alice, bob);
+    await honestFileArrives(alice, bob);
 
     // Bytes: a second attacker asks for one slot as large as Bob's whole pending quota allows.
     const eve = await connectFreshAccount('eve');
@@ -64,7 +49,7 @@ describe('attack: one sender holds every file slot or byte of a recipient', () =
     expect(big === 'slot' ? 'slot' : big.condition, 'a slot of almost all the pending bytes').toBe('resource-constraint');
     expect(big === 'slot' ? '' : big.text).toMatch(/share/);
     expect(await askSlot(eve.conn, ts, bob.account.jid, PENDING_BYTES / 4)).toBe('slot');
-    await honestFile(alice, bob);
+    await honestFileArrives(alice, bob);
     await Promise.all([mallory.conn.stop(), eve.conn.stop()]);
   }, 120_000);
 });

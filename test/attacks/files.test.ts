@@ -15,7 +15,7 @@ import { encodeManifest, FILE_MANIFEST_TYPE, type FileManifest } from '../../src
 import { newMessageId, STREAM_ABYTES, toBase64 } from '../../src/keys/index.js';
 import { parseSlot, slotRequestXml, type Slot } from '../../src/protocol/index.js';
 import { StanzaError, xml, type XmppConnection } from '../../src/xmpp/index.js';
-import { blobsOn, randomFile, sha256Of, tempDir } from '../integration/files-fixture.js';
+import { blobsOn, honestFileArrives, randomFile, tempDir } from '../integration/files-fixture.js';
 import { connect, connectFreshAccount } from '../integration/helpers.js';
 import { startAgent, startTestService, type TestAgent, type TestService } from '../integration/service-fixture.js';
 
@@ -60,19 +60,7 @@ async function world(): Promise<{ ts: TestService; alice: TestAgent; bob: TestAg
   const alice = await startAgent(ts, 'alice');
   const bob = await startAgent(ts, 'bob');
   await bob.agent.stop();
-  const honest = async (): Promise<void> => {
-    const dir = tempDir('sealpost-honest-');
-    const file = await randomFile(dir, 1);
-    await alice.agent.sendFile(bob.account.jid, file.path);
-    const got: string[] = [];
-    const b = await bob.reopen({
-      onMessage: async (m) => {
-        if (m.file()?.sha256 === file.sha256) got.push(sha256Of((await m.saveTo(join(dir, 'out.bin'))).path));
-      },
-    });
-    await expect.poll(() => got, { timeout: 30_000 }).toEqual([file.sha256]);
-    await b.stop();
-  };
+  const honest = (): Promise<void> => honestFileArrives(alice, bob);
   return { ts, alice, bob, honest };
 }
 

@@ -4,7 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
+import type { TestAgent } from './service-fixture.js';
 
 export interface TestFile {
   path: string;
@@ -52,4 +53,19 @@ export function blobsOn(dataDir: string): { path: string; size: number }[] {
         .flatMap((d) => readdirSync(join(users, d)).filter((f) => f.endsWith('.blob')).map((f) => join(users, d, f))),
     )
     .map((path) => ({ path, size: statSync(path).size }));
+}
+
+/** An honest 1 MiB file from `from` to `to` (offline): `to` comes online, saves it, the hash is equal. */
+export async function honestFileArrives(from: TestAgent, to: TestAgent): Promise<void> {
+  const dir = tempDir('sealpost-honest-');
+  const file = await randomFile(dir, 1);
+  await from.agent.sendFile(to.account.jid, file.path);
+  const got: string[] = [];
+  const b = await to.reopen({
+    onMessage: async (m) => {
+      if (m.file()?.sha256 === file.sha256) got.push(sha256Of((await m.saveTo(join(dir, 'out.bin'))).path));
+    },
+  });
+  await expect.poll(() => got, { timeout: 30_000 }).toEqual([file.sha256]);
+  await b.stop();
 }
