@@ -60,7 +60,8 @@ describe('protected stanzas', () => {
       expect(r).not.toContain(canary);
       expect(r).not.toContain('jabber:x:data');
     }
-    expect(ts.service.archive.pendingCounts(bob.account.jid).messages).toBe(0); // acknowledged
+    // Acknowledged: Bob's receipt reaches the vault after his handler ran, so wait for it.
+    await expect.poll(() => ts.service.archive.pendingCounts(bob.account.jid).messages, { timeout: 10_000 }).toBe(0);
 
     // Before sealing: a stanza claiming another sender never leaves the sender's SDK.
     await expect(alice.agent.sendStanza(bob.account.jid, xml('message', { from: 'boss@localhost' }))).rejects.toMatchObject({ code: ErrorCode.Forbidden });
