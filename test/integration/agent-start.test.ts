@@ -37,6 +37,9 @@ describe('agent start', () => {
     expect(AppError.is(err, ErrorCode.Unavailable)).toBe(true);
     expect((err as AppError).message).toMatch(/did not answer/);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(handles()).toEqual(before);
+    // Nothing left beyond what was open before the start (a timer of the harness's that was open
+    // then may have ended since: a CI run counted one fewer, never one more).
+    const after = handles();
+    for (const kind of ['TCPSocketWrap', 'Timeout']) expect(after[kind] ?? 0, kind).toBeLessThanOrEqual(before[kind] ?? 0);
   }, 60_000);
 });
