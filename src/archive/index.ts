@@ -2,7 +2,7 @@
 // Other folders import only this file. The server stores sealed bytes; nothing here decrypts them.
 export { createArchiveStore, ArchiveStore, type ArchiveStoreOptions, type ShredResult } from './store.js';
 export { BlobStore, isSlotId, isUserHash, type BlobMeta } from './blobs.js';
-export { loadMasterKey, MASTER_KEY_BYTES, type MasterKeySource } from './master-key.js';
+export { deriveArchiveSubkeys, loadMasterKey, MASTER_KEY_BYTES, type MasterKeySource } from './master-key.js';
 export { normaliseBareJid } from './jid.js';
 export type { UserRef } from './user-keys.js';
 export {

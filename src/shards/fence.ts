@@ -57,6 +57,11 @@ export interface ShardFence {
    * not the lease's.
    */
   write<T>(lease: Lease, fn: () => T): T;
+  /**
+   * Throws what `write` would throw for `lease` (expired, superseded) without taking the fence's
+   * lock: a cheap early refusal before work that ends in a fenced write (an upload's body).
+   */
+  check(lease: Lease): void;
   close(): void;
 }
 
@@ -115,6 +120,11 @@ export function openShardFence(options: OpenFenceOptions): ShardFence {
       } catch (err) {
         throw mapSqliteError(err, 'fence claim');
       }
+    },
+    check(lease) {
+      if (now() >= lease.expiresAt) throw fenced(lease, 'lease expired');
+      const s = state();
+      if (s.epoch !== lease.epoch || s.node !== lease.node) throw fenced(lease, `epoch ${lease.epoch} superseded by ${s.epoch}`);
     },
     write<T>(lease: Lease, fn: () => T): T {
       if (lease.shard !== shard) throw new RangeError(`write: lease of shard ${lease.shard} on shard ${shard}`);

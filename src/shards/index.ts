@@ -7,7 +7,7 @@ export { leaseKeys, redisLeaseStore, type LeaseHolder, type LeaseRedis, type Lea
 export { createOwnerLoop, type OwnerLoop, type OwnerLoopOptions, type StartResult, type StopReason } from './owner.js';
 export { moveShard, type MoveShardOptions } from './move.js';
 export { claimDeployment, deploymentKeys, type DeploymentClaim, type DeploymentRole } from './deployment.js';
-export { ARCHIVE_READS, ARCHIVE_UNFENCED, ARCHIVE_WRITES, DIRECTORY_READS, DIRECTORY_WRITES, derivedServerPublicKey, directoryDbKey, fenceWrites, openShardStores, type OpenedShard, type OpenShardStoresOptions, type ShardStores } from './stores.js';
+export { ARCHIVE_READS, ARCHIVE_VIEWS, ARCHIVE_WRITES, BLOB_READS, BLOB_WRITES, blobFenceOf, type BlobFence, DIRECTORY_READS, DIRECTORY_WRITES, derivedServerPublicKey, directoryDbKey, fenceWrites, openShardStores, type OpenedShard, type OpenShardStoresOptions, type ShardStores } from './stores.js';
 export { isLive, nodeRegistry, registryKey, startAnnouncing, type AnnouncerOptions, type NodeRecord, type NodeRegistry, type RootRecord } from './registry.js';
 export { announcedCount, listShards, moveShardChecked, ShardMoveError, type CheckedMoveOptions, type MoveRefusal, type ShardRow } from './operator.js';
 export { shardWriteLog } from './stores.js';

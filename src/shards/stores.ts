@@ -3,12 +3,15 @@
 // through the shard's fence under the node's lease. Keys come from the master key, so any node
 // holding the shard's directory opens it; the directory's server key too, so every shard on every
 // node countersigns with one key that agents pin once.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { createArchiveStore, type ArchiveCipher, type ArchiveStore } from '../archive/index.js';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createArchiveStore, deriveArchiveSubkeys, type ArchiveCipher, type ArchiveStore, type BlobStore } from '../archive/index.js';
 import { openDirectoryStore, type DirectoryStore } from '../directory/index.js';
+import { AppError, ErrorCode } from '../errors/index.js';
 import { blake2b, ed25519KeyPairFromSeed, wipe } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
+import { isSqliteError, openEncryptedDb } from '../sqlite/index.js';
 import { openShardFence, type EpochWrites, type FenceState, type Lease, type ShardFence } from './fence.js';
 
 /** ArchiveStore methods that write; everything else only reads (a unit test holds the split). */
@@ -20,8 +23,11 @@ export const ARCHIVE_READS = [
   'userHash', 'userPath', 'pendingFor', 'holdsMessage', 'deliveryState', 'pendingCounts', 'quotaUsage', 'query', 'getRetention',
   'spaceStats', 'verify', 'auditRows', 'listUsers', 'hasUser', 'openCount', 'limits', 'close',
 ] as const satisfies readonly (keyof ArchiveStore)[];
-/** Uploaded file blobs (issue 17) are files beside the archive, written outside SQLite: not fenced yet. */
-export const ARCHIVE_UNFENCED = ['blobs'] as const satisfies readonly (keyof ArchiveStore)[];
+/** Uploaded file blobs (issue 17): files beside the archive, handed out as a fenced view (BLOB_WRITES). */
+export const ARCHIVE_VIEWS = ['blobs'] as const satisfies readonly (keyof ArchiveStore)[];
+/** BlobStore methods that write files or records: each runs inside the shard's fence. */
+export const BLOB_WRITES = ['create', 'write', 'remove', 'removeUser'] as const satisfies readonly (keyof BlobStore)[];
+export const BLOB_READS = ['dataPath', 'read', 'list', 'users', 'announcedBytes', 'storedBytes', 'close'] as const satisfies readonly (keyof BlobStore)[];
 export const DIRECTORY_WRITES = ['publish', 'claim', 'remove', 'eraseExpired'] as const satisfies readonly (keyof DirectoryStore)[];
 export const DIRECTORY_READS = ['serverPublicKey', 'published', 'count', 'devices', 'hasArchiveKey', 'identityKey', 'close'] as const satisfies readonly (keyof DirectoryStore)[];
 
@@ -50,16 +56,35 @@ export function derivedServerPublicKey(master: Uint8Array): Uint8Array {
  * A view of `target` whose `writes` run inside `guard` (the fence's immediate transaction);
  * reads pass straight through.
  */
-export function fenceWrites<T extends object>(target: T, writes: readonly (keyof T)[], guard: <R>(fn: () => R) => R): T {
+export function fenceWrites<T extends object>(target: T, writes: readonly (keyof T)[], guard: <R>(fn: () => R) => R, extra: Record<PropertyKey, unknown> = {}): T {
   const guarded = new Set<PropertyKey>(writes);
   return new Proxy(target, {
     get(t, name, receiver) {
+      if (Object.hasOwn(extra, name)) return extra[name];
       const value: unknown = Reflect.get(t, name, receiver);
       if (typeof value !== 'function') return value;
       const fn = value as (...args: unknown[]) => unknown;
       return guarded.has(name) ? (...args: unknown[]) => guard(() => fn.apply(t, args)) : fn.bind(t);
     },
   });
+}
+
+/**
+ * What a shard's blob store adds to BlobStore (issue 15): blobs are files, written outside SQLite,
+ * so an upload's file work and its record go in one fenced step, and it can be refused early.
+ * `hash` names the user (it routes to the user's shard in a store of several shards).
+ */
+export interface BlobFence {
+  /** Runs `fn` (synchronous file work and record writes) inside the shard's fence. */
+  underFence<R>(hash: string, fn: () => R): R;
+  /** Throws AppError(Unavailable) when the fence would refuse a write now (lease gone). */
+  checkFence(hash: string): void;
+}
+
+/** The blob store's fence when it has one (a shard's); a plain archive's blobs have none. */
+export function blobFenceOf(blobs: BlobStore): BlobFence | undefined {
+  const f = blobs as BlobStore & Partial<BlobFence>;
+  return typeof f.underFence === 'function' && typeof f.checkFence === 'function' ? (f as BlobFence) : undefined;
 }
 
 export interface ShardStores {
@@ -88,6 +113,12 @@ export interface OpenShardStoresOptions {
   retentionSeconds?: number;
   /** Countersign with the server key kept in the shard's directory file (a migrated install), not the derived one. */
   storedServerKey?: boolean;
+  /**
+   * How long opening waits, without blocking the event loop, for another process's write lock on
+   * the shard's databases (a node stopped inside a write) before AppError(Unavailable); default
+   * 5 s, at most a third of the lease's remaining time (its renewals must not wait behind it).
+   */
+  lockWaitMs?: number;
   logger: Logger;
   now?: () => number;
 }
@@ -95,17 +126,64 @@ export interface OpenShardStoresOptions {
 /** What opening a shard gave: its stores, or the higher epoch its fence already holds. */
 export type OpenedShard = { started: true; stores: ShardStores } | { started: false; fenceEpoch: number };
 
+/** True when another connection holds the database's write lock (tried once, busy_timeout 0). */
+function writeLocked(path: string, key: Uint8Array, cipher: ArchiveCipher): boolean {
+  let db: ReturnType<typeof openEncryptedDb> | undefined;
+  try {
+    db = openEncryptedDb({ path, key, cipher, busyTimeoutMs: 0, mustExist: true });
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    return false;
+  } catch (err) {
+    if (AppError.is(err, ErrorCode.NotFound)) return false;
+    if (AppError.is(err, ErrorCode.Unavailable) || isSqliteError(err, 'SQLITE_BUSY')) return true;
+    throw err;
+  } finally {
+    db?.close();
+  }
+}
+
 /**
- * Claims shard k's fence for `lease` first (a stale lease opens nothing; a fence still locked by a
- * node stopped inside a write fails with Unavailable at once: retry later), then opens its stores.
+ * Waits, yielding to the event loop between tries, until no other process holds a write lock on
+ * the shard's databases. better-sqlite3 waits for a lock synchronously (busy_timeout), so opening
+ * a shard that a node stopped inside a write still holds would freeze this process for the
+ * timeout of each file (5 s), with every other lease's renewal behind it.
+ */
+async function waitForWriteLocks(shard: number, files: { path: string; key: Uint8Array }[], cipher: ArchiveCipher, boundMs: number): Promise<void> {
+  const until = Date.now() + boundMs;
+  let wait = 10;
+  for (;;) {
+    const held = files.find((f) => existsSync(f.path) && writeLocked(f.path, f.key, cipher));
+    if (held === undefined) return;
+    const left = until - Date.now();
+    if (left <= 0)
+      throw new AppError(ErrorCode.Unavailable, `shard ${shard}: ${basename(held.path)} is write-locked by another process (a node stopped inside a write?); tried for ${boundMs} ms`);
+    await sleep(Math.min(wait, left));
+    wait = Math.min(wait * 2, 200);
+  }
+}
+
+/**
+ * Claims shard k's fence for `lease` first (a stale lease opens nothing; a shard whose databases
+ * another process holds locked is waited for without blocking, then fails with Unavailable: retry
+ * later), then opens its stores.
  */
 export async function openShardStores(o: OpenShardStoresOptions): Promise<OpenedShard> {
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const fenceKey = derive(LABELS.fence, o.masterKey);
   const dbKey = derive(LABELS.directoryDb, o.masterKey);
   const seed = derive(LABELS.serverKey, o.masterKey);
+  const sub = deriveArchiveSubkeys(o.masterKey);
   const opened: { close(): void }[] = [];
   try {
+    const remaining = typeof o.lease === 'function' ? Number.POSITIVE_INFINITY : o.lease.expiresAt - (o.now ?? Date.now)();
+    const boundMs = Math.max(0, Math.min(o.lockWaitMs ?? 5_000, remaining / 3));
+    const files = [
+      { path: join(o.dir, 'fence.db'), key: fenceKey },
+      { path: join(o.dir, 'directory.db'), key: dbKey },
+      { path: join(o.dir, 'archive', 'keyring.db'), key: sub.keyring },
+    ];
+    await waitForWriteLocks(o.shard, files, o.cipher, boundMs);
     const fence = openShardFence({ shard: o.shard, dir: o.dir, key: fenceKey, cipher: o.cipher, ...(o.now === undefined ? {} : { now: o.now }) });
     opened.push(fence);
     const lease = typeof o.lease === 'function' ? o.lease(fence.current()) : o.lease;
@@ -127,10 +205,24 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
     const serverKey = o.storedServerKey === true ? {} : { serverKey: ed25519KeyPairFromSeed(seed) };
     const directory = openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, ...serverKey });
     opened.push(directory);
-    const guard = <R>(fn: () => R): R => fence.write(lease, fn);
+    // Re-entrant: a fenced blob step writes the blob's record through the fenced view.
+    let depth = 0;
+    const guard = <R>(fn: () => R): R =>
+      depth > 0
+        ? fn()
+        : fence.write(lease, () => {
+            depth++;
+            try {
+              return fn();
+            } finally {
+              depth--;
+            }
+          });
+    const fencing: BlobFence = { underFence: (_hash, fn) => guard(fn), checkFence: () => fence.check(lease) };
+    const blobs = fenceWrites(archive.blobs, BLOB_WRITES, guard, { ...fencing });
     const stores: ShardStores = {
       shard: o.shard,
-      archive: fenceWrites(archive, ARCHIVE_WRITES, guard),
+      archive: fenceWrites(archive, ARCHIVE_WRITES, guard, { blobs }),
       directory: fenceWrites(directory, DIRECTORY_WRITES, guard),
       fence,
       lease,
@@ -146,6 +238,9 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
     wipe(fenceKey);
     wipe(dbKey);
     wipe(seed);
+    wipe(sub.keyring);
+    wipe(sub.names);
+    wipe(sub.wrap);
   }
 }
 

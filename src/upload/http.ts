@@ -4,13 +4,15 @@
 // upload continues), checked against the chunk's SHA-256 (header `x-sealpost-sha256`) before it
 // counts; HEAD on the same URL tells how much arrived. GET /files/<user>/<slot>/<get token> serves
 // a complete blob (Range: bytes=S- resumes a download) while its message is stored.
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, fsyncSync, openSync, closeSync, ftruncateSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, fsyncSync, openSync, closeSync, ftruncateSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isSlotId, isUserHash, type ArchiveStore, type BlobMeta } from '../archive/index.js';
+import { AppError, ErrorCode } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import { blobFenceOf } from '../shards/index.js';
 import { tokenMatches } from './tokens.js';
 
 export const CHECKSUM_HEADER = 'x-sealpost-sha256';
@@ -41,6 +43,28 @@ function send(res: ServerResponse, status: number, text: string, headers: Record
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close', ...headers });
   res.end(`${text}\n`);
+}
+
+/** A file URL's parts: `/files[/<shard>]/<user hash>/<slot>[/<get token>]` (the shard since issue 15). */
+export interface FileRoute {
+  shard: number | undefined;
+  hash: string;
+  slot: string;
+  getToken: string | undefined;
+}
+
+export function fileRoute(url: string | undefined): FileRoute | undefined {
+  const parts = (url ?? '').split('?')[0]?.split('/') ?? [];
+  if (parts[0] !== '' || parts[1] !== 'files') return undefined;
+  let rest = parts.slice(2);
+  let shard: number | undefined;
+  if (rest[0] !== undefined && /^\d{1,5}$/.test(rest[0])) {
+    shard = Number(rest[0]);
+    rest = rest.slice(1);
+  }
+  const [hash, slot, getToken] = rest;
+  if (hash === undefined || slot === undefined || !isUserHash(hash) || !isSlotId(slot) || rest.length > 3) return undefined;
+  return { shard, hash, slot, getToken };
 }
 
 /** Which range a PUT writes: [start, start + length). */
@@ -83,45 +107,47 @@ export function createUploadServer(d: HttpDeps): Server {
   const busy = new Set<string>();
   const blobs = d.archive.blobs;
 
+  /**
+   * A PUT's body goes to a part file of its own first; once its length and checksum are right, one
+   * fenced step (the shard's fence, issue 15) splices it into the blob at `start` and writes the
+   * record. A node that lost its lease meanwhile is refused there and has touched nothing of the
+   * blob, which the shard's new owner may be writing.
+   */
   async function put(req: IncomingMessage, res: ServerResponse, hash: string, slot: string, meta: BlobMeta): Promise<void> {
     if (meta.complete) throw new Refusal(409, 'upload already complete');
     const sum = req.headers[CHECKSUM_HEADER];
     if (typeof sum !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(sum)) throw new Refusal(400, `${CHECKSUM_HEADER} (base64 SHA-256 of the body) required`);
     const { start, length } = putRange(req, meta);
     if (start > meta.received) throw new Refusal(416, `upload continues at ${meta.received}`, { [RECEIVED_HEADER]: String(meta.received) });
+    const fence = blobFenceOf(blobs);
+    fence?.checkFence(hash); // refused before the body is read, not after
     const key = `${hash}/${slot}`;
     if (busy.has(key)) throw new Refusal(409, 'another upload to this slot is running');
     busy.add(key);
     const path = blobs.dataPath(hash, slot);
-    const rollBack = (): void => truncate(path, start);
+    const part = `${path}.${randomBytes(6).toString('hex')}.part`;
     try {
-      // Bytes past `start` were never verified (or are being replaced): drop them first.
-      truncate(path, start);
       const digest = createHash('sha256');
       const m = meter(length, digest);
-      await pipeline(req, m, createWriteStream(path, { flags: 'r+', start }));
-      if (m.bytes !== length) {
-        rollBack();
-        throw new Refusal(400, `truncated body: ${m.bytes} of ${length} bytes`);
-      }
-      if (digest.digest('base64') !== sum) {
-        rollBack();
-        throw new Refusal(400, 'checksum mismatch: chunk refused');
-      }
-      const fd = openSync(path, 'r+');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      const received = start + length;
-      const next = { ...meta, received, complete: received === meta.size };
-      blobs.write(hash, slot, next);
-      send(res, next.complete ? 201 : 200, next.complete ? 'complete' : 'stored', { [RECEIVED_HEADER]: String(received) });
-    } catch (err) {
-      rollBack(); // nothing unverified stays
-      throw err;
+      await pipeline(req, m, createWriteStream(part, { flags: 'wx', mode: 0o600 }));
+      if (m.bytes !== length) throw new Refusal(400, `truncated body: ${m.bytes} of ${length} bytes`);
+      if (digest.digest('base64') !== sum) throw new Refusal(400, 'checksum mismatch: chunk refused');
+      const commit = (): BlobMeta => {
+        // The record as it is now: another request (or node) may have moved it on meanwhile.
+        const cur = blobs.read(hash, slot);
+        if (cur === undefined) throw new Refusal(404, 'no such slot');
+        if (cur.complete) throw new Refusal(409, 'upload already complete');
+        if (start > cur.received) throw new Refusal(416, `upload continues at ${cur.received}`, { [RECEIVED_HEADER]: String(cur.received) });
+        splice(part, path, start, length);
+        const received = start + length;
+        const next = { ...cur, received, complete: received === cur.size };
+        blobs.write(hash, slot, next);
+        return next;
+      };
+      const next = fence === undefined ? commit() : fence.underFence(hash, commit);
+      send(res, next.complete ? 201 : 200, next.complete ? 'complete' : 'stored', { [RECEIVED_HEADER]: String(next.received) });
     } finally {
+      rmSync(part, { force: true });
       busy.delete(key);
     }
   }
@@ -155,10 +181,9 @@ export function createUploadServer(d: HttpDeps): Server {
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const parts = (req.url ?? '').split('?')[0]?.split('/') ?? [];
-    const [empty, root, hash, slot, getToken] = parts;
-    if (empty !== '' || root !== 'files' || hash === undefined || slot === undefined || !isUserHash(hash) || !isSlotId(slot) || parts.length > 5)
-      throw new Refusal(404, 'not found');
+    const at = fileRoute(req.url);
+    if (at === undefined) throw new Refusal(404, 'not found');
+    const { hash, slot, getToken } = at;
     const meta = blobs.read(hash, slot);
     if (meta === undefined) throw new Refusal(404, 'no such slot');
     if (getToken !== undefined) {
@@ -182,17 +207,35 @@ export function createUploadServer(d: HttpDeps): Server {
         req.resume(); // drain what the client still sends; the connection closes after the reply
         return;
       }
+      if (AppError.is(err, ErrorCode.Unavailable)) {
+        // The shard moved (a fenced write) or its store is busy: the client asks again.
+        log.info({ method: req.method, reason: (err as Error).message }, 'upload request unavailable here');
+        send(res, 503, 'unavailable: try again', { 'retry-after': '1' });
+        req.resume();
+        return;
+      }
       log.warn({ method: req.method, error: (err as Error).message }, 'upload request failed');
       send(res, 500, 'upload failed');
     });
   });
 }
 
-function truncate(path: string, length: number): void {
-  const fd = openSync(path, 'r+');
+/** Writes `part` (`length` bytes) into the blob at `start`, drops anything after it, and syncs. */
+function splice(part: string, path: string, start: number, length: number): void {
+  const src = openSync(part, 'r');
+  const dst = openSync(path, 'r+');
   try {
-    ftruncateSync(fd, length);
+    ftruncateSync(dst, start);
+    const buf = Buffer.allocUnsafe(Math.min(length, 1 << 20));
+    for (let done = 0; done < length; ) {
+      const n = readSync(src, buf, 0, Math.min(buf.length, length - done), done);
+      if (n === 0) throw new Error('upload part shorter than its range');
+      writeSync(dst, buf, 0, n, start + done);
+      done += n;
+    }
+    fsyncSync(dst);
   } finally {
-    closeSync(fd);
+    closeSync(src);
+    closeSync(dst);
   }
 }

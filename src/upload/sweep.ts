@@ -3,6 +3,8 @@
 // gone (deleted, purged by retention, expired in transit, delivered without a history copy).
 // A blob whose message never came (the sender gave up) is erased after the transit TTL.
 // Shredding removes the user's whole file folder with the archive (src/archive).
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ArchiveStore } from '../archive/index.js';
 import type { Logger } from '../log/index.js';
 
@@ -14,11 +16,21 @@ export interface SweepDeps {
 }
 
 /** One pass over every user's blobs; returns how many were erased. */
+/** A PUT body's part file left by a process that died mid-request (http.ts removes its own). */
+const STALE_PART_MS = 3_600_000;
+
 export function sweepBlobs(d: SweepDeps): number {
   const blobs = d.archive.blobs;
   const log = d.logger.child({ module: 'upload-sweep' });
   let erased = 0;
   for (const hash of blobs.users()) {
+    try {
+      const dir = dirname(blobs.dataPath(hash, 'A'.repeat(22)));
+      for (const name of readdirSync(dir))
+        if (name.endsWith('.part') && d.now() - statSync(join(dir, name)).mtimeMs > STALE_PART_MS) rmSync(join(dir, name), { force: true });
+    } catch (err) {
+      log.warn({ error: (err as Error).message }, 'stale upload parts not swept');
+    }
     for (const slot of blobs.list(hash)) {
       try {
         const meta = blobs.read(hash, slot);

@@ -6,7 +6,7 @@ import { ArchiveStore } from '../../../src/archive/index.js';
 import { AppError } from '../../../src/errors/index.js';
 import { initSodium } from '../../../src/keys/index.js';
 import { silentLogger } from '../../../src/log/index.js';
-import { ARCHIVE_READS, ARCHIVE_UNFENCED, ARCHIVE_WRITES, DIRECTORY_READS, DIRECTORY_WRITES, openShardStores, type Lease, type ShardStores } from '../../../src/shards/index.js';
+import { ARCHIVE_READS, ARCHIVE_VIEWS, ARCHIVE_WRITES, DIRECTORY_READS, DIRECTORY_WRITES, openShardStores, type Lease, type ShardStores } from '../../../src/shards/index.js';
 import { incoming } from '../archive/helpers.js';
 
 const MASTER = new Uint8Array(32).fill(5);
@@ -37,7 +37,7 @@ describe('shard stores', () => {
   // src/shards/stores.ts: as a write (then it runs inside the shard's fence) or as a read.
   it('knows every method of the archive and the directory as a write or a read', async () => {
     const archiveMethods = Object.getOwnPropertyNames(ArchiveStore.prototype).filter((n) => !ARCHIVE_PRIVATE.includes(n));
-    expect([...archiveMethods].sort()).toEqual([...ARCHIVE_WRITES, ...ARCHIVE_READS, ...ARCHIVE_UNFENCED].filter((n) => n !== 'limits').sort());
+    expect([...archiveMethods].sort()).toEqual([...ARCHIVE_WRITES, ...ARCHIVE_READS, ...ARCHIVE_VIEWS].filter((n) => n !== 'limits').sort());
     const s = await node(shardDir(), { shard: 0, node: 'n-a', epoch: 1, expiresAt: Number.POSITIVE_INFINITY });
     expect(Object.keys(s.directory).sort()).toEqual([...DIRECTORY_WRITES, ...DIRECTORY_READS].sort());
   });
