@@ -13,10 +13,10 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import { registerOps, type OpsServer } from './ops/index.js';
 import { createShardHost, startWorkerNode, sweepAll } from './node/index.js';
 import { expiryNoticeStanza } from './protocol/index.js';
-import { claimDeployment, shardOf, type FenceState, type Lease } from './shards/index.js';
+import { claimDeployment, nodeRegistry, redisLeaseStore, shardOf, type FenceState, type Lease } from './shards/index.js';
 import { createUsageMirror, mirrorWrites, shardTagOf } from './quota/index.js';
 import { createShardedStores, deploymentKeys, holdDataDir, openShardOpener, type ShardedStores } from './stores/index.js';
-import { registerUpload, uploadDisco, type UploadService } from './upload/index.js';
+import { ownerListeners, registerUpload, registerUploadFront, uploadDisco, type UploadService } from './upload/index.js';
 import { connectRedis, createDelivery, createOpsBus, createQueues, openRequestBus, registerRetention, serveShredRequests, shred } from './workers/index.js';
 import type { Delivery, DeliveryTiming, ExpiredMessageNotice, Queues, RetentionService, ShredReport } from './workers/index.js';
 import { connectXmpp, type XmppConnection } from './xmpp/index.js';
@@ -110,7 +110,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       for (let k = 0; k < layout.count; k++) await host.start(k, ownEveryShard(k, node));
     } else if (roles.has('worker') && bus !== undefined) {
       const nodeOptions = { ...shardDeps, node, roots: c.shards.roots, ttlMs, producer: redis.producer, worker: redis.worker, bus, redisNameKey: keys.redisNames };
-      await stack.open('worker node', () => startWorkerNode({ ...nodeOptions, directory: c.directory, mam: c.mam, sweep: sweepDeps }));
+      await stack.open('worker node', () => startWorkerNode({ ...nodeOptions, directory: c.directory, mam: c.mam, upload: c.upload, sweep: sweepDeps }));
     }
     const sweeper = { producer: redis.producer, worker: roles.has('worker') ? redis.worker : undefined, now, sweep: sweepAll({ sharded, bus, logger }) };
     const retention = await stack.open('retention', () =>
@@ -118,14 +118,21 @@ export async function startService(config: Config, options: StartOptions = {}): 
     );
     // Key IQs, submissions, MAM, retention and uploads answer only the served domains (issue 14).
     const served = servedOnly(conn, c.presence.allowedDomains);
-    const upload = serve ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, logger })) : undefined;
+    const shardOfUser = (jid: string): number => shardOf(jid, layout.count);
+    // Uploads: serve answers slots and serves blobs itself; an ingest is the one public front that
+    // passes each request to the listener of the file's shard owner (README "Scaling out").
+    const front = { ...c.upload, ownerUrl: ownerListeners(redisLeaseStore(redis.producer, prefix), nodeRegistry(redis.producer, prefix)), logger };
+    const upload = serve
+      ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, shardOf: shardOfUser, logger }))
+      : roles.has('ingest')
+        ? await stack.open('upload front', () => registerUploadFront(front))
+        : undefined;
     if (roles.has('ingest')) {
       stack.push('disco', registerDisco({ conn, extensions: upload === undefined ? [] : [uploadDisco(c.upload.limits.maxFileBytes)] }));
-      const shardOfUser = (jid: string): number => shardOf(jid, layout.count);
       if (bus === undefined) {
         stack.push('mam', registerMam({ conn: served, archive, limits: archive.limits, ...c.mam, redis: redis.producer, prefix, redisNameKey: keys.redisNames, logger }));
         stack.push('directory', registerDirectory({ conn: served, store: directory, redis: redis.producer, prefix, redisNameKey: keys.redisNames, ...c.directory, logger, metrics }));
-      } else stack.push('routing', { close: registerForwarding({ conn: served, bus, shardOf: shardOfUser, logger }) });
+      } else stack.push('routing', { close: registerForwarding({ conn: served, bus, shardOf: shardOfUser, logger, ...(upload === undefined ? {} : { uploadBase: () => upload.publicUrl }) }) });
       const hooks =
         bus === undefined
           ? deviceAnnouncements({ keys: directory, registry: delivery.registry, listener: delivery, logger })

@@ -195,7 +195,7 @@ export const SETTINGS = {
   uploadPublicUrl: setting(
     'SEALPOST_UPLOAD_PUBLIC_URL',
     z.string().regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'http:// or https:// URL without query'),
-    'base URL agents use for uploads (the TLS proxy); default the listener address',
+    "base URL agents use for uploads (the TLS proxy) of `serve` and `ingest`; on a `worker` node, the URL the ingest reaches its listener at; default the listener address",
   ),
   maxFileBytes: setting(
     'SEALPOST_MAX_FILE_BYTES',

@@ -11,7 +11,7 @@ import { answerIq, NS, NS_ARCHIVE } from '../protocol/index.js';
 import { bareJid, isElement, parseXml, type Element, type IqHandler, type XmppConnection } from '../xmpp/index.js';
 
 /** The IQs that concern one user, and which user: the sender, or the `jid` it names. */
-export const ROUTED_IQS: readonly { type: 'get' | 'set'; ns: string; name: string; user: 'sender' | 'target' }[] = [
+export const ROUTED_IQS: readonly { type: 'get' | 'set'; ns: string; name: string; user: 'sender' | 'target' | 'file-recipient' }[] = [
   { type: 'get', ns: NS.mam, name: 'query', user: 'sender' },
   { type: 'set', ns: NS.mam, name: 'query', user: 'sender' },
   { type: 'set', ns: NS_ARCHIVE, name: 'delete', user: 'sender' },
@@ -22,12 +22,16 @@ export const ROUTED_IQS: readonly { type: 'get' | 'set'; ns: string; name: strin
   { type: 'get', ns: NS.keys, name: 'count', user: 'sender' },
   { type: 'get', ns: NS.keys, name: 'devices', user: 'target' },
   { type: 'set', ns: NS.keys, name: 'remove', user: 'sender' },
+  // XEP-0363 slot requests: the blob lives in the recipient's shard (its <file recipient=…/>).
+  { type: 'get', ns: NS.upload, name: 'request', user: 'file-recipient' },
 ];
 
 /** What travels to the owner: the whole IQ and its stamped sender. */
 export interface RoutedIq {
   iq: string;
   from: string;
+  /** Slot requests: the upload URL agents reach (the ingest's front), for the owner's slot URLs. */
+  base?: string;
 }
 
 /** What comes back: stanzas sent while answering (in order), then the result (`true` = empty). */
@@ -49,6 +53,8 @@ export interface ForwardingDeps {
    */
   ownerWaitMs?: number;
   ownerRetryMs?: number;
+  /** The public upload URL of the ingest's front (src/upload), sent with each slot request. */
+  uploadBase?: () => string;
 }
 
 /** Asks the shard's owner; while the shard has none, waits for one up to `ownerWaitMs`. */
@@ -83,14 +89,16 @@ export function registerForwarding(deps: ForwardingDeps): () => void {
       answerIq(log, `forward ${r.name}`, async () => {
         const sender = bareJid(ctx.from);
         let user = sender;
-        if (r.user === 'target' && typeof ctx.element.attrs.jid === 'string') {
+        const named: unknown = r.user === 'target' ? ctx.element.attrs.jid : r.user === 'file-recipient' ? ctx.element.getChild('file', NS.files)?.attrs.recipient : undefined;
+        if (typeof named === 'string') {
           try {
-            user = bareJid(ctx.element.attrs.jid);
+            user = bareJid(named);
           } catch {
             // malformed: the sender's owner gives the same bad-request as a single process
           }
         }
         const payload: RoutedIq = { iq: ctx.stanza.toString(), from: ctx.from };
+        if (r.user === 'file-recipient' && deps.uploadBase !== undefined) payload.base = deps.uploadBase();
         const answer = await askOwner(deps, deps.shardOf(user), payload);
         if (!isAnswer(answer)) throw new AppError(ErrorCode.Internal, 'malformed answer from the owner');
         for (const s of answer.out) await deps.conn.send(parseXml(s));
@@ -107,12 +115,15 @@ export interface IqOwner {
   readonly conn: XmppConnection;
   /** Answers one forwarded IQ with the handlers registered on `conn`. */
   answer(payload: unknown): Promise<RoutedAnswer>;
+  /** Inside a handler: the forwarded request it answers. */
+  routed(): RoutedIq | undefined;
 }
 
 /** Owner: a stand-in connection whose IQ handlers answer forwarded requests. */
 export function iqOwner(real: XmppConnection): IqOwner {
   const handlers = new Map<string, IqHandler>();
   const sent = new AsyncLocalStorage<Element[]>();
+  const current = new AsyncLocalStorage<RoutedIq>();
   const retire = (map: Map<string, IqHandler>, key: string) => (): void => void map.delete(key);
   const conn: XmppConnection = {
     get jid() {
@@ -139,18 +150,20 @@ export function iqOwner(real: XmppConnection): IqOwner {
   };
   return {
     conn,
+    routed: () => current.getStore(),
     async answer(payload) {
       const p = payload as Partial<RoutedIq> | null;
       if (typeof p !== 'object' || p === null || typeof p.iq !== 'string' || typeof p.from !== 'string')
         throw new AppError(ErrorCode.BadInput, 'malformed routed request');
       const from = p.from;
+      const routed: RoutedIq = { iq: p.iq, from, ...(typeof p.base === 'string' ? { base: p.base } : {}) };
       const stanza = parseXml(p.iq);
       const element = stanza.children.find(isElement);
       const type: unknown = stanza.attrs.type;
       const handler = element === undefined ? undefined : handlers.get(`${String(type)} ${String(element.attrs.xmlns)} ${element.name}`);
       if (element === undefined || handler === undefined) return { out: [], result: null };
       const out: Element[] = [];
-      const result = await sent.run(out, () => handler({ stanza, element, from }));
+      const result = await current.run(routed, () => sent.run(out, () => handler({ stanza, element, from })));
       return { out: out.map((s) => s.toString()), result: result === undefined ? null : result === true ? true : result.toString() };
     },
   };

@@ -10,11 +10,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { blake2b } from '../keys/index.js';
-import { presentShards, type LeaseRedis, type RootRecord } from '../shards/index.js';
+import { presentShards, type LeaseRedis, type NodeRegistry, type RootRecord } from '../shards/index.js';
 
 export interface NodeRootsOptions {
   redis: LeaseRedis;
   prefix: string;
+  /** The node registry: the live nodes new shards are placed among (every node announces there). */
+  registry: Pick<NodeRegistry, 'list'>;
   node: string;
   count: number;
   /** Reachable data roots, own first; `ownRootId`: the first's id. */
@@ -25,7 +27,7 @@ export interface NodeRootsOptions {
 }
 
 export interface NodeRoots {
-  /** Reads homes and live nodes, renews this node's mark; call before each owner tick. */
+  /** Reads homes and the live nodes (from the registry); call before each owner tick. */
   refresh(): Promise<void>;
   /** The shards this node may take now (from the last refresh). */
   candidates(): number[];
@@ -36,13 +38,8 @@ export interface NodeRoots {
 }
 
 const homeKey = (prefix: string, k: number): string => `${prefix}:{s${k}}:home`;
-const nodesKey = (prefix: string): string => `${prefix}:{deployment}:nodes`;
 
 const HOME = `redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])`;
-const BEAT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], '+inf')`;
 const GET = `return redis.call('GET', KEYS[1])`;
 
 function rootIdOf(root: string): string | undefined {
@@ -83,9 +80,11 @@ export function nodeRoots(o: NodeRootsOptions): NodeRoots {
   return {
     async refresh() {
       scan();
-      const t = now();
-      const nodes = (await o.redis.eval(BEAT, 1, nodesKey(o.prefix), o.node, t + 3 * o.ttlMs, t)) as string[];
-      live = Array.isArray(nodes) && nodes.length > 0 ? nodes.map(String).sort() : [o.node];
+      // Live: announced within three lease times (Redis's clock), with this deployment's count.
+      const listed = await o.registry.list();
+      const names = new Set(listed.nodes.filter((n) => n.count === o.count && listed.now - n.seenAt <= 3 * o.ttlMs).map((n) => n.node));
+      names.add(o.node);
+      live = [...names].sort();
       homes = await readHomes();
       // Shards found on a reachable root get that root as home if none is recorded (first run).
       for (const [k, dir] of present) {

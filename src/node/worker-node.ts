@@ -2,14 +2,17 @@
 // leases takes the shards whose directories this node reaches (roots.ts); for each it owns, the
 // shard host runs the shard's store and delivery workers and answers its requests on the bus:
 // routed IQs (MAM, directory, deletes, preferences) with the handlers a single process registers,
-// forwarded presence, and the shard's retention sweep. A lost lease stops all of that at once.
-import type { DirectorySlice, MamSlice, StoreQuotaSlice } from '../config/index.js';
+// forwarded presence, routed upload slot requests, and the shard's retention sweep; its upload
+// listener serves the blobs of the shards it owns to the ingest's front. A lost lease stops all of
+// that at once.
+import type { DirectorySlice, MamSlice, StoreQuotaSlice, UploadSlice } from '../config/index.js';
 import { registerDirectory } from '../directory/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 import { answerPresence, deviceAnnouncements, iqOwner, isForwardedPresence, registerMam } from '../ingest/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { createOwnerLoop, nodeRegistry, redisLeaseStore, startAnnouncing, type LeaseRedis } from '../shards/index.js';
+import { createOwnerLoop, nodeRegistry, redisLeaseStore, shardOf, startAnnouncing, type LeaseRedis } from '../shards/index.js';
+import { registerUpload, type UploadService } from '../upload/index.js';
 import type { ShardedStores, ShardOpener } from '../stores/index.js';
 import type { Delivery, Redis, RequestBus, StoreShards } from '../workers/index.js';
 import type { XmppConnection } from '../xmpp/index.js';
@@ -36,6 +39,8 @@ export interface WorkerNodeOptions {
   quota: StoreQuotaSlice;
   directory: DirectorySlice;
   mam: MamSlice;
+  /** The node's upload listener (blobs of its shards) and slot limits. */
+  upload: UploadSlice;
   delivery: Delivery;
   store: Pick<StoreShards, 'for'>;
   /** The retention sweep's dependencies (notices, clock) for the shards swept here. */
@@ -54,6 +59,24 @@ export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode>
   const owner = iqOwner(o.conn);
   registerMam({ conn: owner.conn, archive: o.mirrored(o.sharded.archive), limits: o.sharded.archive.limits, ...o.mam, redis: o.producer, prefix: o.prefix, redisNameKey: o.redisNameKey, logger: o.logger });
   registerDirectory({ conn: owner.conn, store: o.sharded.directory, redis: o.producer, prefix: o.prefix, redisNameKey: o.redisNameKey, ...o.directory, logger: o.logger, metrics: o.metrics });
+  // Slot requests come routed from the ingest with its front's URL; the blobs are served here.
+  const upload = await registerUpload({
+    ...o.upload,
+    conn: owner.conn,
+    archive: o.mirrored(o.sharded.archive),
+    shardOf: (jid) => shardOf(jid, o.sharded.count),
+    slotBase: () => owner.routed()?.base,
+    logger: o.logger,
+  });
+  try {
+    return await runNode(o, owner, upload, log);
+  } catch (err) {
+    await upload.close();
+    throw err;
+  }
+}
+
+async function runNode(o: WorkerNodeOptions, owner: ReturnType<typeof iqOwner>, upload: UploadService, log: Logger): Promise<WorkerNode> {
   const presence = deviceAnnouncements({ keys: o.sharded.directory, registry: o.delivery.registry, listener: o.delivery, logger: o.logger });
   const answer = (shard: number, p: unknown): Promise<unknown> => {
     if (isForwardedPresence(p)) return answerPresence(p, presence, o.conn, log);
@@ -61,7 +84,8 @@ export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode>
     if (typeof p === 'object' && p !== null && 'kind' in p) return Promise.reject(new AppError(ErrorCode.BadInput, 'unknown request kind'));
     return owner.answer(p);
   };
-  const roots = nodeRoots({ redis: o.producer, prefix: o.prefix, node: o.node, count: o.sharded.count, roots: o.roots, ownRootId: o.opener.layout.node, ttlMs: o.ttlMs });
+  const registry = nodeRegistry(o.producer, o.prefix);
+  const roots = nodeRoots({ redis: o.producer, prefix: o.prefix, registry, node: o.node, count: o.sharded.count, roots: o.roots, ownRootId: o.opener.layout.node, ttlMs: o.ttlMs });
   const host = createShardHost({
     opener: o.opener,
     sharded: o.sharded,
@@ -100,17 +124,20 @@ export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode>
         round = undefined;
       }
     })());
-  await tick();
-  // `sealpost shard list` and `shard move` read what each node reaches and holds.
+  // The node registry: `sealpost shard list` and `shard move` read what each node reaches and
+  // holds, the nodes place new shards among the live ones, the ingest's front finds the listener.
   const announcer = startAnnouncing({
-    registry: nodeRegistry(o.producer, o.prefix),
+    registry,
     node: o.node,
     count: o.sharded.count,
     ttlMs: o.ttlMs,
     roots: () => roots.records(),
     held: () => host.running(),
+    upload: upload.publicUrl,
     onError: (err) => log.warn({ error: err.message }, 'node not announced'),
   });
+  await announcer.announce().catch(() => undefined);
+  await tick();
   await announcer.announce().catch(() => undefined);
   const timer = setInterval(() => void tick(), Math.max(50, Math.floor(o.ttlMs / 3)));
   log.info({ roots: o.roots, shards: host.running().length }, 'worker node running');
@@ -123,6 +150,7 @@ export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode>
       await round;
       await loop.close();
       await host.close();
+      await upload.close();
     },
   };
 }

@@ -1,8 +1,11 @@
-// Which worker nodes are alive and which shard directories each reaches (issue 15): every node
-// announces itself each owner tick, so the operator's `sealpost shard list` shows a shard's home
-// root and `sealpost shard move` refuses a node that is unknown, silent, or cannot reach the shard.
-// One hash under one hash tag (`<prefix>:{nodes}`), so it runs on Redis Cluster; the time is the
-// Redis server's, so the nodes' clocks do not matter. Routing never reads it: leases decide.
+// The one registry of worker nodes (issue 15): which are alive, which shard directories each
+// reaches, which shards it holds, where its upload listener is. Every node announces itself every
+// third of its lease time, so the operator's `sealpost shard list` shows a shard's home root,
+// `sealpost shard move` refuses a node that is unknown, silent, or cannot reach the shard, nodes
+// place new shards among the live ones (src/node/roots.ts), and the ingest's upload front finds the
+// listener of a shard's owner. One hash under one hash tag (`<prefix>:{nodes}`), so it runs on
+// Redis Cluster; the time is the Redis server's, so the nodes' clocks do not matter. Who owns a
+// shard is never read here: leases decide.
 import type { LeaseRedis } from './lease.js';
 
 /** A data root a node reaches: its id (`<root>/root-id`), its path there, the shard dirs in it. */
@@ -21,6 +24,8 @@ export interface NodeRecord {
   held: number[];
   /** The node's lease time: silent for longer than this, it holds nothing any more. */
   ttlMs: number;
+  /** Base URL of the node's upload listener (the ingest's front passes requests there). */
+  upload?: string;
   /** Redis time (ms) of the last announcement. */
   seenAt: number;
 }
@@ -69,7 +74,8 @@ function parse(node: string, value: string): NodeRecord | undefined {
   try {
     const body = JSON.parse(m[2] as string) as Omit<NodeRecord, 'node' | 'seenAt'>;
     if (typeof body.count !== 'number' || typeof body.ttlMs !== 'number' || !Array.isArray(body.roots) || !Array.isArray(body.held)) return undefined;
-    return { node, count: body.count, roots: body.roots, held: body.held, ttlMs: body.ttlMs, seenAt: Number(m[1]) };
+    const upload = typeof body.upload === 'string' ? { upload: body.upload } : {};
+    return { node, count: body.count, roots: body.roots, held: body.held, ttlMs: body.ttlMs, ...upload, seenAt: Number(m[1]) };
   } catch {
     return undefined;
   }
@@ -106,12 +112,15 @@ export interface AnnouncerOptions {
   roots: () => RootRecord[];
   /** Shards whose lease the node holds now. */
   held: () => number[];
+  /** The node's upload listener. */
+  upload?: string;
   onError?: (err: Error) => void;
 }
 
 /** Announces the node now and every ttl / 3 (as often as the owner loop renews) until stop(). */
 export function startAnnouncing(o: AnnouncerOptions): { announce(): Promise<void>; stop(): Promise<void> } {
-  const announce = (): Promise<void> => o.registry.announce({ node: o.node, count: o.count, ttlMs: o.ttlMs, roots: o.roots(), held: o.held() });
+  const upload = o.upload === undefined ? {} : { upload: o.upload };
+  const announce = (): Promise<void> => o.registry.announce({ node: o.node, count: o.count, ttlMs: o.ttlMs, roots: o.roots(), held: o.held(), ...upload });
   const timer = setInterval(() => void announce().catch((err: unknown) => o.onError?.(err as Error)), Math.max(50, Math.floor(o.ttlMs / 3)));
   timer.unref();
   return {

@@ -11,7 +11,8 @@ import { createUploadServer } from './http.js';
 import { registerSlots, type SlotLimits } from './slots.js';
 import { sweepBlobs } from './sweep.js';
 
-export { CHECKSUM_HEADER, RECEIVED_HEADER } from './http.js';
+export { CHECKSUM_HEADER, RECEIVED_HEADER, fileRoute, type FileRoute } from './http.js';
+export { registerUploadFront, ownerListeners, type UploadFrontOptions } from './front.js';
 
 export interface UploadOptions {
   conn: XmppConnection;
@@ -23,6 +24,13 @@ export interface UploadOptions {
   port: number;
   /** The URL agents use (the TLS proxy's); default http://host:port. */
   publicUrl?: string | undefined;
+  /** The shard of a user (it goes into each slot's URL for the ingest's front). */
+  shardOf: (jid: string) => number;
+  /**
+   * A worker node: the base URL of the slot request being answered (the ingest's front, sent
+   * with the routed request); the node's own listener is then reached only through that front.
+   */
+  slotBase?: () => string | undefined;
   transitTtlSeconds: number;
   sweepSeconds: number;
   logger: Logger;
@@ -32,7 +40,9 @@ export interface UploadOptions {
 export interface UploadService {
   /** The listener's own URL. */
   readonly url: string;
-  /** One lifetime pass now (tests, operators); returns how many blobs went. */
+  /** The base URL agents are given (the TLS proxy's, else the listener's). */
+  readonly publicUrl: string;
+  /** One lifetime pass now (tests, operators); returns how many blobs went (the ingest's front: none, it holds none). */
   sweep(): number;
   close(): Promise<void>;
 }
@@ -53,7 +63,8 @@ export async function registerUpload(o: UploadOptions): Promise<UploadService> {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
   const base = (o.publicUrl ?? url).replace(/\/+$/, '');
-  registerSlots({ conn: o.conn, archive: o.archive, limits: o.limits, baseUrl: () => base, logger: o.logger, now });
+  const baseUrl = (): string => o.slotBase?.()?.replace(/\/+$/, '') ?? base;
+  registerSlots({ conn: o.conn, archive: o.archive, limits: o.limits, baseUrl, shardOf: o.shardOf, logger: o.logger, now });
   const sweep = (): number => sweepBlobs({ archive: o.archive, transitTtlSeconds: o.transitTtlSeconds, logger: o.logger, now });
   const timer = setInterval(() => {
     try {
@@ -65,6 +76,7 @@ export async function registerUpload(o: UploadOptions): Promise<UploadService> {
   o.logger.child({ module: 'upload' }).info({ url, publicUrl: base }, 'file upload service listening');
   return {
     url,
+    publicUrl: base,
     sweep,
     async close() {
       clearInterval(timer);

@@ -26,8 +26,10 @@ export interface SlotDeps {
   conn: XmppConnection;
   archive: ArchiveStore;
   limits: SlotLimits;
-  /** Base URL agents reach the listener at (the TLS proxy in production). */
+  /** Base URL agents reach the listener at (the TLS proxy in production; on a worker node, the ingest's front). */
   baseUrl: () => string;
+  /** The shard of a user: it goes into the URL, so a front (the ingest) finds the shard's owner. */
+  shardOf: (jid: string) => number;
   logger: Logger;
   now: () => number;
 }
@@ -111,7 +113,7 @@ export function registerSlots(d: SlotDeps): void {
       };
       blobs.create(hash, slot, meta);
       log.info({ size: req.size }, 'upload slot created');
-      const base = `${d.baseUrl()}/files/${hash}/${slot}`;
+      const base = `${d.baseUrl()}/files/${d.shardOf(owner)}/${hash}/${slot}`;
       return slotXml({ putUrl: base, authorization: `Bearer ${put}`, getUrl: `${base}/${get}` });
     }),
   );

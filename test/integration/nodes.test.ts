@@ -3,54 +3,20 @@
 // are stored and delivered there, and history paged through the vault comes from there, for a
 // user on either node; when a node is killed (kill -9) a node that reaches its data root takes its
 // shards over after the lease and serves those users, with nothing lost.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ReceivedMessage } from '../../src/agent/index.js';
 import { configSlices, loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { openStores } from '../../src/stores/index.js';
-import { presentShards, redisLeaseStore, shardOf } from '../../src/shards/index.js';
-import { createRedis, redisReady } from '../../src/workers/index.js';
-import { roleProcess, waitUntil } from './fault-fixture.js';
-import { services } from './helpers.js';
-import { startAgent, startTestService, type TestAgent, type TestService } from './service-fixture.js';
+import { presentShards } from '../../src/shards/index.js';
+import { waitUntil } from './fault-fixture.js';
+import { NODE_SHARDS, nodeCluster, recipientsOnBothNodes } from './nodes-fixture.js';
+import { startAgent, type TestAgent } from './service-fixture.js';
 
-const COUNT = 8;
-
-async function cluster(): Promise<{ ts: TestService; roots: string[]; nodes: ReturnType<typeof roleProcess>[]; holderOf: (jid: string) => Promise<string | undefined> }> {
-  const ts = await startTestService({ SEALPOST_SHARD_COUNT: String(COUNT), SEALPOST_LEASE_SECONDS: '2' }, { roles: ['ingest'] });
-  const roots = ['a', 'b'].map((n) => mkdtempSync(join(tmpdir(), `sealpost-node-${n}-`)));
-  onTestFinished(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
-  // Node b reaches a's root too (a volume it can mount): it takes a's shards when a dies.
-  const nodes = [
-    roleProcess('worker', { ...ts.env, SEALPOST_DATA_DIR: roots[0] as string }, roots[0] as string),
-    roleProcess('worker', { ...ts.env, SEALPOST_DATA_DIR: roots[1] as string, SEALPOST_SHARD_ROOTS: `${roots[1]},${roots[0]}` }, roots[1] as string),
-  ];
-  await Promise.all(nodes.map((n) => n.start()));
-  const redis = createRedis(services().redisUrl, 'producer');
-  await redisReady(redis);
-  onTestFinished(() => void redis.quit());
-  const leases = redisLeaseStore(redis, ts.env.SEALPOST_QUEUE_PREFIX as string);
-  const holders = async (): Promise<(string | undefined)[]> => Promise.all(Array.from({ length: COUNT }, async (_, k) => (await leases.holder(k))?.node));
-  await waitUntil('every shard owned', async () => (await holders()).every((h) => h !== undefined), 30_000);
-  return { ts, roots, nodes, holderOf: async (jid) => (await leases.holder(shardOf(jid, COUNT)))?.node };
-}
-
-/** Agents until there is one on each of the two nodes; returns [on a node, on the other]. */
-async function recipientsOnBothNodes(ts: TestService, holderOf: (jid: string) => Promise<string | undefined>): Promise<[TestAgent, TestAgent]> {
-  const byNode = new Map<string, TestAgent>();
-  for (let i = 0; i < 30 && byNode.size < 2; i++) {
-    const a = await startAgent(ts, `bob${i}`);
-    const node = await holderOf(a.account.jid);
-    if (node !== undefined && !byNode.has(node)) byNode.set(node, a);
-    else await a.agent.stop();
-  }
-  const both = [...byNode.values()];
-  expect(both).toHaveLength(2);
-  return both as [TestAgent, TestAgent];
-}
+const COUNT = NODE_SHARDS;
+const cluster = nodeCluster;
 
 async function sendAndReceive(alice: TestAgent, bob: TestAgent, n: number, tag: string): Promise<void> {
   await bob.agent.stop();
