@@ -9,7 +9,7 @@ import { request, createServer, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { LeaseStore, NodeRegistry } from '../shards/index.js';
-import { CHECKSUM_HEADER, fileRoute } from './http.js';
+import { CHECKSUM_HEADER, fileRoute, RECEIVED_HEADER } from './http.js';
 import type { UploadService } from './index.js';
 
 export interface UploadFrontOptions {
@@ -23,7 +23,7 @@ export interface UploadFrontOptions {
 
 /** Headers passed on to the owner and back: the ones the upload protocol uses, nothing else. */
 const FORWARD = ['authorization', 'content-type', 'content-length', 'content-range', 'range', CHECKSUM_HEADER];
-const BACK = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'allow', 'retry-after', 'x-sealpost-received'];
+const BACK = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'allow', 'retry-after', RECEIVED_HEADER];
 
 function pick(headers: IncomingMessage['headers'], names: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};

@@ -69,4 +69,32 @@ describe('files through ingest and worker nodes', () => {
       expect(sha256Of(saved.path)).toBe(files[i]?.sha256);
     }
   });
+
+  it("finishes an upload interrupted by its owner's death on the node that takes the shard over", async () => {
+    const { ts, roots, nodes, holderOf } = await nodeCluster();
+    const alice = await startAgent(ts, 'alice');
+    const both = await recipientsOnBothNodes(ts, holderOf);
+    const idA = readFileSync(join(roots[0] as string, 'root-id'), 'utf8').trim();
+    const holders = await Promise.all(both.map((b) => holderOf(b.account.jid)));
+    const onA = both[holders.indexOf(idA)] as TestAgent;
+    await onA.agent.stop();
+    const work = tempDir('sealpost-files-nodes-');
+    const file = await randomFile(work, 20); // three PUTs of at most 8 MiB
+    let killedAt: number | undefined;
+    const sent = await alice.agent.sendFile(onA.account.jid, file.path, {
+      onProgress: async (offset) => {
+        if (killedAt !== undefined) return;
+        killedAt = offset; // node a dies between two PUTs; the next ones wait for node b
+        await nodes[0]?.kill('SIGKILL');
+      },
+    });
+    expect(killedAt).toBeGreaterThan(0);
+    expect(killedAt).toBeLessThan(file.size + 1024 * 1024);
+    expect(sent.sha256).toBe(file.sha256);
+    expect(await holderOf(onA.account.jid)).not.toBe(idA);
+    // One blob, in the shard's directory on node a's root, completed by node b.
+    expect(blobsOn(roots[0] as string)).toHaveLength(1);
+    const saved = await saveOne(onA, tempDir('sealpost-files-nodes-out-'));
+    expect(sha256Of(saved.path)).toBe(file.sha256);
+  });
 });
