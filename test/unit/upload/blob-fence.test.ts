@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { BlobMeta } from '../../../src/archive/index.js';
+import { BlobStore, type BlobMeta } from '../../../src/archive/index.js';
 import { initSodium } from '../../../src/keys/index.js';
 import { silentLogger } from '../../../src/log/index.js';
-import { blobFenceOf, openShardStores, type Lease, type ShardStores } from '../../../src/shards/index.js';
+import { BLOB_READS, BLOB_WRITES, blobFenceOf, openShardStores, type Lease, type ShardStores } from '../../../src/shards/index.js';
 import { createUploadServer } from '../../../src/upload/http.js';
 import { tokenKey } from '../../../src/upload/tokens.js';
 
@@ -60,6 +60,12 @@ describe('blobs under the shard fence', () => {
   const meta = (size: number, token: string): BlobMeta => ({
     owner: BOB, sender: 'alice@example.org', messageId: 'message-0001', size, received: 0,
     putKey: tokenKey(token), getKey: tokenKey(randomBytes(8).toString('hex')), createdAt: Date.now(), referenced: false, complete: false,
+  });
+
+  // A new BlobStore method fails this until src/shards/stores.ts lists it as a write (fenced) or a read.
+  it('knows every method of the blob store as a write or a read', () => {
+    const methods = Object.getOwnPropertyNames(BlobStore.prototype).filter((n) => n !== 'constructor' && n !== 'dir' && n !== 'file');
+    expect(methods.sort()).toEqual([...BLOB_WRITES, ...BLOB_READS].sort());
   });
 
   it('refuses every blob write of a node past its lease; the new owner writes', async () => {
