@@ -19,4 +19,4 @@ export { registerMam, historyWire, MAX_MAM_PAGE, MAX_MAM_PAGE_BYTES, type MamDep
 export { parseMamQuery, MAM_FIELDS, type MamLimits, type MamQuery } from './mam-query.js';
 export { keyedSerializer, type Serializer } from './serial.js';
 export { iqOwner, registerForwarding, ROUTED_IQS, type ForwardingDeps, type IqOwner, type RoutedAnswer, type RoutedIq } from './routing.js';
-export { answerPresence, forwardPresence, isForwardedPresence, type ForwardedPresence } from './presence-forward.js';
+export { answerPresence, forwardPresence, isForwardedPresence, leaseGuard, type ForwardedPresence } from './presence-forward.js';

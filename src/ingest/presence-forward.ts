@@ -3,11 +3,16 @@
 // (with its signed device announcement), unavailable and offline to the owner of the user's shard
 // over the request bus; the owner checks the announcement against its directory and starts or
 // stops delivery, exactly as a single process does (deviceAnnouncements). A user's presences are
-// forwarded in arrival order and the owner handles them one after another.
+// forwarded in arrival order and the owner handles them one after another; it answers once the
+// presence is applied, and applies it only while it holds the user's shard (leaseGuard), so a
+// node that wakes from a pause past its lease does not apply presences it heard meanwhile (an
+// older unavailable after the new owner registered the device's next session: seen in the
+// scale-out run) and a presence not applied is tried again by the ingest, at the shard's owner.
+import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import { bareJid, parseXml, stanzaError, xml, type XmppConnection } from '../xmpp/index.js';
-import type { PresenceHooks } from './presence.js';
+import type { AnnouncementDeps, PresenceHooks } from './presence.js';
 
 export interface ForwardedPresence {
   kind: 'presence';
@@ -16,6 +21,8 @@ export interface ForwardedPresence {
   from: string;
   /** The available presence, for its announcement. */
   stanza?: string;
+  /** The ingest's id of this presence, the same on each try (idempotent at the owner). */
+  id?: string;
 }
 
 export function isForwardedPresence(p: unknown): p is ForwardedPresence {
@@ -31,11 +38,13 @@ export function forwardPresence(deps: {
   /** Tries and the pause between them while a shard has no owner (default 60, 1 s). */
   retries?: number;
   retryMs?: number;
-}): Required<PresenceHooks> {
+}): { [K in keyof PresenceHooks]-?: (...args: Parameters<Required<PresenceHooks>[K]>) => void } {
   const log = deps.logger.child({ module: 'presence-forward' });
   // The latest presence of each JID: a retry is dropped once a newer one was sent (order kept).
   const latest = new Map<string, number>();
   let seq = 0;
+  // Forward ids are unique across ingests and restarts: a random prefix per process, then a counter.
+  const ingestId = randomBytes(9).toString('base64url');
   const retryMs = deps.retryMs ?? 1_000;
   const send = (p: ForwardedPresence): void => {
     let shard: number;
@@ -46,6 +55,7 @@ export function forwardPresence(deps: {
     }
     const mine = ++seq;
     latest.set(p.from, mine);
+    p.id = `${ingestId}${mine.toString(36)}`;
     // No owner right now (a takeover, until the dead owner's lease ran out): tried again every
     // second for a while. Dropped, a device coming online then waited for its next session (the
     // scale-out test's deliveries stalled at 67 presences not forwarded).
@@ -75,10 +85,13 @@ export function forwardPresence(deps: {
   };
 }
 
-/** Owner: applies a forwarded presence with the hooks a single process registers. */
-export function answerPresence(p: ForwardedPresence, hooks: Required<PresenceHooks>, conn: Pick<XmppConnection, 'send'>, logger: Logger): Promise<true> {
-  if (p.type === 'offline') hooks.offline(p.from);
-  else if (p.type === 'unavailable') hooks.unavailable(p.from);
+/**
+ * Owner: applies a forwarded presence with the hooks a single process registers; resolves once it
+ * was applied (or refused to the agent), rejects when it was not (the ingest tries it again).
+ */
+export async function answerPresence(p: ForwardedPresence, hooks: Required<PresenceHooks>, conn: Pick<XmppConnection, 'send'>, logger: Logger): Promise<true> {
+  if (p.type === 'offline') await hooks.offline(p.from);
+  else if (p.type === 'unavailable') await hooks.unavailable(p.from);
   else {
     if (p.stanza === undefined) throw new AppError(ErrorCode.BadInput, 'forwarded available presence without its stanza');
     // RFC 6120 §8.3: a presence error tells the agent why its announcement was refused.
@@ -86,7 +99,51 @@ export function answerPresence(p: ForwardedPresence, hooks: Required<PresenceHoo
       void conn.send(xml('presence', { to: p.from, type: 'error' }, stanzaError('modify', 'not-acceptable', text))).catch((err: unknown) =>
         logger.warn({ error: (err as Error).message }, 'presence refusal not sent'),
       );
-    hooks.available(p.from, parseXml(p.stanza), refuse);
+    await hooks.available(p.from, parseXml(p.stanza), refuse, typeof p.id === 'string' ? p.id : undefined);
   }
-  return Promise.resolve(true);
+  return true;
+}
+
+/**
+ * Owner: the registry and listener of deviceAnnouncements, each write made only while `holds`
+ * says this node holds the user's shard (its lease valid on its own clock), else AppError
+ * (Unavailable). A write issued while the lease is valid lands before a next owner can take the
+ * shard (the lease's local validity ends before Redis lets it go), as with the shard's fence.
+ */
+export function leaseGuard(deps: AnnouncementDeps, holds: (bareJid: string) => boolean): AnnouncementDeps {
+  const check = (jid: string): void => {
+    if (!holds(jid)) throw new AppError(ErrorCode.Unavailable, "presence not applied: this node no longer holds the user's shard");
+  };
+  const { registry, listener } = deps;
+  return {
+    ...deps,
+    registry: {
+      async available(jid, ...rest) {
+        check(jid);
+        return registry.available(jid, ...rest);
+      },
+      async unavailable(jid, resource) {
+        check(jid);
+        return registry.unavailable(jid, resource);
+      },
+      async offline(jid) {
+        check(jid);
+        return registry.offline(jid);
+      },
+      async advance(jid, ...rest) {
+        check(jid);
+        return registry.advance(jid, ...rest);
+      },
+    },
+    listener: {
+      async available(jid, device, moved) {
+        check(jid);
+        await listener.available(jid, device, moved);
+      },
+      unavailable(jid, device) {
+        check(jid);
+        listener.unavailable(jid, device);
+      },
+    },
+  };
 }

@@ -6,12 +6,21 @@ import type { Logger } from '../log/index.js';
 import { announcementFromPresence, batchCapability } from '../protocol/index.js';
 import { parseJid, stanzaError, xml, type Element, type XmppConnection } from '../xmpp/index.js';
 
+/**
+ * What is done with an agent's presence. A hook may return a promise: it settles when the presence
+ * was applied, and rejects when it was not (a shard's owner that lost its lease meanwhile), so a
+ * forwarded presence can be tried again elsewhere; the ingest's own handler does not wait for it.
+ */
 export interface PresenceHooks {
-  /** An agent resource became available; `stanza` is its presence; `refuse` answers it with a presence error. */
-  available?(full: string, stanza: Element, refuse: (text: string) => void): void;
-  unavailable?(full: string): void;
+  /**
+   * An agent resource became available; `stanza` is its presence; `refuse` answers it with a
+   * presence error. `forwardId`: the ingest's id of this one forwarded presence, the same on each
+   * try (a try that stopped half-way, its owner killed or paused, does not make the next a replay).
+   */
+  available?(full: string, stanza: Element, refuse: (text: string) => void, forwardId?: string): void | Promise<void>;
+  unavailable?(full: string): void | Promise<void>;
   /** The account has no available resource: a bare-JID unavailable (e.g. the server's answer to the probe it sends at our initial presence). */
-  offline?(bare: string): void;
+  offline?(bare: string): void | Promise<void>;
 }
 
 export interface PresenceOptions {
@@ -38,6 +47,8 @@ export function registerPresence(options: PresenceOptions): { close(): void } {
     if (from.bare === conn.bareJid) return; // our own resources
     const type = stanza.attrs.type as string | undefined;
     const send = (el: Element): void => void conn.send(el).catch((err: unknown) => log.warn({ error: (err as Error).message }, 'presence reply failed'));
+    // Failures are logged where they happen (deviceAnnouncements); nothing here waits for them.
+    const handled = (r: void | Promise<void>): void => void Promise.resolve(r).catch(() => undefined);
     if (type === 'subscribe') {
       if (allowed.has(from.domain)) {
         send(xml('presence', { to: from.bare, type: 'subscribed' }));
@@ -51,7 +62,7 @@ export function registerPresence(options: PresenceOptions): { close(): void } {
     }
     if (!allowed.has(from.domain)) return;
     if (from.resource === undefined) {
-      if (type === 'unavailable') options.hooks?.offline?.(from.bare);
+      if (type === 'unavailable') handled(options.hooks?.offline?.(from.bare));
       return;
     }
     if (type === undefined) {
@@ -59,9 +70,9 @@ export function registerPresence(options: PresenceOptions): { close(): void } {
       // RFC 6120 §8.3: a presence error (not-acceptable) tells the sender why its announcement was refused.
       const refuse = (text: string): void =>
         send(xml('presence', { to: from.full, type: 'error' }, stanzaError('modify', 'not-acceptable', text)));
-      options.hooks?.available?.(from.full, stanza, refuse);
+      handled(options.hooks?.available?.(from.full, stanza, refuse));
     } else if (type === 'unavailable') {
-      options.hooks?.unavailable?.(from.full);
+      handled(options.hooks?.unavailable?.(from.full));
     }
   });
   return { close: off };
@@ -79,8 +90,12 @@ export interface DeviceRegistry {
   unavailable(jid: string, resource: string): Promise<number | undefined>;
   /** Forgets every resource of `jid`; returns the devices that were registered. */
   offline(jid: string): Promise<number[]>;
-  /** Takes an announcement's timestamp if newer than the device's last accepted one; false for a replay. */
-  advance(jid: string, device: number, timestamp: number, keepMs: number): Promise<boolean>;
+  /**
+   * Takes an announcement's timestamp if newer than the device's last accepted one; false for a
+   * replay. With `forwardId`, the same timestamp is taken again under the same id (a forwarded
+   * presence tried again after its first owner stopped half-way), never under another.
+   */
+  advance(jid: string, device: number, timestamp: number, keepMs: number, forwardId?: string): Promise<boolean>;
 }
 
 /** What a device's coming and going sets off (delivery jobs in the service). */
@@ -108,18 +123,19 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
   const log = deps.logger.child({ module: 'presence' });
   const now = deps.now ?? Date.now;
   const chains = new Map<string, Promise<void>>();
-  const serial = (jid: string, fn: () => Promise<void>): void => {
-    const next = (chains.get(jid) ?? Promise.resolve())
-      .then(fn)
-      .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'presence handling failed'));
+  // Returns the outcome of `fn` (logged here when it failed); the chain goes on either way.
+  const serial = (jid: string, fn: () => Promise<void>): Promise<void> => {
+    const run = (chains.get(jid) ?? Promise.resolve()).then(fn);
+    const next = run.catch((err: unknown) => log.warn({ error: (err as Error).message }, 'presence handling failed'));
     chains.set(jid, next);
     void next.then(() => {
       if (chains.get(jid) === next) chains.delete(jid);
     });
+    return run;
   };
 
   return {
-    available(full, stanza, refuse) {
+    available(full, stanza, refuse, forwardId) {
       let from;
       let wire;
       try {
@@ -142,10 +158,10 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
         }
         return;
       }
-      serial(jid, async () => {
+      return serial(jid, async () => {
         // Replay (issue 14): the same signed announcement again from the same full JID (a session
         // that took over the account and resource) would register the device there again.
-        if (!(await deps.registry.advance(jid, check.device, check.timestamp, 2 * ANNOUNCE_MAX_SKEW_MS))) {
+        if (!(await deps.registry.advance(jid, check.device, check.timestamp, 2 * ANNOUNCE_MAX_SKEW_MS, forwardId))) {
           log.warn({ reason: 'replay', device: check.device }, 'replayed device announcement ignored');
           refuse(`device announcement refused: device ${check.device}: not newer than the last one accepted`);
           return;
@@ -164,7 +180,7 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
       }
       const { bare, resource } = from;
       if (resource === undefined) return;
-      serial(bare, async () => {
+      return serial(bare, async () => {
         const device = await deps.registry.unavailable(bare, resource);
         if (device === undefined) return;
         log.debug({ device }, 'device unavailable');
@@ -173,7 +189,7 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
     },
     offline(bare) {
       // After a vault restart the registry may still hold sessions that ended while it was away.
-      serial(bare, async () => {
+      return serial(bare, async () => {
         for (const device of await deps.registry.offline(bare)) {
           log.debug({ device }, 'device unavailable (account offline)');
           deps.listener.unavailable(bare, device);

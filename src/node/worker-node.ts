@@ -8,7 +8,7 @@
 import type { DirectorySlice, MamSlice, StoreQuotaSlice, UploadSlice } from '../config/index.js';
 import { registerDirectory } from '../directory/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
-import { answerPresence, deviceAnnouncements, iqOwner, isForwardedPresence, registerMam } from '../ingest/index.js';
+import { answerPresence, deviceAnnouncements, iqOwner, isForwardedPresence, leaseGuard, registerMam } from '../ingest/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { createOwnerLoop, nodeRegistry, redisLeaseStore, shardOf, startAnnouncing, type LeaseRedis } from '../shards/index.js';
@@ -77,7 +77,13 @@ export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode>
 }
 
 async function runNode(o: WorkerNodeOptions, owner: ReturnType<typeof iqOwner>, upload: UploadService, log: Logger): Promise<WorkerNode> {
-  const presence = deviceAnnouncements({ keys: o.sharded.directory, registry: o.delivery.registry, listener: o.delivery, logger: o.logger });
+  // A forwarded presence is applied only while this node holds the user's shard: woken from a
+  // pause past its lease, it has heard (and buffered) presences the next owner applied already.
+  const holds = (jid: string): boolean => {
+    const lease = loop.lease(shardOf(jid, o.sharded.count));
+    return lease !== undefined && Date.now() < lease.expiresAt;
+  };
+  const presence = deviceAnnouncements(leaseGuard({ keys: o.sharded.directory, registry: o.delivery.registry, listener: o.delivery, logger: o.logger }, holds));
   const answer = (shard: number, p: unknown): Promise<unknown> => {
     if (isForwardedPresence(p)) return answerPresence(p, presence, o.conn, log);
     if (isSweepRequest(p)) return sweepShard(o.sharded, shard, { ...o.sweep, now: () => p.now });

@@ -5,6 +5,7 @@
 // request that lands while a finishing job is still active. Keys share a hash tag (cluster-safe).
 import { randomUUID } from 'node:crypto';
 import { blake2b } from '../keys/index.js';
+import type { Logger } from '../log/index.js';
 import type { Redis } from './bullmq.js';
 import { deliverJobId, QUEUE, type DeliverJobData } from './contract.js';
 import { DELIVER_JOB_OPTIONS, type DeliverShards } from './queues.js';
@@ -53,13 +54,15 @@ function keys(prefix: string, jid: string, device: number): [wanted: string, run
   return [`${prefix}:deliver:{${h}}:wanted`, `${prefix}:deliver:{${h}}:running`];
 }
 
-export function createDeliveryScheduler(options: { redis: Redis; prefix: string; queues: Pick<DeliverShards, 'for'> }): DeliveryScheduler {
+export function createDeliveryScheduler(options: { redis: Redis; prefix: string; queues: Pick<DeliverShards, 'for'>; logger?: Logger }): DeliveryScheduler {
   const { redis, prefix, queues } = options;
+  const log = options.logger?.child({ module: 'deliver-schedule' });
   const scheduler: DeliveryScheduler = {
     async request(jid, device) {
       const [wanted, running] = keys(prefix, jid, device);
       const token = randomUUID().slice(0, 12);
       const took = await redis.eval(REQUEST, 2, wanted, running, String(WANTED_TTL_MS), String(RUNNING_TTL_MS), token);
+      log?.debug({ device, took: took === 1, token }, 'delivery request');
       if (took !== 1) return false;
       const data: DeliverJobData = { jid, device };
       try {
@@ -80,7 +83,9 @@ export function createDeliveryScheduler(options: { redis: Redis; prefix: string;
     },
     async release(jid, device) {
       const [wanted, running] = keys(prefix, jid, device);
-      if ((await redis.eval(RELEASE, 2, wanted, running)) === 1) await scheduler.request(jid, device);
+      const again = (await redis.eval(RELEASE, 2, wanted, running)) === 1;
+      log?.debug({ device, again }, 'delivery mark released');
+      if (again) await scheduler.request(jid, device);
     },
     async refresh(jid, device) {
       await redis.set(keys(prefix, jid, device)[1], 'job', 'PX', RUNNING_TTL_MS);

@@ -199,14 +199,17 @@ export async function processDeliver(data: DeliverJobData, deps: DeliverWorkerDe
   const log = deps.logger.child({ job: 'deliver', device });
   const s = deps.hub.open(jid, device);
   let sent = 0;
+  log.debug('delivery job start');
   try {
     for (;;) {
       await deps.scheduler.begin(jid, device);
       s.gone = false;
       const r = await round(data, s, { ...deps, logger: log });
       sent += r.sent;
+      log.debug({ sent: r.sent, end: r.end }, 'delivery round end');
       if (r.end === 'stopped') {
         await deps.scheduler.release(jid, device);
+        log.debug({ sent }, 'delivery job stopped; mark released');
         return { sent };
       }
       // Released unless a new message or presence asked for delivery meanwhile: then go again.

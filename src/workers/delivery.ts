@@ -66,7 +66,7 @@ export interface Delivery {
 export function createDelivery(o: DeliveryOptions): Delivery {
   const registry = createPresenceRegistry(o.redis, o.prefix);
   const hub = new DeliveryHub();
-  const scheduler = createDeliveryScheduler({ redis: o.redis, prefix: o.prefix, queues: o.queues });
+  const scheduler = createDeliveryScheduler({ redis: o.redis, prefix: o.prefix, queues: o.queues, logger: o.logger });
   const online = createOnlineDevices({ redis: o.redis, prefix: o.prefix, queues: o.queues, maxAgeMs: DEFAULT_PRESENCE_TTL_SECONDS * 1000 });
   const pending = createPendingSampler({ archive: o.archive, metrics: o.metrics, logger: o.logger });
   pending.seed();
@@ -118,7 +118,7 @@ export function createDelivery(o: DeliveryOptions): Delivery {
       return n;
     },
     processor: (transport) => (job) =>
-      processDeliver(job.data, { archive: o.archive, registry, scheduler, hub, transport, window: o.window, logger: log, metrics: o.metrics, ...o.timing }),
+      processDeliver(job.data, { archive: o.archive, registry, scheduler, hub, transport, window: o.window, logger: log.child({ jobId: job.id, attempt: job.attemptsMade }), metrics: o.metrics, ...o.timing }),
     close() {
       hub.shutdown();
       pending.stop();

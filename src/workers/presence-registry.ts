@@ -29,16 +29,24 @@ export interface PresenceRegistry {
    * Records `timestamp` as the device's last accepted announcement when it is newer than the one
    * before; false when it is not (a replay, issue 14). Kept apart from the presence hash, which
    * goes at offline, for `keepMs` (the announcement window: older ones are stale anyway).
+   * `forwardId` (the ingest's id of one forwarded presence, the same on each of its tries) is kept
+   * with it: the same timestamp under the same id is taken again (true), as the next owner does
+   * when the first stopped half-way; under any other id, or none, it stays a replay.
    */
-  advance(jid: string, device: number, timestamp: number, keepMs: number): Promise<boolean>;
+  advance(jid: string, device: number, timestamp: number, keepMs: number, forwardId?: string): Promise<boolean>;
 }
 
-// KEYS[1] the user's announcement hash; ARGV device, timestamp, keep ms. 1 when newer.
+// KEYS[1] the user's announcement hash; ARGV device, timestamp, keep ms, forward id ('' none).
+// 1 when newer, or the same timestamp again under the same forward id.
 const ADVANCE = `
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 local ts = tonumber(ARGV[2])
-if last ~= nil and ts <= last then return 0 end
+if last ~= nil and ts <= last then
+  if ts == last and ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'f:' .. ARGV[1]) == ARGV[4] then return 1 end
+  return 0
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'f:' .. ARGV[1], ARGV[4]) else redis.call('HDEL', KEYS[1], 'f:' .. ARGV[1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`;
 
@@ -126,8 +134,9 @@ export function createPresenceRegistry(
     async touch(jid) {
       await redis.expire(key(jid), ttl);
     },
-    async advance(jid, device, timestamp, keepMs) {
-      return (await redis.eval(ADVANCE, 1, announceKey(prefix, jid), String(device), String(timestamp), String(Math.ceil(keepMs)))) === 1;
+    async advance(jid, device, timestamp, keepMs, forwardId) {
+      const id = forwardId !== undefined && /^[A-Za-z0-9_-]{1,64}$/.test(forwardId) ? forwardId : '';
+      return (await redis.eval(ADVANCE, 1, announceKey(prefix, jid), String(device), String(timestamp), String(Math.ceil(keepMs)), id)) === 1;
     },
   };
 }

@@ -11,12 +11,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A bus whose shard has no owner for the first `down` requests. */
 function bus(down: number) {
   const answered: string[] = [];
+  const ids: string[] = [];
   let calls = 0;
   return {
     answered,
+    ids,
     calls: () => calls,
     request(_shard: number, payload: unknown) {
       calls++;
+      ids.push(String((payload as { id?: string }).id));
       if (calls <= down) return Promise.reject(new Error('shard 0: no answer from its owner'));
       answered.push((payload as { type: string }).type);
       return Promise.resolve(true);
@@ -41,6 +44,19 @@ describe('presence forwarding', () => {
     hooks.unavailable('bob@example.org/d1');
     await sleep(100);
     expect(b.answered).toEqual(['unavailable']);
+  });
+
+  it('sends each try of a presence under the same id, and another presence under another (the owner takes a try again after a half-way stop)', async () => {
+    const b = bus(2);
+    const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 5 });
+    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available']);
+    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available', 'available']);
+    expect(b.ids).toHaveLength(4);
+    expect(new Set(b.ids.slice(0, 3)).size).toBe(1);
+    expect(b.ids[3]).not.toBe(b.ids[0]);
+    expect(b.ids[0]).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
   });
 
   it('gives up after its tries', async () => {
