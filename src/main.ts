@@ -121,7 +121,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const shardOfUser = (jid: string): number => shardOf(jid, layout.count);
     // Uploads: serve answers slots and serves blobs itself; an ingest is the one public front that
     // passes each request to the listener of the file's shard owner (README "Scaling out").
-    const front = { ...c.upload, ownerUrl: ownerListeners(redisLeaseStore(redis.producer, prefix), nodeRegistry(redis.producer, prefix)), logger };
+    const front = { ...c.upload, count: layout.count, ownerUrl: ownerListeners(redisLeaseStore(redis.producer, prefix), nodeRegistry(redis.producer, prefix)), logger };
     const upload = serve
       ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, shardOf: shardOfUser, logger }))
       : roles.has('ingest')

@@ -16,6 +16,8 @@ export interface UploadFrontOptions {
   host: string;
   port: number;
   publicUrl?: string | undefined;
+  /** The deployment's shard count: a URL naming another shard is not found. */
+  count: number;
   /** The base URL of the listener of shard k's owner now; undefined while it has none. */
   ownerUrl(shard: number): Promise<string | undefined>;
   logger: Logger;
@@ -62,7 +64,7 @@ export async function registerUploadFront(o: UploadFrontOptions): Promise<Upload
   const log = o.logger.child({ module: 'upload-front' });
   const server = createServer((req, res) => {
     const at = fileRoute(req.url);
-    if (at?.shard === undefined) {
+    if (at?.shard === undefined || at.shard >= o.count) {
       req.resume();
       return reply(res, 404, 'not found');
     }
