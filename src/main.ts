@@ -17,7 +17,7 @@ import { claimDeployment, nodeRegistry, redisLeaseStore, shardOf, type FenceStat
 import { createUsageMirror, mirrorWrites, shardTagOf } from './quota/index.js';
 import { createShardedStores, deploymentKeys, holdDataDir, openShardOpener, type ShardedStores } from './stores/index.js';
 import { ownerListeners, registerUpload, registerUploadFront, uploadDisco, type UploadService } from './upload/index.js';
-import { connectRedis, createDelivery, createOpsBus, createQueues, openRequestBus, registerRetention, serveShredRequests, shred } from './workers/index.js';
+import { connectRedis, createDelivery, createOpsBus, createQueues, openRequestBus, registerRetention, serveShredRequests, shred, SHARD_WORKER_IDLE_MS, SHARD_WORKER_POLL_MS } from './workers/index.js';
 import type { Delivery, DeliveryTiming, ExpiredMessageNotice, Queues, RetentionService, ShredReport } from './workers/index.js';
 import { connectXmpp, type XmppConnection } from './xmpp/index.js';
 
@@ -106,7 +106,9 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const sweepDeps = { notify: (n: ExpiredMessageNotice) => conn.send(expiryNoticeStanza(n)), transitTtlSeconds: c.retention.transitTtlSeconds, now, logger, metrics };
     const shardDeps = { opener, sharded, mirrored, usage, connection: redis.worker, prefix, conn, quota: c.quota, delivery, store: queues.store, logger, metrics };
     if (serve) {
-      const host = stack.push('shards', createShardHost({ ...shardDeps, dirOf: (k) => layout.dir(k) }));
+      // Every job of serve is added here: a shard's workers run only while its queues have work.
+      const onDemand = { store: queues.store, deliver: queues.deliver, idleMs: SHARD_WORKER_IDLE_MS, pollMs: SHARD_WORKER_POLL_MS };
+      const host = stack.push('shards', createShardHost({ ...shardDeps, onDemand, dirOf: (k) => layout.dir(k) }));
       for (let k = 0; k < layout.count; k++) await host.start(k, ownEveryShard(k, node));
     } else if (roles.has('worker') && bus !== undefined) {
       const nodeOptions = { ...shardDeps, node, roots: c.shards.roots, ttlMs, producer: redis.producer, worker: redis.worker, bus, redisNameKey: keys.redisNames };

@@ -8,7 +8,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { shardOf, type FenceState, type Lease, type StartResult } from '../shards/index.js';
 import type { ShardedStores, ShardOpener } from '../stores/index.js';
-import { registerShardWorkers, type Delivery, type Redis, type RequestBus, type ShardWorkersOptions, type StoreShards } from '../workers/index.js';
+import { registerShardWorkers, type Delivery, type DeliverShards, type OnDemand, type Redis, type RequestBus, type ShardWorkersOptions, type StoreShards } from '../workers/index.js';
 import type { ArchiveStore } from '../archive/index.js';
 import type { XmppConnection } from '../xmpp/index.js';
 
@@ -27,6 +27,12 @@ export interface ShardHostOptions {
   delivery: Delivery;
   /** The store queues (a sender's sent-history copies go to its shard's). */
   store: Pick<StoreShards, 'for'>;
+  /**
+   * `sealpost serve`: each shard's workers run only while its queues have work (register.ts
+   * OnDemand); these are the queues every job of the process goes through. Absent (worker nodes,
+   * whose jobs the ingest process adds), they run as long as the shard.
+   */
+  onDemand?: Pick<OnDemand, 'idleMs' | 'pollMs'> & { store: Pick<StoreShards, 'shards'>; deliver: Pick<DeliverShards, 'shards'> };
   /** A worker node answers the shard's requests (routed IQs, presence, sweeps) here. */
   bus?: { bus: RequestBus; answer: (shard: number, payload: unknown) => Promise<unknown> };
   logger: Logger;
@@ -87,6 +93,7 @@ export function createShardHost(o: ShardHostOptions): ShardHost {
           delivery: o.delivery,
           mine: (jid) => shardOf(jid, o.sharded.count) === shard,
           store: o.store,
+          ...(o.onDemand === undefined ? {} : { onDemand: onDemandOf(o.onDemand, shard) }),
         });
         undo.push(() => workers.close());
         if (o.bus !== undefined) {
@@ -106,4 +113,11 @@ export function createShardHost(o: ShardHostOptions): ShardHost {
       for (const k of [...running.keys()].reverse()) await stop(k);
     },
   };
+}
+
+function onDemandOf(d: NonNullable<ShardHostOptions['onDemand']>, shard: number): OnDemand {
+  const storeQueue = d.store.shards[shard];
+  const deliverQueue = d.deliver.shards[shard];
+  if (storeQueue === undefined || deliverQueue === undefined) throw new RangeError(`shard ${shard}: no queue of that shard`);
+  return { storeQueue, deliverQueue, idleMs: d.idleMs, pollMs: d.pollMs };
 }

@@ -5,8 +5,12 @@ export { createStoreEnqueuer, type StoreEnqueuer, type StoreEnqueuerOptions } fr
 export { connectRedis, type RedisConnections } from './redis.js';
 export {
   registerShardWorkers,
+  runOnDemand,
   registerRetention,
   type ShardWorkersOptions,
+  type OnDemand,
+  type Runner,
+  type Track,
   type RetentionOptions,
   type WorkerConnection,
 } from './register.js';
@@ -18,6 +22,8 @@ export {
   STORE_JOB_OPTIONS,
   STORE_WORKER_LOCK,
   DELIVER_JOB_OPTIONS,
+  SHARD_WORKER_IDLE_MS,
+  SHARD_WORKER_POLL_MS,
   type Queues,
   type StoreQueue,
   type StoreShards,

@@ -50,6 +50,14 @@ export const STORE_WORKER_LOCK: WorkerLock = { lockDurationMs: 5_000, stalledInt
  */
 export const DELIVER_WORKER_LOCK: WorkerLock = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, maxStalledCount: 20 };
 
+/**
+ * `sealpost serve`'s shard workers run only while their queues have work (register.ts OnDemand,
+ * issue 16): closed after this long idle, and a stopped one's queue looked at this often for jobs
+ * added by another process (a job added by serve itself starts its worker at once).
+ */
+export const SHARD_WORKER_IDLE_MS = 60_000;
+export const SHARD_WORKER_POLL_MS = 30_000;
+
 export type StoreQueue = Queue<StoreJobData, StoreJobResult, StoreJobName>;
 export type DeliverQueue = Queue<DeliverJobData, DeliverJobResult, DeliverJobName>;
 

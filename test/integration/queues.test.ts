@@ -9,7 +9,7 @@ import { startRedisServer } from '../../src/localdev/index.js';
 import { createLogger, silentLogger } from '../../src/log/index.js';
 import { startService } from '../../src/main.js';
 import { createMetrics } from '../../src/metrics/index.js';
-import { retryFailed, startWorker, STORE_JOB_OPTIONS, storeShardName } from '../../src/workers/index.js';
+import { createQueues, retryFailed, runOnDemand, startWorker, STORE_JOB_OPTIONS, storeShardName, type Runner, type Track } from '../../src/workers/index.js';
 import { testQueues } from './helpers.js';
 import { testServiceEnv } from './service-fixture.js';
 
@@ -63,5 +63,56 @@ describe('Redis eviction policy at start', () => {
     const service = await startService(loadConfig(se.env), { ops: false, logger: createLogger({ level: 'warn', destination: sink }) });
     await service.stop();
     expect(logged).toMatch(/queued jobs may be evicted/);
+  });
+});
+
+describe('shard workers on demand (serve, issue 16)', () => {
+  it('starts a worker for a job added here, for one added elsewhere or left before its start, and closes it when idle', async () => {
+    const { prefix, producer, consumer, queues } = await testQueues(1);
+    const mine = queues.store.shards[0]!;
+    const elsewhere = createQueues(producer, prefix, 1); // another process's producer of the same queue
+    onTestFinished(() => elsewhere.close());
+    const done: string[] = [];
+    let starts = 0;
+    let closes = 0;
+    const start = (track: Track): Runner => {
+      starts++;
+      const worker = startWorker<{ n: number }, string>({
+        name: storeShardName(0),
+        connection: consumer,
+        prefix,
+        concurrency: 1,
+        logger: silentLogger(),
+        process: (job) => {
+          track.begin();
+          done.push(job.id ?? '');
+          track.end();
+          return Promise.resolve('ok');
+        },
+      });
+      return {
+        close: async () => {
+          await worker.close();
+          closes++;
+        },
+      };
+    };
+    const options = { storeQueue: mine, deliverQueue: mine, idleMs: 300, pollMs: 400 };
+    await elsewhere.store.shards[0]!.add('store', { n: 0 } as never, { ...STORE_JOB_OPTIONS, jobId: 'left-before' });
+    const runner = runOnDemand(storeShardName(0), mine, start, options, silentLogger());
+    onTestFinished(() => runner.close());
+    await expect.poll(() => done, { timeout: 10_000 }).toEqual(['left-before']);
+    await expect.poll(() => closes, { timeout: 10_000 }).toBe(1);
+
+    await mine.add('store', { n: 1 } as never, { ...STORE_JOB_OPTIONS, jobId: 'added-here' });
+    expect(starts).toBe(2); // at once, on the queue's own 'waiting' event
+    await expect.poll(() => done, { timeout: 10_000 }).toEqual(['left-before', 'added-here']);
+    await expect.poll(() => closes, { timeout: 10_000 }).toBe(2);
+
+    await elsewhere.store.shards[0]!.add('store', { n: 2 } as never, { ...STORE_JOB_OPTIONS, jobId: 'added-elsewhere' });
+    await expect.poll(() => done, { timeout: 10_000 }).toEqual(['left-before', 'added-here', 'added-elsewhere']);
+    expect(starts).toBe(3);
+    await runner.close();
+    expect(closes).toBe(3);
   });
 });
