@@ -99,9 +99,13 @@ export async function startService(config: Config, options: StartOptions = {}): 
       'delivery',
       createDelivery({ redis: redis.producer, prefix, queues: queues.deliver, archive, metrics, logger, ...c.delivery, ...timing }),
     );
-    if (roles.has('worker')) stack.push('receipts', registerReceipts({ conn, delivery, logger }));
     // Ingest and worker nodes talk over the request bus (MAC key from the master key); serve owns all.
     const bus = serve ? undefined : stack.push('request bus', openRequestBus({ ...c.redis, publisher: redis.producer, node: `${node}-${role}-${process.pid}`, macKey: opener.busMacKey(), logger }));
+    // Receipts are recorded where the user's shard runs: a worker node forwards one for a shard it
+    // does not hold (any more) to the owner, and the ingest (a killed node's receipts reach the
+    // vault's bare JID) forwards every one.
+    const receiptRoute = bus === undefined ? {} : { route: { bus, shardOf: (jid: string) => shardOf(jid, layout.count) } };
+    if (roles.has('worker') || bus !== undefined) stack.push('receipts', registerReceipts({ conn, ...(roles.has('worker') ? { delivery } : {}), ...receiptRoute, logger }));
     const now = options.retentionClock ?? Date.now;
     const sweepDeps = { notify: (n: ExpiredMessageNotice) => conn.send(expiryNoticeStanza(n)), transitTtlSeconds: c.retention.transitTtlSeconds, now, logger, metrics };
     const shardDeps = { opener, sharded, mirrored, usage, connection: redis.worker, prefix, conn, quota: c.quota, delivery, store: queues.store, logger, metrics };

@@ -2,7 +2,7 @@
 export { handleSubmission, isSubmission, type SubmitDeps, type IngestLimits, type DeviceLookup } from './submit.js';
 export { registerDisco, VAULT_FEATURES, type DiscoExtension, type DiscoOptions } from './disco.js';
 export { registerSubmissions, senderKey, type SubmissionsOptions } from './submissions.js';
-export { registerReceipts, type ReceiptSink, type ReceiptsOptions } from './receipts.js';
+export { isForwardedReceipts, recordReceipts, registerReceipts, type ForwardedReceipts, type ReceiptRoute, type ReceiptSink, type ReceiptsOptions } from './receipts.js';
 export { registerInitialPresence } from './initial-presence.js';
 export {
   registerPresence,

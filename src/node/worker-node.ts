@@ -8,7 +8,7 @@
 import type { DirectorySlice, MamSlice, StoreQuotaSlice, UploadSlice } from '../config/index.js';
 import { registerDirectory } from '../directory/index.js';
 import { AppError, ErrorCode } from '../errors/index.js';
-import { answerPresence, deviceAnnouncements, iqOwner, isForwardedPresence, leaseGuard, registerMam } from '../ingest/index.js';
+import { answerPresence, deviceAnnouncements, iqOwner, isForwardedPresence, isForwardedReceipts, leaseGuard, recordReceipts, registerMam } from '../ingest/index.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { createOwnerLoop, nodeRegistry, redisLeaseStore, shardOf, startAnnouncing, type LeaseRedis } from '../shards/index.js';
@@ -86,6 +86,8 @@ async function runNode(o: WorkerNodeOptions, owner: ReturnType<typeof iqOwner>, 
   const presence = deviceAnnouncements(leaseGuard({ keys: o.sharded.directory, registry: o.delivery.registry, listener: o.delivery, logger: o.logger }, holds));
   const answer = (shard: number, p: unknown): Promise<unknown> => {
     if (isForwardedPresence(p)) return answerPresence(p, presence, o.conn, log);
+    // A receipt that reached another process (the node that sent the copy lost the shard since).
+    if (isForwardedReceipts(p)) return recordReceipts(p, o.delivery);
     if (isSweepRequest(p)) return sweepShard(o.sharded, shard, { ...o.sweep, now: () => p.now });
     if (typeof p === 'object' && p !== null && 'kind' in p) return Promise.reject(new AppError(ErrorCode.BadInput, 'unknown request kind'));
     return owner.answer(p);
