@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
+import { announcementFromPresence } from '../protocol/index.js';
 import { bareJid, parseXml, stanzaError, xml, type XmppConnection } from '../xmpp/index.js';
 import type { AnnouncementDeps, PresenceHooks } from './presence.js';
 
@@ -46,7 +47,8 @@ export function forwardPresence(deps: {
   // Forward ids are unique across ingests and restarts: a random prefix per process, then a counter.
   const ingestId = randomBytes(9).toString('base64url');
   const retryMs = deps.retryMs ?? 1_000;
-  const send = (p: ForwardedPresence): void => {
+  // `device` (from the announcement, if any) only names the presence in debug logs.
+  const send = (p: ForwardedPresence, device?: number): void => {
     let shard: number;
     try {
       shard = deps.shardOf(bareJid(p.from));
@@ -63,10 +65,13 @@ export function forwardPresence(deps: {
       if (n > 1 && latest.get(p.from) !== mine) return;
       void deps.bus.request(shard, p).then(
         () => {
+          log.debug({ shard, type: p.type, device, id: p.id, attempt: n }, 'presence forwarded');
           if (latest.get(p.from) === mine) latest.delete(p.from);
         },
         (err: unknown) => {
-          if (latest.get(p.from) !== mine) return;
+          const newer = latest.get(p.from) !== mine;
+          log.debug({ shard, type: p.type, device, id: p.id, attempt: n, newer, error: (err as Error).message }, 'presence not forwarded on this try');
+          if (newer) return;
           if (n >= (deps.retries ?? 60)) {
             latest.delete(p.from);
             log.info({ shard, type: p.type, error: (err as Error).message }, 'presence not forwarded');
@@ -79,10 +84,18 @@ export function forwardPresence(deps: {
     attempt(1);
   };
   return {
-    available: (full, stanza) => send({ kind: 'presence', type: 'available', from: full, stanza: stanza.toString() }),
+    available: (full, stanza) => send({ kind: 'presence', type: 'available', from: full, stanza: stanza.toString() }, deviceOf(stanza)),
     unavailable: (full) => send({ kind: 'presence', type: 'unavailable', from: full }),
     offline: (bare) => send({ kind: 'presence', type: 'offline', from: bare }),
   };
+}
+
+function deviceOf(stanza: Parameters<typeof announcementFromPresence>[0]): number | undefined {
+  try {
+    return announcementFromPresence(stanza)?.device;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

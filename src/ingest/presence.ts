@@ -162,12 +162,12 @@ export function deviceAnnouncements(deps: AnnouncementDeps): Required<PresenceHo
         // Replay (issue 14): the same signed announcement again from the same full JID (a session
         // that took over the account and resource) would register the device there again.
         if (!(await deps.registry.advance(jid, check.device, check.timestamp, 2 * ANNOUNCE_MAX_SKEW_MS, forwardId))) {
-          log.warn({ reason: 'replay', device: check.device }, 'replayed device announcement ignored');
+          log.warn({ reason: 'replay', device: check.device, forwardId }, 'replayed device announcement ignored');
           refuse(`device announcement refused: device ${check.device}: not newer than the last one accepted`);
           return;
         }
         const before = await deps.registry.available(jid, resource, check.device, batchCapability(stanza));
-        log.debug({ device: check.device }, 'device available');
+        log.debug({ device: check.device, forwardId }, 'device available');
         await deps.listener.available(jid, check.device, before !== undefined);
       });
     },
