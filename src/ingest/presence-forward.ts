@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
-import { announcementFromPresence } from '../protocol/index.js';
+import { announcementFromPresence, NS } from '../protocol/index.js';
 import { bareJid, parseXml, stanzaError, xml, type XmppConnection } from '../xmpp/index.js';
 import type { AnnouncementDeps, PresenceHooks } from './presence.js';
 
@@ -84,7 +84,15 @@ export function forwardPresence(deps: {
     attempt(1);
   };
   return {
-    available: (full, stanza) => send({ kind: 'presence', type: 'available', from: full, stanza: stanza.toString() }, deviceOf(stanza)),
+    available: (full, stanza) => {
+      // A plain available (no device announcement: an agent's initial broadcast presence, or the
+      // one the server sends again when a subscription is approved) changes nothing at the owner,
+      // and as the newest presence of the JID it would cancel the tries of the announcement sent
+      // just before it, during a takeover: that device was never registered (a scale-out run at
+      // 5,000 messages: a device got none of its copies and no owner ever saw its announcement).
+      if (stanza.getChild('announce', NS.sealpost) === undefined) return;
+      send({ kind: 'presence', type: 'available', from: full, stanza: stanza.toString() }, deviceOf(stanza));
+    },
     unavailable: (full) => send({ kind: 'presence', type: 'unavailable', from: full }),
     offline: (bare) => send({ kind: 'presence', type: 'offline', from: bare }),
   };

@@ -4,7 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log/index.js';
 import { forwardPresence } from '../../../src/ingest/index.js';
+import { NS } from '../../../src/protocol/index.js';
 import { xml } from '../../../src/xmpp/index.js';
+
+/** An available presence with a device announcement (the forwarder does not check it; the owner does). */
+const announced = (ts = 1) => xml('presence', {}, xml('announce', { xmlns: NS.sealpost, device: '7', fp: 'x', ts: String(ts), sig: 'y' }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,7 +25,8 @@ function bus(down: number) {
       calls++;
       ids.push(String((payload as { id?: string }).id));
       if (calls <= down) return Promise.reject(new Error('shard 0: no answer from its owner'));
-      answered.push((payload as { type: string }).type);
+      const { type, stanza } = payload as { type: string; stanza?: string };
+      answered.push(stanza?.includes('<announce') === true ? `${type} (announced)` : type);
       return Promise.resolve(true);
     },
   };
@@ -31,15 +36,15 @@ describe('presence forwarding', () => {
   it('tries a presence again until the shard has an owner', async () => {
     const b = bus(3);
     const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 5 });
-    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
-    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available']);
+    hooks.available('bob@example.org/d1', announced(), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available (announced)']);
     expect(b.calls()).toBe(4);
   });
 
   it('drops the retry of an older presence once a newer one of the same JID was sent', async () => {
     const b = bus(1);
     const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 20 });
-    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
+    hooks.available('bob@example.org/d1', announced(), () => undefined);
     await sleep(1);
     hooks.unavailable('bob@example.org/d1');
     await sleep(100);
@@ -49,14 +54,26 @@ describe('presence forwarding', () => {
   it('sends each try of a presence under the same id, and another presence under another (the owner takes a try again after a half-way stop)', async () => {
     const b = bus(2);
     const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 5 });
-    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
-    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available']);
-    hooks.available('bob@example.org/d1', xml('presence', {}), () => undefined);
-    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available', 'available']);
+    hooks.available('bob@example.org/d1', announced(), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available (announced)']);
+    hooks.available('bob@example.org/d1', announced(), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available (announced)', 'available (announced)']);
     expect(b.ids).toHaveLength(4);
     expect(new Set(b.ids.slice(0, 3)).size).toBe(1);
     expect(b.ids[3]).not.toBe(b.ids[0]);
     expect(b.ids[0]).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+  });
+
+  it('does not forward a plain available (no announcement), so it cannot cancel the tries of the announcement before it', async () => {
+    const b = bus(2);
+    const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 20 });
+    hooks.available('bob@example.org/d1', announced(), () => undefined);
+    await sleep(1);
+    // The server sends the agent's plain presence again when a subscription is approved.
+    hooks.available('bob@example.org/d1', xml('presence', {}, xml('priority', {}, '0')), () => undefined);
+    await expect.poll(() => b.answered, { timeout: 2_000 }).toEqual(['available (announced)']);
+    expect(b.calls()).toBe(3);
+    expect(b.ids.every((id) => id === b.ids[0])).toBe(true);
   });
 
   it('gives up after its tries', async () => {
