@@ -53,6 +53,7 @@ interface Running {
 
 export function createShardHost(o: ShardHostOptions): ShardHost {
   const running = new Map<number, Running>();
+  const routed = o.mirrored(o.sharded.archive);
   const log = o.logger.child({ module: 'shard-host' });
 
   const stop = async (shard: number): Promise<void> => {
@@ -86,12 +87,15 @@ export function createShardHost(o: ShardHostOptions): ShardHost {
           metrics: o.metrics,
           conn: o.conn,
           quota: o.quota,
-          archive: o.mirrored(stores.archive),
+          // Every shard held here: a sender's sent-history copies held here too are written in the
+          // store job itself (one job, not a second one on the sender's queue; issue 16).
+          archive: routed,
           usage: o.usage,
           directory: stores.directory,
           listener: o.delivery,
           delivery: o.delivery,
           mine: (jid) => shardOf(jid, o.sharded.count) === shard,
+          held: (jid) => o.sharded.of(jid) !== undefined,
           store: o.store,
           ...(o.onDemand === undefined ? {} : { onDemand: onDemandOf(o.onDemand, shard) }),
         });

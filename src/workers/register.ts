@@ -32,7 +32,7 @@ export interface ShardWorkersOptions extends WorkerConnection {
   quota: StoreQuotaSlice;
   /** The recipients' quota use in Redis, republished when the owner refuses what the ingest let through. */
   usage: NonNullable<StoreWorkerDeps['usage']>;
-  /** The shard's stores (fenced writes). */
+  /** The shard's stores (fenced writes), or every store of this process (with `held`). */
   archive: StoreWorkerDeps['archive'];
   directory: DeviceLookup;
   /** Told of each commit: available devices get it now, the others at their next presence. */
@@ -40,6 +40,12 @@ export interface ShardWorkersOptions extends WorkerConnection {
   delivery: Pick<Delivery, 'processor' | 'hub' | 'resume'>;
   /** True for a user of this shard (its running deliveries end when the shard stops here). */
   mine: (jid: string) => boolean;
+  /**
+   * True for a user whose shard runs in this process (default `mine`): a sender's sent-history
+   * copies are then written in the same job, through `archive`, which must reach that shard too;
+   * the others' go to their shard's queue.
+   */
+  held?: (jid: string) => boolean;
   /** The store queues: a sender's sent-history copies go to its own shard's. */
   store: Pick<StoreShards, 'for'>;
   /**
@@ -215,7 +221,7 @@ export function registerShardWorkers(o: ShardWorkersOptions): { close(): Promise
     },
     listener: o.listener,
     sentCopies: {
-      local: o.mine,
+      local: o.held ?? o.mine,
       async enqueue(job) {
         const { jobId } = batchJob(jobItems(job));
         await o.store.for(job.sender).add(QUEUE.store, job, { ...STORE_JOB_OPTIONS, jobId: `${jobId}-sent` });
