@@ -122,6 +122,20 @@ describe('the store worker on a batch job', () => {
     expect(archive.query('carol@example.org', { max: 10 }).items).toHaveLength(0);
   });
 
+  it('refuses an item whose base64 is not base64 (a job written past ingest), without the strict scan the ingest made', async () => {
+    const [good, bad, empty] = [sealed(bob, 'good'), sealed(bob, 'bad'), sealed(bob, 'empty')];
+    const n = notifier();
+    const deps = { archive, quota: quota(100), logger: silentLogger(), notifier: n.notifier };
+    const broken = (e: EnvelopeWire, payload: string): EnvelopeWire => ({ ...e, payload });
+    await processStore(jobOf([good, broken(bad, `*${bad.payload.slice(1)}`), broken(empty, '====')]), deps);
+    expect(n.refused).toEqual([
+      { id: bad.id, code: ErrorCode.BadInput },
+      { id: empty.id, code: ErrorCode.BadInput },
+    ]);
+    expect(n.receipts).toEqual([[good.id]]);
+    expect(archive.pendingFor('bob@example.org', bob.identity.device, { limit: 10 }).map((p) => p.messageId)).toEqual([good.id]);
+  });
+
   it('commits the items together, refuses the one over the quota alone, acknowledges the rest in one receipt', async () => {
     const envelopes = [sealed(bob, 'a'), sealed(bob, 'b'), sealed(bob, 'c')];
     const n = notifier();
