@@ -115,7 +115,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       const host = stack.push('shards', createShardHost({ ...shardDeps, onDemand, dirOf: (k) => layout.dir(k) }));
       for (let k = 0; k < layout.count; k++) await host.start(k, ownEveryShard(k, node));
     } else if (roles.has('worker') && bus !== undefined) {
-      const nodeOptions = { ...shardDeps, node, roots: c.shards.roots, ttlMs, producer: redis.producer, worker: redis.worker, bus, redisNameKey: keys.redisNames };
+      const nodeOptions = { ...shardDeps, node, roots: c.shards.roots, ttlMs, producer: redis.producer, worker: redis.worker, bus, redisNameKey: keys.redisNames, registryKey: keys.nodeRegistry };
       await stack.open('worker node', () => startWorkerNode({ ...nodeOptions, directory: c.directory, mam: c.mam, upload: c.upload, sweep: sweepDeps }));
     }
     const sweeper = { producer: redis.producer, worker: roles.has('worker') ? redis.worker : undefined, now, sweep: sweepAll({ sharded, bus, logger }) };
@@ -127,7 +127,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const shardOfUser = (jid: string): number => shardOf(jid, layout.count);
     // Uploads: serve answers slots and serves blobs itself; an ingest is the one public front that
     // passes each request to the listener of the file's shard owner (README "Scaling out").
-    const front = { ...c.upload, count: layout.count, ownerUrl: ownerListeners(redisLeaseStore(redis.producer, prefix), nodeRegistry(redis.producer, prefix)), logger };
+    const front = { ...c.upload, count: layout.count, ownerUrl: ownerListeners(redisLeaseStore(redis.producer, prefix), nodeRegistry(redis.producer, prefix, keys.nodeRegistry)), logger };
     const upload = serve
       ? await stack.open('upload', () => registerUpload({ ...c.upload, conn: served, archive, shardOf: shardOfUser, logger }))
       : roles.has('ingest')

@@ -34,6 +34,8 @@ export interface WorkerNodeOptions {
   prefix: string;
   /** The key of the hashes naming users in Redis keys (rate limits). */
   redisNameKey: Uint8Array;
+  /** The node registry's MAC key (stores' deploymentKeys().nodeRegistry). */
+  registryKey: Uint8Array;
   bus: RequestBus;
   conn: XmppConnection;
   quota: StoreQuotaSlice;
@@ -92,7 +94,7 @@ async function runNode(o: WorkerNodeOptions, owner: ReturnType<typeof iqOwner>, 
     if (typeof p === 'object' && p !== null && 'kind' in p) return Promise.reject(new AppError(ErrorCode.BadInput, 'unknown request kind'));
     return owner.answer(p);
   };
-  const registry = nodeRegistry(o.producer, o.prefix);
+  const registry = nodeRegistry(o.producer, o.prefix, o.registryKey);
   const roots = nodeRoots({ redis: o.producer, prefix: o.prefix, registry, node: o.node, count: o.sharded.count, roots: o.roots, ownRootId: o.opener.layout.node, ttlMs: o.ttlMs });
   const host = createShardHost({
     opener: o.opener,

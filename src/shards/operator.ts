@@ -43,8 +43,8 @@ export function announcedCount(nodes: readonly NodeRecord[], now: number): numbe
   return count;
 }
 
-export async function listShards(redis: LeaseRedis, prefix: string, registry: NodeRegistry, count?: number): Promise<{ count: number; nodes: NodeRecord[]; now: number; rows: ShardRow[] }> {
-  const { now, nodes } = await registry.list();
+export async function listShards(redis: LeaseRedis, prefix: string, registry: NodeRegistry, count?: number): Promise<{ count: number; nodes: NodeRecord[]; now: number; rows: ShardRow[]; ignored: number }> {
+  const { now, nodes, ignored } = await registry.list();
   const n = count ?? announcedCount(nodes, now);
   const rows: ShardRow[] = [];
   for (let shard = 0; shard < n; shard++) {
@@ -60,7 +60,7 @@ export async function listShards(redis: LeaseRedis, prefix: string, registry: No
       handoverTo: handover ?? undefined,
     });
   }
-  return { count: n, nodes, now, rows };
+  return { count: n, nodes, now, rows, ignored };
 }
 
 const CANCEL = `if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end return 1`;

@@ -5,7 +5,13 @@
 // place new shards among the live ones (src/node/roots.ts), and the ingest's upload front finds the
 // listener of a shard's owner. One hash under one hash tag (`<prefix>:{nodes}`), so it runs on
 // Redis Cluster; the time is the Redis server's, so the nodes' clocks do not matter. Who owns a
-// shard is never read here: leases decide.
+// shard is never read here: leases decide. Each entry carries a keyed BLAKE2b MAC over the
+// deployment prefix, the node id and its fields (a key every process derives from the master key,
+// like the request bus's): an entry without a valid one is ignored, so someone who can write to
+// Redis cannot point the ingest's upload front at a listener of theirs, nor place shards on a node
+// that does not exist. The announcement time is Redis's and outside the MAC: such a writer can keep
+// a real node's last entry looking live, which is no more than it can do to the leases.
+import { blake2b, constantTimeEqual } from '../keys/index.js';
 import type { LeaseRedis } from './lease.js';
 
 /** A data root a node reaches: its id (`<root>/root-id`), its path there, the shard dirs in it. */
@@ -32,8 +38,8 @@ export interface NodeRecord {
 
 export interface NodeRegistry {
   announce(record: Omit<NodeRecord, 'seenAt'>): Promise<void>;
-  /** Every node announced (sorted by id), and Redis's time now (ms). */
-  list(): Promise<{ now: number; nodes: NodeRecord[] }>;
+  /** Every node announced with a valid MAC (sorted by id), Redis's time now (ms), and how many entries were ignored. */
+  list(): Promise<{ now: number; nodes: NodeRecord[]; ignored: number }>;
   /** Removes a node's entry (it stops for good). */
   forget(node: string): Promise<void>;
 }
@@ -68,11 +74,20 @@ export function registryKey(prefix: string): string {
   return `${prefix}:{nodes}`;
 }
 
-function parse(node: string, value: string): NodeRecord | undefined {
-  const m = /^(\d+) (.*)$/s.exec(value);
+const enc = new TextEncoder();
+
+/** The entry's MAC: over the prefix, the node id and the fields as stored. */
+function entryMac(key: Uint8Array, prefix: string, node: string, text: string): Uint8Array {
+  return blake2b(32, enc.encode(`sealpost/v1/node-registry\u0000${prefix}\u0000${node}\u0000${text}`), key);
+}
+
+function parse(key: Uint8Array, prefix: string, node: string, value: string): NodeRecord | undefined {
+  const m = /^(\d+) ([A-Za-z0-9+/]{43}=) (.*)$/s.exec(value);
   if (m === null) return undefined;
+  const text = m[3] as string;
+  if (!constantTimeEqual(Buffer.from(m[2] as string, 'base64'), entryMac(key, prefix, node, text))) return undefined;
   try {
-    const body = JSON.parse(m[2] as string) as Omit<NodeRecord, 'node' | 'seenAt'>;
+    const body = JSON.parse(text) as Omit<NodeRecord, 'node' | 'seenAt'>;
     if (typeof body.count !== 'number' || typeof body.ttlMs !== 'number' || !Array.isArray(body.roots) || !Array.isArray(body.held)) return undefined;
     const upload = typeof body.upload === 'string' ? { upload: body.upload } : {};
     return { node, count: body.count, roots: body.roots, held: body.held, ttlMs: body.ttlMs, ...upload, seenAt: Number(m[1]) };
@@ -81,21 +96,27 @@ function parse(node: string, value: string): NodeRecord | undefined {
   }
 }
 
-export function nodeRegistry(redis: LeaseRedis, prefix: string): NodeRegistry {
+/** `macKey`: the deployment's 32-byte registry key (stores' deploymentKeys().nodeRegistry), the same on every process. */
+export function nodeRegistry(redis: LeaseRedis, prefix: string, macKey: Uint8Array): NodeRegistry {
+  if (macKey.length !== 32) throw new RangeError(`macKey: expected 32 bytes, got ${macKey.length}`);
   const key = registryKey(prefix);
   return {
     async announce(record) {
       const { node, ...body } = record;
-      await redis.eval(ANNOUNCE, 1, key, node, JSON.stringify(body), FORGET_MS);
+      const text = JSON.stringify(body);
+      const mac = Buffer.from(entryMac(macKey, prefix, node, text)).toString('base64');
+      await redis.eval(ANNOUNCE, 1, key, node, `${mac} ${text}`, FORGET_MS);
     },
     async list() {
       const [now, flat] = (await redis.eval(LIST, 1, key)) as [number, string[]];
       const nodes: NodeRecord[] = [];
+      let ignored = 0;
       for (let i = 0; i + 1 < flat.length; i += 2) {
-        const r = parse(flat[i] as string, flat[i + 1] as string);
-        if (r !== undefined) nodes.push(r);
+        const r = parse(macKey, prefix, flat[i] as string, flat[i + 1] as string);
+        if (r === undefined) ignored++;
+        else nodes.push(r);
       }
-      return { now, nodes: nodes.sort((a, b) => a.node.localeCompare(b.node)) };
+      return { now, nodes: nodes.sort((a, b) => a.node.localeCompare(b.node)), ignored };
     },
     async forget(node) {
       await redis.eval(FORGET, 1, key, node);

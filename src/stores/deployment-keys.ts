@@ -1,6 +1,7 @@
 // Keys every process of a deployment derives alike from the master key (which each of them
 // holds, ingest-only processes too): the request bus's MAC key (only key holders can ask a
-// service for anything over Redis) and the key of the hashes that name users in Redis keys (so
+// service for anything over Redis), the node registry's MAC key (only key holders can announce a
+// node, and so an upload listener, issue 15) and the key of the hashes that name users in Redis keys (so
 // someone with Redis access cannot confirm a guessed JID, issue 14). The master key is wiped here.
 import { loadMasterKey } from '../archive/index.js';
 import type { StoresSlice } from '../config/index.js';
@@ -12,14 +13,16 @@ export interface DeploymentKeys {
   readonly requestBus: Uint8Array;
   /** 32-byte key of the hashes in Redis key names. */
   readonly redisNames: Uint8Array;
+  /** 32-byte MAC key of the node registry's entries (src/shards/registry.ts). */
+  readonly nodeRegistry: Uint8Array;
 }
 
-const LABELS = { requestBus: 'sealpost/v1/request-bus', redisNames: 'sealpost/v1/redis-names' } as const;
+const LABELS = { requestBus: 'sealpost/v1/request-bus', redisNames: 'sealpost/v1/redis-names', nodeRegistry: 'sealpost/v1/node-registry-mac' } as const;
 
 /** Derives the deployment's keys from `master` (the caller wipes `master`). */
 export function deriveDeploymentKeys(master: Uint8Array): DeploymentKeys {
   const derive = (label: string): Uint8Array => blake2b(32, new TextEncoder().encode(label), master);
-  return Object.freeze({ requestBus: derive(LABELS.requestBus), redisNames: derive(LABELS.redisNames) });
+  return Object.freeze({ requestBus: derive(LABELS.requestBus), redisNames: derive(LABELS.redisNames), nodeRegistry: derive(LABELS.nodeRegistry) });
 }
 
 /** Loads the master key of `slice`, derives the deployment's keys and wipes it. */

@@ -4,19 +4,25 @@
 // epochs, lease expiry and home roots; a move pauses, hands over at epoch + 1 and resumes; each
 // refusal (unknown node, shard not held, timeout, unreachable directory) has its exit code, and a
 // move that timed out leaves the shard to its nodes again.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { initSodium } from '../../src/keys/index.js';
 import { silentLogger } from '../../src/log/index.js';
-import { createOwnerLoop, nodeRegistry, openShardFence, openShardLayout, redisLeaseStore, startAnnouncing, type ShardFence, type ShardLayout } from '../../src/shards/index.js';
+import { createOwnerLoop, nodeRegistry, openShardFence, openShardLayout, redisLeaseStore, registryKey, startAnnouncing, type ShardFence, type ShardLayout } from '../../src/shards/index.js';
+import { deriveDeploymentKeys } from '../../src/stores/index.js';
 import { createRedis, redisReady, type Redis } from '../../src/workers/index.js';
 import { runNode, services } from './helpers.js';
 
 const COUNT = 5;
 const TTL = 1_500;
 const KEY = new Uint8Array(32).fill(7);
+// The deployment's master key: the command checks the nodes' registry entries with a key from it.
+const MASTER = randomBytes(32);
+await initSodium();
+const REGISTRY_KEY = deriveDeploymentKeys(MASTER).nodeRegistry;
 
 interface Node {
   id: string;
@@ -49,7 +55,7 @@ async function node(redis: Redis, prefix: string, id: string, roots: ShardLayout
     stop: () => Promise.resolve(),
   });
   const announcer = startAnnouncing({
-    registry: nodeRegistry(redis, prefix),
+    registry: nodeRegistry(redis, prefix, REGISTRY_KEY),
     node: id,
     count: COUNT,
     ttlMs: TTL,
@@ -85,8 +91,13 @@ describe('sealpost shard', () => {
       await redis.quit();
       rmSync(base, { recursive: true, force: true });
     });
-    const env = { REDIS_URL: services().redisUrl, SEALPOST_QUEUE_PREFIX: prefix, SEALPOST_LOG_LEVEL: 'warn' };
+    const env = { REDIS_URL: services().redisUrl, SEALPOST_QUEUE_PREFIX: prefix, SEALPOST_LOG_LEVEL: 'warn', SEALPOST_MASTER_KEY: MASTER.toString('base64') };
     const shard = (...args: string[]) => runNode(['bin/sealpost.js', 'shard', ...args], env);
+
+    // Without the master key the command cannot check the registry: it says so (and generates none).
+    const { SEALPOST_MASTER_KEY: _key, ...keyless } = env;
+    const noKey = await runNode(['bin/sealpost.js', 'shard', 'list'], { ...keyless, SEALPOST_DATA_DIR: join(base, 'cli-data') });
+    expect([noKey.code, noKey.stderr]).toEqual([1, expect.stringMatching(/set SEALPOST_MASTER_KEY or SEALPOST_MASTER_KEY_FILE/)]);
 
     // No node yet: the list says so, or lists with the count given.
     const none = await shard('list');
@@ -129,6 +140,16 @@ describe('sealpost shard', () => {
     const again = await shard('move', '0', '--to', b.id);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/already held by n-b{16} \(epoch 2\); nothing to do/);
+
+    // An entry written into the registry by someone without the key (here: c's, under another id) is
+    // no node: not listed, and no move goes to it.
+    const cEntry = await redis.hget(registryKey(prefix), c.id);
+    await redis.hset(registryKey(prefix), 'n-dddddddddddddddd', cEntry as string);
+    const forged = JSON.parse((await shard('list', '--json')).stdout) as { nodes: { node: string }[]; ignoredEntries: number };
+    expect([forged.nodes.map((n) => n.node), forged.ignoredEntries]).toEqual([[a.id, b.id, c.id], 1]);
+    const toForged = await shard('move', '4', '--to', 'n-dddddddddddddddd');
+    expect([toForged.code, toForged.stderr]).toEqual([3, expect.stringMatching(/node n-d{16} is unknown/)]);
+    await redis.hdel(registryKey(prefix), 'n-dddddddddddddddd');
 
     const unknown = await shard('move', '1', '--to', 'n-0123456789abcdef');
     expect([unknown.code, unknown.stderr]).toEqual([3, expect.stringMatching(/node n-0123456789abcdef is unknown; running nodes: n-a{16}, n-b{16}, n-c{16}/)]);

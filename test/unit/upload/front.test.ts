@@ -98,7 +98,7 @@ describe('upload front', () => {
     const registry = {
       list: () => {
         lists++;
-        return Promise.resolve({ now: 0, nodes: nodes.map((n) => ({ ...n, count: 8, roots: [], held: [], ttlMs: 1000, seenAt: 0 })) });
+        return Promise.resolve({ now: 0, ignored: 0, nodes: nodes.map((n) => ({ ...n, count: 8, roots: [], held: [], ttlMs: 1000, seenAt: 0 })) });
       },
     };
     const holders = new Map([[1, 'n-a'], [2, 'n-b']]);
