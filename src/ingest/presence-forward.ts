@@ -42,7 +42,11 @@ export function forwardPresence(deps: {
 }): { [K in keyof PresenceHooks]-?: (...args: Parameters<Required<PresenceHooks>[K]>) => void } {
   const log = deps.logger.child({ module: 'presence-forward' });
   // The latest presence of each JID: a retry is dropped once a newer one was sent (order kept).
+  // An offline (the bare JID: every resource gone) is dropped once any newer presence of the user
+  // was sent, and a resource's presence once a newer offline was: an offline tried again after the
+  // next session's announcement would unregister that session's devices.
   const latest = new Map<string, number>();
+  const users = new Map<string, { inFlight: number; newest: number; offline: number }>();
   let seq = 0;
   // Forward ids are unique across ingests and restarts: a random prefix per process, then a counter.
   const ingestId = randomBytes(9).toString('base64url');
@@ -50,30 +54,42 @@ export function forwardPresence(deps: {
   // `device` (from the announcement, if any) only names the presence in debug logs.
   const send = (p: ForwardedPresence, device?: number): void => {
     let shard: number;
+    let bare: string;
     try {
-      shard = deps.shardOf(bareJid(p.from));
+      bare = bareJid(p.from);
+      shard = deps.shardOf(bare);
     } catch {
       return;
     }
     const mine = ++seq;
     latest.set(p.from, mine);
+    const user = users.get(bare) ?? { inFlight: 0, newest: 0, offline: 0 };
+    users.set(bare, user);
+    user.inFlight++;
+    user.newest = mine;
+    if (p.type === 'offline') user.offline = mine;
     p.id = `${ingestId}${mine.toString(36)}`;
+    const superseded = (): boolean => latest.get(p.from) !== mine || (p.type === 'offline' ? user.newest !== mine : user.offline > mine);
+    const done = (): void => {
+      if (latest.get(p.from) === mine) latest.delete(p.from);
+      if (--user.inFlight === 0 && users.get(bare) === user) users.delete(bare);
+    };
     // No owner right now (a takeover, until the dead owner's lease ran out): tried again every
     // second for a while. Dropped, a device coming online then waited for its next session (the
     // scale-out test's deliveries stalled at 67 presences not forwarded).
     const attempt = (n: number): void => {
-      if (n > 1 && latest.get(p.from) !== mine) return;
+      if (n > 1 && superseded()) return done();
       void deps.bus.request(shard, p).then(
         () => {
           log.debug({ shard, type: p.type, device, id: p.id, attempt: n }, 'presence forwarded');
-          if (latest.get(p.from) === mine) latest.delete(p.from);
+          done();
         },
         (err: unknown) => {
-          const newer = latest.get(p.from) !== mine;
+          const newer = superseded();
           log.debug({ shard, type: p.type, device, id: p.id, attempt: n, newer, error: (err as Error).message }, 'presence not forwarded on this try');
-          if (newer) return;
+          if (newer) return done();
           if (n >= (deps.retries ?? 60)) {
-            latest.delete(p.from);
+            done();
             log.info({ shard, type: p.type, error: (err as Error).message }, 'presence not forwarded');
             return;
           }

@@ -76,6 +76,25 @@ describe('presence forwarding', () => {
     expect(b.ids.every((id) => id === b.ids[0])).toBe(true);
   });
 
+  it("drops the retry of an offline once a resource's newer presence was sent, and a resource's once a newer offline was", async () => {
+    const b = bus(1);
+    const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retryMs: 20 });
+    hooks.offline('bob@example.org');
+    await sleep(1);
+    hooks.available('bob@example.org/d1', announced(), () => undefined);
+    await sleep(100);
+    // Applied after the announcement, the offline would unregister the new session's device.
+    expect(b.answered).toEqual(['available (announced)']);
+
+    const c = bus(1);
+    const later = forwardPresence({ bus: c, shardOf: () => 0, logger: silentLogger(), retryMs: 20 });
+    later.available('bob@example.org/d1', announced(), () => undefined);
+    await sleep(1);
+    later.offline('bob@example.org');
+    await sleep(100);
+    expect(c.answered).toEqual(['offline']);
+  });
+
   it('gives up after its tries', async () => {
     const b = bus(1_000);
     const hooks = forwardPresence({ bus: b, shardOf: () => 0, logger: silentLogger(), retries: 3, retryMs: 5 });
