@@ -46,6 +46,20 @@ export class UserDb {
       .immediate();
   }
 
+  /**
+   * As tx, but its commit is not fsynced (synchronous=NORMAL for this one commit; WAL): kept
+   * through a crash of the process, lost only in a power cut unless a later commit synced it. For
+   * bookkeeping that may fall behind, never for what a receipt or an acknowledgement promises.
+   */
+  lightTx<T>(fn: () => T): T {
+    this.st('PRAGMA synchronous = NORMAL').run();
+    try {
+      return this.tx(fn);
+    } finally {
+      this.st('PRAGMA synchronous = FULL').run();
+    }
+  }
+
   meta(key: string): unknown {
     return this.st<[string], unknown>('SELECT v FROM meta WHERE k = ?').pluck().get(key);
   }
