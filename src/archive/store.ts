@@ -32,6 +32,8 @@ export interface ArchiveStoreOptions {
   /** Operator retention in seconds applied on top of each user's policy; 0 = none (default). */
   retentionSeconds?: number;
   limits?: Partial<t.ArchiveLimits>;
+  /** Lock wait while opening keyring.db (ms; default the usual 5 s, kept for later writes): 0 fails at once (AppError Unavailable). */
+  openBusyTimeoutMs?: number;
 }
 
 export async function createArchiveStore(options: ArchiveStoreOptions): Promise<ArchiveStore> {
@@ -51,7 +53,7 @@ export class ArchiveStore {
     this.globalRetention = options.retentionSeconds ?? 0;
     this.limits = Object.freeze({ ...t.DEFAULT_LIMITS, ...options.limits });
     const logger = (options.logger ?? silentLogger()).child({ module: 'archive' });
-    this.files = new UserFiles({ dir: options.dir, masterKey: options.masterKey, cipher: options.cipher, maxOpen: options.maxOpen ?? 64, logger, now: this.now });
+    this.files = new UserFiles({ dir: options.dir, masterKey: options.masterKey, cipher: options.cipher, maxOpen: options.maxOpen ?? 64, logger, now: this.now, ...(options.openBusyTimeoutMs === undefined ? {} : { openBusyTimeoutMs: options.openBusyTimeoutMs }) });
   }
 
   /** Uploaded file blobs, next to each user's archive (issue 17). */

@@ -24,6 +24,8 @@ export interface UserFilesOptions {
   maxOpen: number;
   logger: Logger;
   now: () => number;
+  /** Lock wait while opening keyring.db (ArchiveStoreOptions.openBusyTimeoutMs). */
+  openBusyTimeoutMs?: number;
 }
 
 export interface ShredResult {
@@ -58,7 +60,7 @@ export class UserFiles {
     this.nameKey = sub.names;
     this.blobs = new BlobStore(this.usersDir, sub.names);
     try {
-      this.keys = UserKeys.open(join(o.dir, 'keyring.db'), sub.keyring, sub.wrap, this.cipher);
+      this.keys = UserKeys.open(join(o.dir, 'keyring.db'), sub.keyring, sub.wrap, this.cipher, o.openBusyTimeoutMs);
     } finally {
       wipe(sub.keyring);
     }

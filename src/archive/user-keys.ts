@@ -6,6 +6,7 @@ import { AppError, ErrorCode } from '../errors/index.js';
 import { aeadOpen, aeadSeal, AEAD_KEY_BYTES, randomBytes } from '../keys/index.js';
 import {
   checkpoint,
+  DEFAULT_BUSY_TIMEOUT_MS,
   mapSqliteError,
   migrate,
   openEncryptedDb,
@@ -53,10 +54,12 @@ export class UserKeys {
     private readonly wrapKey: Uint8Array,
   ) {}
 
-  static open(path: string, keyringKey: Uint8Array, wrapKey: Uint8Array, cipher: DbCipher): UserKeys {
-    const db = openEncryptedDb({ path, key: keyringKey, cipher });
+  /** `openBusyTimeoutMs`: the lock wait while opening and migrating; later writes wait the usual time. */
+  static open(path: string, keyringKey: Uint8Array, wrapKey: Uint8Array, cipher: DbCipher, openBusyTimeoutMs?: number): UserKeys {
+    const db = openEncryptedDb({ path, key: keyringKey, cipher, ...(openBusyTimeoutMs === undefined ? {} : { busyTimeoutMs: openBusyTimeoutMs }) });
     try {
       migrate(db, KEYRING_MIGRATIONS);
+      if (openBusyTimeoutMs !== undefined) db.pragma(`busy_timeout = ${DEFAULT_BUSY_TIMEOUT_MS}`);
     } catch (err) {
       db.close();
       throw err;

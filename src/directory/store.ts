@@ -14,7 +14,7 @@ import {
   type KeyPair,
   type VerifiedBundle,
 } from '../keys/index.js';
-import { migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, mapSqliteError, migrate, openEncryptedDb, type Db, type DbCipher } from '../sqlite/index.js';
 
 const MIGRATIONS = [
   `CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -168,12 +168,22 @@ export interface DirectoryStoreOptions {
    * (issue 15) use one derived from the master key, so every shard and node vouches with one key.
    */
   serverKey?: KeyPair;
+  /** Lock wait while opening and migrating (ms; default the usual 5 s, kept for later writes): 0 fails at once (AppError Unavailable). */
+  openBusyTimeoutMs?: number;
 }
 
 export function openDirectoryStore(options: DirectoryStoreOptions): DirectoryStore {
-  const db = openEncryptedDb({ path: options.path, key: options.key, cipher: options.cipher });
-  migrate(db, MIGRATIONS);
-  const server = options.serverKey ?? loadServerKey(db);
+  const opening = options.openBusyTimeoutMs;
+  const db = openEncryptedDb({ path: options.path, key: options.key, cipher: options.cipher, ...(opening === undefined ? {} : { busyTimeoutMs: opening }) });
+  let server: KeyPair;
+  try {
+    migrate(db, MIGRATIONS);
+    server = options.serverKey ?? loadServerKey(db);
+    if (opening !== undefined) db.pragma(`busy_timeout = ${DEFAULT_BUSY_TIMEOUT_MS}`);
+  } catch (err) {
+    db.close();
+    throw mapSqliteError(err, 'directory open');
+  }
 
   const getDevice = db.prepare<[string, number], DeviceRow>('SELECT * FROM devices WHERE jid = ? AND device = ?');
   const listDevices = db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE jid = ? ORDER BY device');

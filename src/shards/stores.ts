@@ -119,6 +119,8 @@ export interface OpenShardStoresOptions {
    * 5 s, at most a third of the lease's remaining time (its renewals must not wait behind it).
    */
   lockWaitMs?: number;
+  /** Runs after the lock check, before the databases are opened (tests take a lock in that window). */
+  afterLockCheck?: () => Promise<void>;
   logger: Logger;
   now?: () => number;
 }
@@ -163,6 +165,28 @@ async function waitForWriteLocks(shard: number, files: { path: string; key: Uint
   }
 }
 
+const isBusy = (err: unknown): boolean => AppError.is(err, ErrorCode.Unavailable) || isSqliteError(err, 'SQLITE_BUSY');
+
+/**
+ * Opens with a lock wait of 0 (`open` passes it on), tried again without blocking until `until`:
+ * a lock another process took after waitForWriteLocks looked would otherwise block the event loop
+ * for the 5 s busy timeout.
+ */
+async function openUnblocked<T>(shard: number, what: string, until: number, open: () => Promise<T> | T): Promise<T> {
+  let wait = 10;
+  for (;;) {
+    try {
+      return await open();
+    } catch (err) {
+      const left = until - Date.now();
+      if (!isBusy(err)) throw err;
+      if (left <= 0) throw new AppError(ErrorCode.Unavailable, `shard ${shard}: ${what} is write-locked by another process (a node stopped inside a write?)`, { cause: err });
+      await sleep(Math.min(wait, left));
+      wait = Math.min(wait * 2, 200);
+    }
+  }
+}
+
 /**
  * Claims shard k's fence for `lease` first (a stale lease opens nothing; a shard whose databases
  * another process holds locked is waited for without blocking, then fails with Unavailable: retry
@@ -183,7 +207,9 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
       { path: join(o.dir, 'directory.db'), key: dbKey },
       { path: join(o.dir, 'archive', 'keyring.db'), key: sub.keyring },
     ];
+    const until = Date.now() + boundMs;
     await waitForWriteLocks(o.shard, files, o.cipher, boundMs);
+    await o.afterLockCheck?.();
     const fence = openShardFence({ shard: o.shard, dir: o.dir, key: fenceKey, cipher: o.cipher, ...(o.now === undefined ? {} : { now: o.now }) });
     opened.push(fence);
     const lease = typeof o.lease === 'function' ? o.lease(fence.current()) : o.lease;
@@ -192,18 +218,23 @@ export async function openShardStores(o: OpenShardStoresOptions): Promise<Opened
       fence.close();
       return { started: false, fenceEpoch };
     }
-    const archive = await createArchiveStore({
-      dir: join(o.dir, 'archive'),
-      masterKey: o.masterKey,
-      cipher: o.cipher,
-      logger: o.logger.child({ shard: o.shard }),
-      ...(o.maxOpen === undefined ? {} : { maxOpen: o.maxOpen }),
-      ...(o.retentionSeconds === undefined ? {} : { retentionSeconds: o.retentionSeconds }),
-      ...(o.now === undefined ? {} : { now: o.now }),
-    });
+    const archive = await openUnblocked(o.shard, 'archive/keyring.db', until, () =>
+      createArchiveStore({
+        dir: join(o.dir, 'archive'),
+        masterKey: o.masterKey,
+        cipher: o.cipher,
+        logger: o.logger.child({ shard: o.shard }),
+        openBusyTimeoutMs: 0,
+        ...(o.maxOpen === undefined ? {} : { maxOpen: o.maxOpen }),
+        ...(o.retentionSeconds === undefined ? {} : { retentionSeconds: o.retentionSeconds }),
+        ...(o.now === undefined ? {} : { now: o.now }),
+      }),
+    );
     opened.push(archive);
     const serverKey = o.storedServerKey === true ? {} : { serverKey: ed25519KeyPairFromSeed(seed) };
-    const directory = openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, ...serverKey });
+    const directory = await openUnblocked(o.shard, 'directory.db', until, () =>
+      openDirectoryStore({ path: join(o.dir, 'directory.db'), key: dbKey, cipher: o.cipher, openBusyTimeoutMs: 0, ...serverKey }),
+    );
     opened.push(directory);
     // Re-entrant: a fenced blob step writes the blob's record through the fenced view.
     let depth = 0;

@@ -17,6 +17,9 @@ export type DbCipher = (typeof DB_CIPHERS)[number];
 
 export const DB_KEY_BYTES = 32;
 
+/** How long a connection waits on a lock held by another connection unless told otherwise (ms). */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
 export interface OpenEncryptedDbOptions {
   path: string;
   /** Raw 32-byte page key; copied into SQLite, the caller keeps (and wipes) its own buffer. */
@@ -62,7 +65,7 @@ export function openEncryptedDb(options: OpenEncryptedDbOptions): Db {
   try {
     db = new Database(path, {
       fileMustExist: options.mustExist ?? false,
-      timeout: options.busyTimeoutMs ?? 5000,
+      timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     });
   } catch (err) {
     if (isSqliteError(err, 'SQLITE_CANTOPEN') && options.mustExist)

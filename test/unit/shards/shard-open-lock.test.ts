@@ -90,4 +90,33 @@ describe('opening a shard another process holds locked', () => {
       opened.stores.close();
     }
   });
+
+  it('does not block when the lock is taken between the lock check and the open: waits, then opens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealpost-lock-'));
+    dirs.push(dir);
+    const first = await open(dir, lease(1, 'n-a'));
+    if (!first.started) throw new Error('not started');
+    first.stores.close();
+    // Another process takes directory.db's write lock right after the check looked, and lets it go
+    // 1.5 s later (a timer of this process: it fires only if the event loop runs meanwhile).
+    let released = false;
+    const afterLockCheck = async (): Promise<void> => {
+      const holder = await holdLocks(dir, 'directory.db');
+      children.push(holder);
+      setTimeout(() => {
+        released = true;
+        holder.kill('SIGKILL');
+      }, 1_500);
+    };
+    const { stall, result } = await longestStall(() =>
+      openShardStores({ shard: 0, dir, masterKey: MASTER, cipher: 'chacha20', lease: lease(2, 'n-b'), logger: silentLogger(), lockWaitMs: 10_000, afterLockCheck }),
+    );
+    expect(stall).toBeLessThan(1_000);
+    expect(released).toBe(true);
+    expect(result).not.toBeInstanceOf(Error);
+    if (!(result instanceof Error) && result.started) {
+      expect(result.stores.fence.current()).toEqual({ epoch: 2, node: 'n-b' });
+      result.stores.close();
+    }
+  }, 30_000);
 });
