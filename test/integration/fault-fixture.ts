@@ -230,15 +230,20 @@ export interface PrivateWorld {
   agent(prefix: string, overrides?: Partial<AgentOptions>): Promise<{ agent: Agent; jid: string; reopen(more?: Partial<AgentOptions>): Promise<Agent> }>;
 }
 
-export async function privateWorld(env: Record<string, string> = {}, options: StartOptions = {}): Promise<PrivateWorld> {
-  const prosody = await startProsody({ smacksHibernationSeconds: 10 });
-  onTestFinished(() => prosody.stop());
-  const account = async (prefix: string): Promise<{ username: string; password: string; jid: string }> => {
+/** Makes new accounts (`<prefix>-<8 hex>`, random password) on a private Prosody. */
+export function accountMaker(prosody: ProsodyHandle): (prefix: string) => Promise<{ username: string; password: string; jid: string }> {
+  return async (prefix) => {
     const username = `${prefix}-${randomUUID().slice(0, 8)}`;
     const password = randomUUID();
     await prosody.createAccount(username, password);
     return { username, password, jid: `${username}@${prosody.domain}` };
   };
+}
+
+export async function privateWorld(env: Record<string, string> = {}, options: StartOptions = {}): Promise<PrivateWorld> {
+  const prosody = await startProsody({ smacksHibernationSeconds: 10 });
+  onTestFinished(() => prosody.stop());
+  const account = accountMaker(prosody);
   const vault = await account('vault');
   const dataDir = mkdtempSync(join(tmpdir(), 'sealpost-private-'));
   const prefix = `t${randomUUID().slice(0, 8)}`;
