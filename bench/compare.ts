@@ -37,8 +37,9 @@ const { values: args } = parseArgs({
     // A file through the upload service instead (bench/file.ts): --mib sets its size (default 200).
     file: { type: 'boolean', default: false },
     mib: { type: 'string' },
-    // Worker nodes (bench/nodes.ts): every count from 1 to this; --n, --recipients, --senders, --shards.
+    // Worker nodes (bench/nodes.ts): every count from 1 to this; --n, --recipients, --senders, --shards, --warmup.
     nodes: { type: 'string' },
+    warmup: { type: 'string' },
     recipients: { type: 'string' },
     senders: { type: 'string' },
     shards: { type: 'string' },
@@ -247,6 +248,7 @@ async function main(): Promise<void> {
       recipients: positive('recipients', args.recipients),
       senders: positive('senders', args.senders),
       shards: positive('shards', args.shards),
+      warmup: args.warmup === '0' ? 0 : positive('warmup', args.warmup),
     });
   } else if (args.file) {
     await runFileBench({ out: args.out, json: args.json, fromSources: args['from-sources'], mib: positive('mib', args.mib) });
