@@ -98,7 +98,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): { close(): void }
         now: now(),
       });
       const result = store.publish(bundle, now(), limits.maxDevices, attestationsFromXml(ctx.element));
-      log.info({ jid: owner, device: bundle.device, opks: bundle.oneTimePrekeys.length, identityChanged: result.identityChanged }, 'bundle published');
+      log.info({ device: bundle.device, opks: bundle.oneTimePrekeys.length, identityChanged: result.identityChanged }, 'bundle published');
       return xml(
         'published',
         { xmlns: NS.keys, 'first-seen': String(result.firstSeen), countersig: toBase64(result.countersig), 'server-key': serverKey },
@@ -164,7 +164,7 @@ export function registerDirectory(deps: DirectoryServiceDeps): { close(): void }
       const owner = bareJid(ctx.from);
       const device = deviceAttr(ctx.element);
       if (!store.remove(owner, device)) throw new AppError(ErrorCode.NotFound, `device ${device} of ${owner} is not published`);
-      log.info({ jid: owner, device }, 'device removed');
+      log.info({ device }, 'device removed');
       return true;
     }),
   ));

@@ -53,7 +53,7 @@ export function registerPresence(options: PresenceOptions): { close(): void } {
       if (allowed.has(from.domain)) {
         send(xml('presence', { to: from.bare, type: 'subscribed' }));
         send(xml('presence', { to: from.bare, type: 'subscribe' }));
-        log.info({ jid: from.bare }, 'subscription approved');
+        log.info({ domain: from.domain }, 'subscription approved');
       } else {
         send(xml('presence', { to: from.bare, type: 'unsubscribed' }));
         log.info({ domain: from.domain }, 'subscription refused: domain not allowed');
