@@ -6,8 +6,8 @@
 // request goes to the new owner, which reads the same shard directory. The front holds no state
 // and checks no token: the owner's listener does every check, as under `sealpost serve`.
 import { request, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/index.js';
+import { listenHttp } from '../net/index.js';
 import type { LeaseStore, NodeRegistry } from '../shards/index.js';
 import { CHECKSUM_HEADER, fileRoute, RECEIVED_HEADER } from './http.js';
 import type { UploadService } from './index.js';
@@ -97,13 +97,7 @@ export async function registerUploadFront(o: UploadFrontOptions): Promise<Upload
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
+  const url = await listenHttp(server, o.port, o.host);
   log.info({ url, publicUrl: o.publicUrl ?? url }, 'file upload front listening');
   return {
     url,

@@ -2,10 +2,10 @@
 // slot IQs on the vault connection, an HTTP listener for the ciphertext, a periodic sweep tying each
 // blob's lifetime to its message. Blobs are stored as the SDK sealed them (see src/archive/blobs.ts).
 import { NS, uploadDiscoForm } from '../protocol/index.js';
-import type { AddressInfo } from 'node:net';
 import type { ArchiveStore } from '../archive/index.js';
 import type { DiscoExtension } from '../ingest/index.js';
 import type { Logger } from '../log/index.js';
+import { listenHttp } from '../net/index.js';
 import type { XmppConnection } from '../xmpp/index.js';
 import { createUploadServer } from './http.js';
 import { registerSlots, type SlotLimits } from './slots.js';
@@ -55,13 +55,7 @@ export function uploadDisco(maxFileBytes: number): DiscoExtension {
 export async function registerUpload(o: UploadOptions): Promise<UploadService> {
   const now = o.now ?? Date.now;
   const server = createUploadServer({ archive: o.archive, logger: o.logger });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
+  const url = await listenHttp(server, o.port, o.host);
   const base = (o.publicUrl ?? url).replace(/\/+$/, '');
   const baseUrl = (): string => o.slotBase?.()?.replace(/\/+$/, '') ?? base;
   registerSlots({ conn: o.conn, archive: o.archive, limits: o.limits, baseUrl, shardOf: o.shardOf, logger: o.logger, now });
