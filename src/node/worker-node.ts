@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics/index.js';
 import { createOwnerLoop, nodeRegistry, redisLeaseStore, shardOf, startAnnouncing, type LeaseRedis } from '../shards/index.js';
 import { registerUpload, type UploadService } from '../upload/index.js';
 import type { ShardedStores, ShardOpener } from '../stores/index.js';
-import type { Delivery, Redis, RequestBus, StoreShards } from '../workers/index.js';
+import { DECLINED, type Delivery, type Redis, type RequestBus, type StoreShards } from '../workers/index.js';
 import type { XmppConnection } from '../xmpp/index.js';
 import { createShardHost, type ShardHostOptions } from './host.js';
 import { nodeRoots } from './roots.js';
@@ -81,12 +81,17 @@ export async function startWorkerNode(o: WorkerNodeOptions): Promise<WorkerNode>
 async function runNode(o: WorkerNodeOptions, owner: ReturnType<typeof iqOwner>, upload: UploadService, log: Logger): Promise<WorkerNode> {
   // A forwarded presence is applied only while this node holds the user's shard: woken from a
   // pause past its lease, it has heard (and buffered) presences the next owner applied already.
-  const holds = (jid: string): boolean => {
-    const lease = loop.lease(shardOf(jid, o.sharded.count));
+  const holdsShard = (shard: number): boolean => {
+    const lease = loop.lease(shard);
     return lease !== undefined && Date.now() < lease.expiresAt;
   };
+  const holds = (jid: string): boolean => holdsShard(shardOf(jid, o.sharded.count));
   const presence = deviceAnnouncements(leaseGuard({ keys: o.sharded.directory, registry: o.delivery.registry, listener: o.delivery, logger: o.logger }, holds));
   const answer = (shard: number, p: unknown): Promise<unknown> => {
+    // Past its lease (woken from a pause; the owner loop has not stopped the shard yet) the node
+    // stays silent: the next owner answers, and this node's stale answer or fenced refusal cannot
+    // reach the requester first (a prekey claimed there would have been reported as failed).
+    if (!holdsShard(shard)) return Promise.resolve(DECLINED);
     if (isForwardedPresence(p)) return answerPresence(p, presence, o.conn, log);
     // A receipt that reached another process (the node that sent the copy lost the shard since).
     if (isForwardedReceipts(p)) return recordReceipts(p, o.delivery);

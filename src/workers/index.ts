@@ -32,7 +32,7 @@ export {
   type DeliverQueue,
 } from './queues.js';
 export { createRedis, redisReady, checkRedisPolicy, type Job, type Queue, type Redis } from './bullmq.js';
-export { createRequestBus, openRequestBus, requestChannel, type RequestBus, type RequestBusOptions } from './request-bus.js';
+export { createRequestBus, DECLINED, openRequestBus, requestChannel, type RequestBus, type RequestBusOptions } from './request-bus.js';
 export {
   processDeliver,
   handleReceipt,

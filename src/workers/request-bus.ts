@@ -10,6 +10,13 @@ import { blake2b, constantTimeEqual } from '../keys/index.js';
 import type { Logger } from '../log/index.js';
 import { createRedis, type Redis } from './bullmq.js';
 
+/**
+ * A handler's answer when this process must not answer (it no longer holds the shard: woken from a
+ * pause past its lease, it still hears the shard's channel until its owner loop notices). Nothing is
+ * replied, so the requester takes the current owner's answer, not this process's refusal.
+ */
+export const DECLINED: unique symbol = Symbol('declined');
+
 export interface RequestBus {
   /** Sends `payload` to the owner of `shard`; resolves with its reply. */
   request(shard: number, payload: unknown, timeoutMs?: number): Promise<unknown>;
@@ -75,8 +82,8 @@ export function createRequestBus(o: RequestBusOptions): RequestBus {
     if (handler === undefined || typeof e.reply !== 'string') return;
     const reply = e.reply;
     handler(e.body)
-      .then((body) => ({ id: e.id, body }), (err: unknown) => ({ id: e.id, body: null, error: (err as Error).message.slice(0, 300) }))
-      .then((answer: Envelope) => o.publisher.publish(reply, seal(answer)))
+      .then((body) => (body === DECLINED ? undefined : { id: e.id, body }), (err: unknown) => ({ id: e.id, body: null, error: (err as Error).message.slice(0, 300) }))
+      .then((answer: Envelope | undefined) => (answer === undefined ? undefined : o.publisher.publish(reply, seal(answer))))
       .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'reply not published'));
   };
 
